@@ -1,0 +1,64 @@
+"""Diagnostics: one finding of the loader or the verifier, with a stable code and a source location."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    """A position in a flow file; ``line`` and ``col`` are 1-based."""
+
+    file: str
+    line: int = 1
+    col: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One finding: ``code`` is stable (``SB201``), ``message`` names the agents involved."""
+
+    code: str
+    severity: Severity
+    message: str
+    location: Location
+    agents: tuple[str, ...] = ()
+    """The agents the finding is about (renderers colour them)."""
+    rule: str = ""
+    """The short name of the rule (``unreachable-agent``)."""
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    """Machine-readable detail (a path, a depth) for JSON/SARIF output."""
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.code} [{self.severity}] {self.message}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "rule": self.rule,
+            "severity": str(self.severity),
+            "message": self.message,
+            "file": self.location.file,
+            "line": self.location.line,
+            "col": self.location.col,
+            "agents": list(self.agents),
+            **({"detail": self.extra} if self.extra else {}),
+        }
+
+
+class FlowError(Exception):
+    """A flow that could not be loaded; carries the diagnostics that say why."""
+
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        self.diagnostics = diagnostics
+        super().__init__("\n".join(str(d) for d in diagnostics))

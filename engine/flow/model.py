@@ -1,0 +1,149 @@
+"""The flow: pydantic models that are the single source of truth for the format.
+
+A flow file (TOML or JSON) has these top-level tables::
+
+    [flow]          FlowSettings: name, entry, recovery, max_handoff_depth, ...
+    [agents.NAME]   Agent
+    [tools.NAME]    Tool
+    [[handoff]]     Handoff: the contract of one edge (optional detail)
+    [supervisor]    Supervisor: the chat-supervisor pattern (optional)
+
+The JSON Schema in ``schemas/flow.schema.json`` is generated from these models.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,47}$"
+KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+
+Name = Annotated[str, Field(pattern=NAME_PATTERN, description="An agent or tool name: a letter, then letters, digits or '_' (at most 48).")]
+ContextKey = Annotated[str, Field(pattern=KEY_PATTERN, description="A context key: an identifier.")]
+
+ESCALATION_TOOL = "get_next_response_from_supervisor"
+TRANSFER_PREFIX = "transfer_to_"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class FlowSettings(_Strict):
+    """The ``[flow]`` table."""
+
+    name: Name
+    description: str = ""
+    entry: Name = Field(description="The agent every conversation starts with.")
+    recovery: Name = Field(description="The fallback agent every agent must be able to reach.")
+    max_handoff_depth: int = Field(
+        default=6, ge=1, le=1000, description="Handoffs per conversation before forced recovery."
+    )
+    implicit_fallback: bool = Field(
+        default=True,
+        description=(
+            "Give every agent a route straight to the recovery agent (a `transfer_to_<recovery>` tool), "
+            "honoured even at the depth cap. Set false to rely on declared handoffs only."
+        ),
+    )
+    fallback_carry: list[ContextKey] = Field(
+        default_factory=list, description="Context keys that travel along the implicit fallback route."
+    )
+    initial_context: list[ContextKey] = Field(
+        default_factory=list, description="Context keys known before the first turn (e.g. caller id)."
+    )
+    voice: str = Field(default="alloy", description="Realtime voice, fixed across handoffs.")
+    model: str = Field(default="gpt-realtime", description="Realtime model, fixed across handoffs.")
+
+
+class Agent(_Strict):
+    """One ``[agents.NAME]`` table: a specialist with its tools and outgoing handoffs."""
+
+    description: str = ""
+    instructions: str = ""
+    instructions_file: str | None = Field(
+        default=None, description="Path of a prompt file, relative to the flow file (instead of `instructions`)."
+    )
+    tools: list[Name] = Field(default_factory=list, description="Names of `[tools.*]` this agent may call.")
+    handoffs: list[Name] = Field(default_factory=list, description="Agents this agent may transfer to.")
+    produces: list[ContextKey] = Field(default_factory=list, description="Context keys this agent's tools set.")
+    requires: list[ContextKey] = Field(
+        default_factory=list, description="Context keys guaranteed on every path that reaches this agent."
+    )
+    max_visits: int | None = Field(default=None, ge=1, description="Loop budget: visits per conversation.")
+    terminal: bool = Field(default=False, description="The conversation may end here (no handoff needed).")
+    group: str | None = Field(default=None, description="Diagram cluster.")
+
+
+class Tool(_Strict):
+    """One ``[tools.NAME]`` table: a function the model may call."""
+
+    description: str = ""
+    parameters: dict[str, Any] = Field(
+        default_factory=lambda: {"type": "object", "properties": {}},
+        description="JSON Schema of the arguments.",
+    )
+    sets: list[ContextKey] = Field(default_factory=list, description="Context keys the tool's result sets.")
+    impl: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+        description="Python callable implementing the tool, as `module:function`.",
+    )
+
+
+class Handoff(_Strict):
+    """One ``[[handoff]]`` entry: the contract of the edge ``from -> to``."""
+
+    source: Name = Field(alias="from")
+    target: Name = Field(alias="to")
+    when: str = Field(default="", description="The transfer rule shown to the model.")
+    carry: list[ContextKey] | None = Field(
+        default=None,
+        description="Context keys that transfer; everything else stays behind. Omitted: every key transfers.",
+    )
+
+
+class Supervisor(_Strict):
+    """The ``[supervisor]`` table: a stronger text model the front agents escalate hard turns to."""
+
+    backend: Literal["scripted", "openai"] = "scripted"
+    model: str = "gpt-4.1"
+    instructions: str = ""
+    instructions_file: str | None = None
+    script: str | None = Field(default=None, description="Rules file of the scripted backend, relative to the flow.")
+    front: list[Name] = Field(
+        default_factory=list, description="Agents that may escalate (default: the entry agent)."
+    )
+    tools: list[Name] = Field(default_factory=list, description="Names of `[tools.*]` the supervisor may call.")
+    timeout_s: float = Field(default=10.0, gt=0, le=600)
+    max_tool_rounds: int = Field(default=4, ge=0, le=50)
+    max_escalations: int = Field(default=20, ge=1, le=10_000, description="Escalation budget per conversation.")
+    on_budget_exhausted: Literal["answer_alone", "recover"] = "answer_alone"
+    fallback_answer: str = "I'm sorry, I can't check that right now. Could you ask me again in a moment?"
+
+
+class Flow(_Strict):
+    """A whole flow file."""
+
+    flow: FlowSettings
+    agents: dict[Name, Agent]
+    tools: dict[Name, Tool] = Field(default_factory=dict)
+    handoff: list[Handoff] = Field(default_factory=list, description="Per-edge handoff contracts.")
+    supervisor: Supervisor | None = None
+
+    @cached_property
+    def contracts(self) -> dict[tuple[str, str], Handoff]:
+        """Declared contracts by edge ``(from, to)``; the first wins where an edge has two."""
+        found: dict[tuple[str, str], Handoff] = {}
+        for h in self.handoff:
+            found.setdefault((h.source, h.target), h)
+        return found
+
+    @property
+    def front_agents(self) -> list[str]:
+        if self.supervisor is None:
+            return []
+        return list(self.supervisor.front) or [self.flow.entry]

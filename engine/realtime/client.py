@@ -1,0 +1,189 @@
+"""The upstream client: one websocket to a Realtime endpoint (OpenAI, the emulator, anything GA-compatible).
+
+```python
+async with RealtimeClient.connect(url) as client:
+    await client.send({"type": "response.create"})
+    async for event in client:            # dict events, in order; ends on a normal close
+        if isinstance(event, ProtocolError):
+            ...                           # a malformed frame: reported in order, never fatal
+```
+Errors: :class:`UpstreamError` (bad URL, missing key), :class:`UpstreamRefused` (handshake rejected or
+nothing listening), :class:`UpstreamDropped` (the connection closed abnormally mid-stream).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import (
+    ConnectionClosed,
+    ConnectionClosedOK,
+    InvalidHandshake,
+    InvalidStatus,
+    InvalidURI,
+)
+
+from engine.realtime.protocol import Event, ProtocolError, decode, encode
+
+__all__ = [
+    "OPENAI_URL",
+    "RealtimeClient",
+    "UpstreamClosed",
+    "UpstreamDropped",
+    "UpstreamError",
+    "UpstreamRefused",
+]
+
+OPENAI_URL = "wss://api.openai.com/v1/realtime?model=gpt-realtime"
+MAX_FRAME = 16 * 1024 * 1024
+
+
+class UpstreamError(Exception):
+    """The upstream cannot be used (bad URL, missing API key); base of the other upstream errors."""
+
+
+class UpstreamRefused(UpstreamError):
+    """The connection was not established: HTTP status (``None`` when no HTTP answer) and reason."""
+
+    def __init__(self, url: str, status: int | None, reason: str) -> None:
+        self.url, self.status, self.reason = url, status, reason
+        what = f"HTTP {status} {reason}" if status is not None else reason
+        super().__init__(f"upstream {url} refused the connection: {what}")
+
+
+class UpstreamDropped(UpstreamError):
+    """The connection closed abnormally (no close frame, or an error close code)."""
+
+    def __init__(self, url: str, code: int | None, reason: str) -> None:
+        self.url, self.code, self.reason = url, code, reason
+        detail = f"close code {code}" if code is not None else "no close frame (connection lost)"
+        super().__init__(
+            f"upstream {url} dropped the connection: {detail}" + (f" ({reason})" if reason else "")
+        )
+
+
+class UpstreamClosed(UpstreamError):
+    """:meth:`RealtimeClient.recv`/:meth:`~RealtimeClient.send` after a normal close."""
+
+    def __init__(self, url: str, code: int | None, reason: str) -> None:
+        self.url, self.code, self.reason = url, code, reason
+        super().__init__(f"upstream {url} closed the connection (code {code})")
+
+
+class RealtimeClient:
+    """A connected Realtime websocket; create it with :meth:`connect` (or :meth:`open` + :meth:`close`)."""
+
+    def __init__(self, ws: ClientConnection, url: str) -> None:
+        self.ws, self.url = ws, url
+
+    @classmethod
+    async def open(
+        cls,
+        url: str = OPENAI_URL,
+        api_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        open_timeout: float = 10,
+    ) -> RealtimeClient:
+        """Connect; ``api_key=None`` reads ``OPENAI_API_KEY`` (``""`` sends no key).
+
+        The key goes out as ``Authorization: Bearer KEY`` unless ``headers`` has an ``Authorization``.
+        api.openai.com without a key raises :class:`UpstreamError` before any network I/O.
+        """
+        key = os.environ.get("OPENAI_API_KEY") if api_key is None else api_key
+        sent = dict(headers or {})
+        if key and not any(h.lower() == "authorization" for h in sent):
+            sent["Authorization"] = f"Bearer {key}"
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:
+            raise UpstreamError(f"invalid upstream URL {url!r}: {exc}") from None
+        if parts.scheme not in ("ws", "wss"):
+            raise UpstreamError(f"invalid upstream URL {url!r}: the scheme must be ws:// or wss://")
+        if parts.hostname == "api.openai.com" and not any(h.lower() == "authorization" for h in sent):
+            raise UpstreamError(
+                f"OPENAI_API_KEY is not set: {url} needs an API key "
+                "(export OPENAI_API_KEY, or use the local emulator: `switchboard emulate`)"
+            )
+        try:
+            ws = await ws_connect(url, additional_headers=sent, open_timeout=open_timeout, max_size=MAX_FRAME)
+        except InvalidStatus as exc:
+            response = exc.response
+            body = response.body.decode("utf-8", "replace").strip()[:200] if response.body else ""
+            reason = response.reason_phrase + (f": {body}" if body else "")
+            raise UpstreamRefused(url, response.status_code, reason) from None
+        except InvalidURI as exc:
+            raise UpstreamError(f"invalid upstream URL {url!r}: {exc}") from None
+        except TimeoutError:
+            raise UpstreamRefused(url, None, f"no handshake within {open_timeout:g}s") from None
+        except (InvalidHandshake, OSError) as exc:  # refused, unreachable, DNS, TLS, bad handshake
+            raise UpstreamRefused(url, None, str(exc) or type(exc).__name__) from None
+        return cls(ws, url)
+
+    @classmethod
+    @asynccontextmanager
+    async def connect(
+        cls,
+        url: str = OPENAI_URL,
+        api_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        open_timeout: float = 10,
+    ) -> AsyncIterator[RealtimeClient]:
+        """:meth:`open` as an async context manager that closes the connection on exit."""
+        client = await cls.open(url, api_key, headers, open_timeout)
+        try:
+            yield client
+        finally:
+            await client.close()
+
+    async def send(self, event: Mapping[str, Any]) -> None:
+        """Send one client event (encoded as is; raises :class:`UpstreamDropped`/``UpstreamClosed``)."""
+        try:
+            await self.ws.send(encode(event))
+        except ConnectionClosed as exc:
+            raise self._closed_error(exc) from None
+
+    async def recv(self) -> Event:
+        """The next event; raises :class:`ProtocolError` for a malformed frame (the next call goes on),
+        :class:`UpstreamClosed` after a normal close, :class:`UpstreamDropped` after an abnormal one."""
+        try:
+            frame = await self.ws.recv()
+        except ConnectionClosed as exc:
+            raise self._closed_error(exc) from None
+        return decode(frame)
+
+    def __aiter__(self) -> AsyncIterator[Event | ProtocolError]:
+        return self._events()
+
+    async def _events(self) -> AsyncIterator[Event | ProtocolError]:
+        """Events in order; a malformed frame is yielded as a :class:`ProtocolError` value, not raised.
+
+        Ends on a normal close; raises :class:`UpstreamDropped` on an abnormal one.
+        """
+        while True:
+            try:
+                yield await self.recv()
+            except ProtocolError as exc:
+                yield exc
+            except UpstreamClosed:
+                return
+
+    async def close(self) -> None:
+        """Close with code 1000 (idempotent)."""
+        await self.ws.close()
+
+    @property
+    def closed(self) -> bool:
+        return self.ws.close_code is not None
+
+    def _closed_error(self, exc: ConnectionClosed) -> UpstreamError:
+        frame = exc.rcvd or exc.sent
+        code, reason = (frame.code, frame.reason) if frame is not None else (None, "")
+        if isinstance(exc, ConnectionClosedOK):
+            return UpstreamClosed(self.url, code, reason)
+        return UpstreamDropped(self.url, code, reason)

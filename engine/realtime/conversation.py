@@ -1,0 +1,267 @@
+"""Drive one conversation: a realtime connection, the sans-I/O session core, the flow's tools and the audit sink.
+
+Everything the core consumes (server events, tool results, user turns) goes through one queue and is handled
+by one pump, so the client events of one step are sent in order and never interleave with another step's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from engine.realtime.protocol import ProtocolError
+from engine.realtime.tools import ToolRegistry
+from engine.session.actions import Action, Audit, CancelEscalation, Escalate, RunTool, Send
+from engine.session.audit import AuditSink
+from engine.session.core import Session
+
+if TYPE_CHECKING:
+    from engine.realtime.supervisor import SupervisorBackend
+
+
+class Connection(Protocol):
+    async def send(self, event: dict[str, Any]) -> None: ...
+
+    def __aiter__(self) -> Any: ...
+
+
+class ConversationError(Exception):
+    """The conversation could not go on (upstream dropped, a turn timed out)."""
+
+
+@dataclass(frozen=True)
+class _ToolDone:
+    call_id: str
+    output: Any
+    error: str | None
+
+
+@dataclass(frozen=True)
+class _SupervisorDone:
+    escalation_id: str
+    answer: str | None
+    tool_rounds: int = 0
+    error: str | None = None
+    timed_out: bool = False
+
+
+@dataclass(frozen=True)
+class UserTurn:
+    text: str
+    interrupt: bool = False
+
+
+def _is_idle(session: Session) -> bool:
+    return session.idle
+
+
+def _can_interrupt(session: Session) -> bool:
+    return not (session.response_in_flight or session.want_response or session.pending_tools)
+
+
+@dataclass(frozen=True)
+class _UserTurn:
+    text: str
+
+
+@dataclass(frozen=True)
+class _Closed:
+    error: BaseException | None
+
+
+Input = dict[str, Any] | ProtocolError | _ToolDone | _SupervisorDone | _UserTurn | _Closed
+
+
+class Conversation:
+    """Runs :class:`Session` over ``connection``; ``on_action`` sees every action (for printing)."""
+
+    def __init__(
+        self,
+        session: Session,
+        connection: Connection,
+        tools: ToolRegistry,
+        audit: AuditSink,
+        on_action: Callable[[Action | ProtocolError], None] = lambda _: None,
+        supervisor: SupervisorBackend | None = None,
+    ) -> None:
+        self.session = session
+        self.supervisor = supervisor
+        self.connection = connection
+        self.tools = tools
+        self.audit = audit
+        self.on_action = on_action
+        self._inputs: asyncio.Queue[Input] = asyncio.Queue()
+        self._step = asyncio.Event()
+        """Set after each input the pump has handled."""
+        self._step.set()
+        self._closed: _Closed | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._escalations: dict[str, asyncio.Task[None]] = {}
+
+    async def run_turns(self, turns: Sequence[UserTurn | str], *, turn_timeout: float = 30.0) -> None:
+        """Say each user turn once the previous one is answered; return when the last one is.
+
+        A turn with ``interrupt=True`` is said as soon as no response is in flight, even while an
+        escalation is pending (a barge-in).
+        """
+        async with self._running():
+            await self._start()
+            for turn in turns:
+                turn = UserTurn(turn) if isinstance(turn, str) else turn
+                await self._wait_until(_can_interrupt if turn.interrupt else _is_idle, turn_timeout)
+                self._say(turn.text)
+            await self._wait_until(_is_idle, turn_timeout)
+            await self._execute(self.session.finish())
+
+    async def run_interactive(self, read_line: Callable[[], Any], *, turn_timeout: float = 60.0) -> None:
+        """Like :meth:`run_turns`, the turns coming from ``await read_line()`` until it returns ``None``."""
+        async with self._running():
+            await self._start()
+            while True:
+                await self._wait_until(_is_idle, turn_timeout)
+                text = await read_line()
+                if text is None:
+                    await self._execute(self.session.finish())
+                    return
+                if text.strip():
+                    self._say(text)
+
+    # -- machinery ---------------------------------------------------------------------------------------
+
+    async def _start(self) -> None:
+        await self._execute(self.session.start())
+
+    def _say(self, text: str) -> None:
+        self._inputs.put_nowait(_UserTurn(text))
+        self._step.clear()
+
+    def _running(self) -> _Running:
+        return _Running(self)
+
+    async def _wait_until(self, ready: Callable[[Session], bool], timeout: float) -> None:
+        """Wait until the pump has drained its inputs and ``ready(session)`` holds (or the upstream closed)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._closed is None and not (self._inputs.empty() and self._step.is_set() and ready(self.session)):
+            self._step.clear()
+            try:
+                await asyncio.wait_for(self._step.wait(), max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                s = self.session
+                raise ConversationError(
+                    f"no answer within {timeout:g}s (agent '{s.agent}', response in flight: "
+                    f"{s.response_in_flight}, tools pending: {sorted(s.pending_tools) or 'none'}, "
+                    f"escalation pending: {s.pending_escalation is not None})"
+                ) from None
+        if self._closed is not None:
+            error = self._closed.error
+            raise ConversationError(f"upstream closed: {error}" if error else "upstream closed") from error
+
+    async def _read(self) -> None:
+        try:
+            async for event in self.connection:
+                self._inputs.put_nowait(event)
+            self._inputs.put_nowait(_Closed(None))
+        except Exception as exc:  # the transport's own errors (dropped, refused) end the conversation
+            self._inputs.put_nowait(_Closed(exc))
+
+    async def _pump(self) -> None:
+        while True:
+            item = await self._inputs.get()
+            self._step.clear()
+            if isinstance(item, _Closed):
+                self._closed = item
+                self._step.set()
+                return
+            if isinstance(item, ProtocolError):
+                self.on_action(item)
+                actions: list[Action] = []
+            elif isinstance(item, _ToolDone):
+                actions = self.session.tool_result(item.call_id, item.output, error=item.error)
+            elif isinstance(item, _SupervisorDone):
+                self._escalations.pop(item.escalation_id, None)
+                actions = self.session.supervisor_result(
+                    item.escalation_id, item.answer, tool_rounds=item.tool_rounds,
+                    error=item.error, timed_out=item.timed_out,
+                )
+            elif isinstance(item, _UserTurn):
+                actions = self.session.user_text(item.text)
+            else:
+                actions = self.session.receive(item)
+            await self._execute(actions)
+            self._step.set()
+
+    async def _execute(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Send):
+                await self.connection.send(action.event)
+            elif isinstance(action, RunTool):
+                self._spawn(self._run_tool(action))
+            elif isinstance(action, Escalate):
+                self._escalations[action.request.escalation_id] = self._spawn(self._ask_supervisor(action))
+            elif isinstance(action, CancelEscalation):
+                task = self._escalations.pop(action.escalation_id, None)
+                if task is not None:
+                    task.cancel()
+            elif isinstance(action, Audit):
+                self.audit.write(action.record)
+            self.on_action(action)
+
+    async def _ask_supervisor(self, action: Escalate) -> None:
+        escalation_id = action.request.escalation_id
+        if self.supervisor is None:
+            self._inputs.put_nowait(_SupervisorDone(escalation_id, None, error="no supervisor backend configured"))
+            return
+        try:
+            answer = await asyncio.wait_for(
+                self.supervisor.answer(action.request, max_tool_rounds=action.max_tool_rounds), action.timeout_s
+            )
+        except TimeoutError:
+            self._inputs.put_nowait(_SupervisorDone(escalation_id, None, timed_out=True))
+        except Exception as exc:  # a failing backend yields the fallback answer, never a dead session
+            self._inputs.put_nowait(_SupervisorDone(escalation_id, None, error=f"{type(exc).__name__}: {exc}"))
+        else:
+            self._inputs.put_nowait(_SupervisorDone(escalation_id, answer.text, tool_rounds=answer.tool_rounds))
+
+    async def _run_tool(self, action: RunTool) -> None:
+        try:
+            output = await self.tools.call(action.name, action.arguments)
+        except Exception as exc:  # a tool that raises yields an error output, never a dead session
+            self._inputs.put_nowait(_ToolDone(action.call_id, None, f"{type(exc).__name__}: {exc}"))
+        else:
+            self._inputs.put_nowait(_ToolDone(action.call_id, output, None))
+
+    def _spawn(self, coro: Any) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+
+class _Running:
+    """Starts the reader and the pump; stops them (and tool tasks) on exit."""
+
+    def __init__(self, conversation: Conversation) -> None:
+        self.c = conversation
+
+    async def __aenter__(self) -> None:
+        self.c._spawn(self.c._read())
+        self.c._spawn(self.c._pump())
+
+    async def __aexit__(self, *exc: object) -> None:
+        for task in list(self.c._tasks):
+            task.cancel()
+        for task in list(self.c._tasks):
+            with suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+def wall_clock() -> float:
+    return time.time()
+
+
+__all__ = ["Connection", "Conversation", "ConversationError", "UserTurn", "wall_clock"]

@@ -1,0 +1,238 @@
+"""The emulator's "model": a TOML script of rules (what to answer) and user turns (what to say).
+
+```toml
+[[rule]]                                   # tried in order; the first match answers
+agent = "authentication"                   # instructions carry the marker line `# agent: authentication`
+has_tool = "authenticate_user_information" # the session (or response) offers this tool
+user = "(?i)return"                        # regex searched in the user message the response follows
+after = "authenticate_user_information"    # ... or: the response follows this function's output
+output = "(?i)error"                       # regex searched in that function_call_output's output
+say = "Thanks! Let me check that."         # assistant text (sent first)
+call = "authenticate_user_information"     # one function call ...
+arguments = { phone_number = "206 135 1246" }
+calls = [{ name = "lookup_orders", arguments = {} }]  # ... and/or several
+
+[[turn]]                                   # user turns for the conversation runner
+user = "Hi, I want to return my snowboard"
+```
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, field_validator, model_validator
+
+from engine.flow.diagnostics import Location
+from engine.flow.positions import toml_positions
+
+__all__ = ["Call", "MatchState", "Rule", "Script", "ScriptError", "Turn"]
+
+
+class ScriptError(ValueError):
+    """A script that could not be loaded; each problem names ``file:line:col``, the rule and the field."""
+
+    def __init__(self, problems: list[tuple[Location, str]]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(f"{loc}: {msg}" for loc, msg in problems))
+
+
+@dataclass(frozen=True)
+class MatchState:
+    """What a rule is matched against: the session and the item the response follows."""
+
+    instructions: str = ""
+    tools: tuple[str, ...] = ()
+    user_text: str | None = None
+    """Text of the user message the response follows (``None`` if it follows something else)."""
+    function_name: str | None = None
+    """Name of the function whose ``function_call_output`` the response follows."""
+    function_output: str | None = None
+    """That ``function_call_output``'s output (``None`` if the response does not follow one)."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+def _json_object(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"arguments must be plain JSON values ({exc})") from None
+    return value
+
+
+def _function_name(value: str | None) -> str | None:
+    if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", value):
+        raise ValueError(f"{value!r} is not a valid function name (1-64 letters, digits, _ and -)")
+    return value
+
+
+class Call(_Strict):
+    """One function call the model makes."""
+
+    name: str
+    arguments: dict[str, Any] = {}
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str | None:
+        return _function_name(value)
+
+    @field_validator("arguments")
+    @classmethod
+    def _arguments(cls, value: dict[str, Any]) -> dict[str, Any] | None:
+        return _json_object(value)
+
+
+class Rule(_Strict):
+    """A scripted answer and the conditions under which it is given (all present conditions must hold)."""
+
+    agent: str | None = None
+    has_tool: str | None = None
+    user: re.Pattern[str] | None = None
+    after: str | None = None
+    output: re.Pattern[str] | None = None
+    say: str | None = None
+    call: str | None = None
+    arguments: dict[str, Any] | None = None
+    calls: list[Call] = []
+    _index: int = PrivateAttr(default=0)
+
+    @property
+    def index(self) -> int:
+        """Position in the script (0-based)."""
+        return self._index
+
+    @field_validator("user", "output", mode="before")
+    @classmethod
+    def _compile(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+        return value
+
+    @field_validator("call")
+    @classmethod
+    def _call_name(cls, value: str | None) -> str | None:
+        return _function_name(value)
+
+    @field_validator("arguments")
+    @classmethod
+    def _arguments(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return _json_object(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.arguments is not None and self.call is None:
+            raise ValueError("`arguments` needs `call` (or use `calls = [{name=…, arguments=…}]`)")
+        if self.user is not None and (self.after is not None or self.output is not None):
+            raise ValueError("`user` cannot be combined with `after`/`output`: a response follows one item")
+        if self.say is None and self.call is None and not self.calls:
+            raise ValueError("a rule must answer: give `say`, `call` or `calls`")
+        return self
+
+    @property
+    def all_calls(self) -> list[Call]:
+        """The calls to make, in order: ``call`` first, then ``calls``."""
+        first = [Call(name=self.call, arguments=self.arguments or {})] if self.call else []
+        return first + list(self.calls)
+
+    def matches(self, state: MatchState) -> bool:
+        """Whether every condition of this rule holds for ``state``."""
+        if self.agent is not None and not _has_agent_marker(state.instructions, self.agent):
+            return False
+        if self.has_tool is not None and self.has_tool not in state.tools:
+            return False
+        if self.user is not None and (state.user_text is None or not self.user.search(state.user_text)):
+            return False
+        if self.after is not None and state.function_name != self.after:
+            return False
+        if self.after is not None or self.output is not None:
+            if state.function_output is None:
+                return False
+            if self.output is not None and not self.output.search(state.function_output):
+                return False
+        return True
+
+
+def _has_agent_marker(instructions: str, agent: str) -> bool:
+    """The session core starts every agent's instructions with the line ``# agent: NAME``."""
+    return re.search(rf"(?m)^[ \t]*#[ \t]*agent:[ \t]*{re.escape(agent)}[ \t]*$", instructions) is not None
+
+
+class Turn(_Strict):
+    """One scripted user turn (used by the conversation runner)."""
+
+    user: str
+
+
+class _Document(_Strict):
+    rule: list[Rule] = []
+    turn: list[Turn] = []
+
+
+class Script:
+    """A parsed emulator script: ``rules`` (first match answers) and user ``turns``."""
+
+    def __init__(
+        self, rules: Sequence[Rule] = (), turns: Sequence[Turn] = (), name: str = "<script>"
+    ) -> None:
+        self.rules = [rule.model_copy() for rule in rules]
+        for i, rule in enumerate(self.rules):
+            rule._index = i
+        self.turns = list(turns)
+        self.name = name
+
+    @classmethod
+    def load(cls, path: str | Path) -> Script:
+        """Read and parse a script file (``ScriptError`` names file:line:col on any problem)."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ScriptError([(Location(str(path)), f"cannot read script: {exc}")]) from None
+        return cls.parse(text, str(path))
+
+    @classmethod
+    def parse(cls, text: str, name: str = "<script>") -> Script:
+        """Parse script text; ``name`` is the file name used in error messages."""
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            line, col = getattr(exc, "lineno", 1), getattr(exc, "colno", 1)
+            message = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", str(exc))
+            raise ScriptError([(Location(name, line, col), f"malformed TOML: {message}")]) from None
+        try:
+            doc = _Document.model_validate(data)
+        except ValidationError as exc:
+            positions = toml_positions(text)
+            problems = [_problem(name, positions, err) for err in exc.errors()]
+            raise ScriptError(problems) from None
+        return cls(doc.rule, doc.turn, name)
+
+    def match(self, state: MatchState) -> Rule | None:
+        """The first rule whose conditions all hold, or ``None``."""
+        return next((rule for rule in self.rules if rule.matches(state)), None)
+
+
+def _problem(
+    name: str, positions: dict[tuple[str | int, ...], tuple[int, int]], err: Any
+) -> tuple[Location, str]:
+    loc: tuple[str | int, ...] = tuple(err["loc"])
+    found = next((loc[:n] for n in range(len(loc), -1, -1) if loc[:n] in positions), ())
+    line, col = positions.get(found, (1, 1))
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "script"
+    message = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        message = "unknown key"
+    return Location(name, line, col), f"{where}: {message}"

@@ -1,0 +1,219 @@
+"""The DOT writer: a :class:`Diagram` becomes a ``graphviz.Digraph`` (pure: no files, no ``dot`` binary)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+
+import graphviz
+
+from engine.flow.diagnostics import Diagnostic, Severity
+from engine.flow.model import Flow
+from engine.render import style as st
+from engine.render.text import clip, shorten, wrap
+from engine.render.view import Diagram, Edge, EdgeKind, Escalation, FallbackAll, Node, Role, build_diagram
+
+START, ANY_AGENT = "__start", "__any_agent"
+SUPERVISOR, CHATTING, ESCALATED = "__supervisor", "__chatting", "__escalated"
+
+
+def layout_of(diagram: Diagram) -> st.Layout:
+    return st.layout_for(len(diagram.nodes), len(diagram.edges))
+
+
+def flow_digraph(flow: Flow, diagnostics: Sequence[Diagnostic] = (), layout: st.Layout | None = None,
+                 ) -> graphviz.Digraph:
+    """The ``graphviz.Digraph`` of ``flow`` (agents flagged by ``diagnostics`` drawn in a warning colour)."""
+    return diagram_digraph(build_diagram(flow, diagnostics), layout)
+
+
+def dot_source(flow: Flow, diagnostics: Sequence[Diagnostic] = (), layout: st.Layout | None = None) -> str:
+    """The DOT text of ``flow``: deterministic for the same flow, diagnostics and ``graphviz`` package."""
+    return str(flow_digraph(flow, diagnostics, layout).source)
+
+
+def diagram_digraph(diagram: Diagram, layout: st.Layout | None = None) -> graphviz.Digraph:
+    layout = layout or layout_of(diagram)
+    g = graphviz.Digraph(diagram.name)
+    g.attr(rankdir="TB", newrank="true", fontname=st.FONT, fontsize="10", labelloc="b", labeljust="l", outputorder="edgesfirst",
+           pad="0.2", **layout.graph_attr)
+    g.attr("node", fontname=st.FONT, fontsize="11", fontcolor=st.INK, shape="box", style="rounded,filled",
+           margin="0.12,0.06", penwidth="1.2")
+    g.attr("edge", fontname=st.FONT, fontsize="9", fontcolor=st.MUTED, color=st.HANDOFF_LINE, arrowsize="0.7")
+    g.attr(label=_legend(diagram))
+
+    by_group: dict[str | None, list[Node]] = {}
+    for node in diagram.nodes:
+        by_group.setdefault(node.group, []).append(node)
+    for node in by_group.get(None, []):
+        _agent(g, node, layout)
+    for i, group in enumerate(diagram.groups, 1):
+        with g.subgraph(name=f"cluster_{i}") as c:
+            c.attr(label=f"<<B>{escape(group)}</B>>", style="rounded,dashed", color="#9aa5b1", fontcolor=st.MUTED,
+                   labeljust="l", labelloc="t")
+            for node in by_group[group]:
+                _agent(c, node, layout)
+
+    if diagram.entry is not None:
+        g.node(START, "", shape="circle", style="filled", fillcolor=st.INK, color=st.INK, width="0.18",
+               fixedsize="true", tooltip="conversations start here")
+        g.edge(START, diagram.entry, color=st.ENTRY_LINE, penwidth="1.6", tooltip="entry")
+    colours = {n.name: st.EDGE_COLOURS[i % len(st.EDGE_COLOURS)] for i, n in enumerate(diagram.nodes)}
+    for edge in diagram.edges:
+        _edge(g, edge, layout, colours[edge.source])
+    if diagram.fallback_all is not None:
+        _fallback_all(g, diagram.fallback_all, layout)
+    if diagram.escalation is not None:
+        _escalation(g, diagram.escalation)
+    return g
+
+
+def _agent(g: graphviz.Digraph, node: Node, layout: st.Layout) -> None:
+    fill, line = st.AGENT_FILL, st.AGENT_LINE
+    if Role.ENTRY in node.roles:
+        fill, line = st.ENTRY_FILL, st.ENTRY_LINE
+    if Role.RECOVERY in node.roles:
+        fill, line = st.RECOVERY_FILL, st.RECOVERY_LINE
+    if node.severity is Severity.ERROR:
+        fill, line = st.ERROR_FILL, st.ERROR_LINE
+    elif node.severity is Severity.WARNING:
+        fill, line = st.WARNING_FILL, st.WARNING_LINE
+    emphasised = bool({Role.ENTRY, Role.RECOVERY} & node.roles) or node.severity is not None
+    lines = [f"<B>{escape(node.name)}</B>"]
+    if node.description:
+        desc = "<BR/>".join(escape(t) for t in clip(node.description, layout.description_width,
+                                                   layout.description_lines))
+        lines.append(f'<FONT POINT-SIZE="9" COLOR="{st.MUTED}">{desc}</FONT>')
+    tags = _tags(node)
+    if tags:
+        lines.append(f'<FONT POINT-SIZE="9" COLOR="{line}"><B>{escape(tags)}</B></FONT>')
+    for finding in node.findings:
+        colour = st.ERROR_LINE if finding.severity is Severity.ERROR else st.WARNING_LINE
+        lines.append(f'<FONT POINT-SIZE="9" COLOR="{colour}"><B>{escape(finding.text)}</B></FONT>')
+    tooltip = node.description or node.name
+    g.node(node.name, f"<{'<BR/>'.join(lines)}>", fillcolor=fill, color=line,
+           penwidth="2.4" if emphasised else "1.2", peripheries="2" if Role.TERMINAL in node.roles else "1",
+           tooltip=tooltip)
+
+
+def _tags(node: Node) -> str:
+    tags = [role.value.upper() for role in (Role.ENTRY, Role.RECOVERY, Role.FRONT) if role in node.roles]
+    if node.max_visits is not None:
+        tags.append(f"≤{node.max_visits} visit{'s' * (node.max_visits != 1)}")
+    return " · ".join(tags)
+
+
+def _edge_text(when: str, carry: tuple[str, ...] | None, layout: st.Layout) -> list[str]:
+    lines = clip(when, layout.when_width, layout.when_lines) if when and layout.when_lines else []
+    if carry is not None:
+        lines.append("carry: " + (", ".join(carry) if carry else "nothing"))
+    return lines
+
+
+def _edge(g: graphviz.Digraph, edge: Edge, layout: st.Layout, colour: str) -> None:
+    attrs: dict[str, str] = {}
+    full = _edge_text(edge.when, edge.carry, st.SMALL)
+    tooltip = f"{edge.source} → {edge.target}" + (": " + " ".join(full) if full else "")
+    if edge.both:
+        attrs.update(dir="both", tooltip=f"{edge.source} ↔ {edge.target}")
+    else:
+        attrs["tooltip"] = tooltip
+    if edge.kind is EdgeKind.FALLBACK:
+        attrs.update(style="dashed", color=st.FALLBACK_LINE)
+    text = _edge_text(edge.when, edge.carry, layout)
+    if edge.kind is EdgeKind.FALLBACK:
+        text = ["fallback", *text] if layout.when_lines else []
+    else:
+        attrs.update(color=colour, fontcolor=colour)
+    if text:
+        attrs["label"] = "<" + "<BR/>".join(escape(t) for t in text) + ">"
+        attrs["labeltooltip"] = tooltip
+    g.edge(edge.source, edge.target, **attrs)
+
+
+def _fallback_all(g: graphviz.Digraph, fallback: FallbackAll, layout: st.Layout) -> None:
+    g.node(ANY_AGENT, "<<I>any agent</I>>", shape="box", style="rounded,dashed", color=st.FALLBACK_LINE,
+           fontcolor=st.FALLBACK_LINE, fontsize="10", margin="0.08,0.03",
+           tooltip="every agent may fall back to " + fallback.target)
+    text = ["implicit fallback", *_edge_text("", fallback.carry or None, layout)]
+    g.edge(ANY_AGENT, fallback.target, "<" + "<BR/>".join(escape(t) for t in text) + ">", style="dashed",
+           color=st.FALLBACK_LINE, fontcolor=st.FALLBACK_LINE, penwidth="1.4")
+
+
+def _escalation(g: graphviz.Digraph, esc: Escalation) -> None:
+    purple = st.ESCALATION_LINE
+    with g.subgraph(name="cluster_escalation") as c:
+        c.attr(label="<<B>escalation machine</B> (per conversation)>", style="rounded", color=purple,
+               fontcolor=purple, labeljust="l", labelloc="t", bgcolor="#fbf8fe")
+        tools = ", ".join(esc.tools) if esc.tools else "no tools"
+        c.node(SUPERVISOR, "<" + "<BR/>".join([
+            "<B>supervisor</B>",
+            f'<FONT POINT-SIZE="9" COLOR="{st.MUTED}">{escape(esc.model)} ({escape(esc.backend)})</FONT>',
+            *(f'<FONT POINT-SIZE="9" COLOR="{st.MUTED}">{escape(t)}</FONT>' for t in wrap("tools: " + tools, 34)),
+            f'<FONT POINT-SIZE="9" COLOR="{purple}"><B>≤{esc.max_escalations} escalations · '
+            f"≤{esc.max_tool_rounds} tool rounds</B></FONT>",
+        ]) + ">", shape="box", style="rounded,filled", fillcolor=st.SUPERVISOR_FILL, color=purple, penwidth="2")
+        for state, name in ((CHATTING, "chatting"), (ESCALATED, "escalated")):
+            c.node(state, name, shape="ellipse", style="filled", fillcolor="white", color=purple, fontcolor=purple,
+                   fontsize="10", margin="0.05,0.02")
+        c.edge(CHATTING, ESCALATED, f'<escalate<BR/><FONT POINT-SIZE="8"><I>{escape(esc.tool_name)}</I></FONT>>',
+               color=purple, fontcolor=purple)
+        c.edge(ESCALATED, CHATTING, f"<answer, or<BR/>timeout {esc.timeout_s:g} s>", color=purple,
+               fontcolor=purple)
+        c.edge(ESCALATED, SUPERVISOR, "asks", style="dotted", color=purple, fontcolor=purple, arrowhead="vee")
+    if esc.front:
+        with g.subgraph() as same:
+            same.attr(rank="same")
+            same.node(esc.front[0])
+            same.node(CHATTING)
+    for front in esc.front:
+        g.edge(front, CHATTING, "<<I>hard turns</I>>", color=purple, fontcolor=purple, style="bold",
+               arrowhead="none")
+
+
+def _legend(diagram: Diagram) -> str:
+    """The graph label: the flow's name and settings, then a key to the colours and lines used."""
+    title = (f'<FONT POINT-SIZE="13"><B>{escape(diagram.name)}</B></FONT>   <FONT COLOR="{st.MUTED}">'
+             f"max handoff depth {diagram.max_handoff_depth}</FONT>")
+    rows = [f'<TR><TD ALIGN="LEFT" COLSPAN="2">{title}</TD></TR>']
+    if diagram.description:
+        desc = '<BR ALIGN="LEFT"/>'.join(escape(t) for t in clip(diagram.description, 56, 3))
+        rows.append(f'<TR><TD ALIGN="LEFT" COLSPAN="2"><FONT COLOR="{st.MUTED}">{desc}'
+                    '<BR ALIGN="LEFT"/></FONT></TD></TR>')
+    for key, meaning in _legend_keys(diagram):
+        rows.append(f'<TR>{key}<TD ALIGN="LEFT">{escape(meaning)}</TD></TR>')
+    return '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="1">' + "".join(rows) + "</TABLE>>"
+
+
+def _legend_keys(diagram: Diagram) -> list[tuple[str, str]]:
+    keys = [(_swatch(st.ENTRY_FILL, st.ENTRY_LINE, "ENTRY"), "first agent (● start)")]
+    if diagram.recovery is not None:
+        keys.append((_swatch(st.RECOVERY_FILL, st.RECOVERY_LINE, "RECOVERY"), "fallback agent"))
+    keys.append((_swatch(st.AGENT_FILL, st.AGENT_LINE, "agent"), "specialist"))
+    severities = {n.severity for n in diagram.nodes}
+    if Severity.ERROR in severities:
+        keys.append((_swatch(st.ERROR_FILL, st.ERROR_LINE, "SBxxx"), "lint error on the agent (rule code)"))
+    if Severity.WARNING in severities:
+        keys.append((_swatch(st.WARNING_FILL, st.WARNING_LINE, "SBxxx"), "lint warning on the agent (rule code)"))
+    if diagram.escalation is not None:
+        keys.append((_swatch(st.SUPERVISOR_FILL, st.SUPERVISOR_LINE, "supervisor"),
+                     "takes the front agent's hard turns"))
+    if any(Role.TERMINAL in n.roles for n in diagram.nodes):
+        keys.append((_text_key(st.AGENT_LINE, "double border"), "the call may end here"))
+    if any(n.max_visits is not None for n in diagram.nodes):
+        keys.append((_text_key(st.AGENT_LINE, "≤N visits"), "loop budget per conversation"))
+    keys.append((_text_key(st.HANDOFF_LINE, "───→"), "handoff: when rule, carried keys"))
+    if any(e.both for e in diagram.edges):
+        keys.append((_text_key(st.HANDOFF_LINE, "←──→"), "handoffs both ways"))
+    if diagram.fallback_all is not None or any(e.kind is EdgeKind.FALLBACK for e in diagram.edges):
+        keys.append((_text_key(st.FALLBACK_LINE, "- - →"), "implicit fallback to recovery"))
+    return keys
+
+
+def _swatch(fill: str, line: str, text: str) -> str:
+    return (f'<TD BORDER="1" STYLE="ROUNDED" COLOR="{line}" BGCOLOR="{fill}" WIDTH="64" FIXEDSIZE="TRUE" '
+            f'HEIGHT="16"><FONT POINT-SIZE="8" COLOR="{line}"><B>{escape(text)}</B></FONT></TD>')
+
+
+def _text_key(colour: str, text: str) -> str:
+    return f'<TD ALIGN="CENTER"><FONT COLOR="{colour}" POINT-SIZE="9"><B>{escape(text)}</B></FONT></TD>'

@@ -1,0 +1,58 @@
+"""Colours and layout presets shared by the DOT and Mermaid writers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+FONT = "Helvetica,Arial,sans-serif"
+
+INK = "#1f2933"
+MUTED = "#52606d"
+AGENT_FILL, AGENT_LINE = "#eef3fb", "#5b7db1"
+ENTRY_FILL, ENTRY_LINE = "#dcf2e0", "#2e7d32"
+RECOVERY_FILL, RECOVERY_LINE = "#ffefd5", "#d97706"
+ERROR_FILL, ERROR_LINE = "#fde2e0", "#c62828"
+WARNING_FILL, WARNING_LINE = "#fff6c2", "#a07800"
+SUPERVISOR_FILL, SUPERVISOR_LINE = "#f1e8fb", "#6a3d9a"
+HANDOFF_LINE = "#4d5b6a"
+FALLBACK_LINE = RECOVERY_LINE
+ESCALATION_LINE = SUPERVISOR_LINE
+
+
+EDGE_COLOURS = ("#2b6cb0", "#0f766e", "#8c564b", "#b83280", "#475569", "#3730a3", "#6b7a1f", "#0e7490")
+"""Handoff edges take their source agent's colour (so a label is easy to match with its edge); none of these is
+the entry green, the recovery orange, the supervisor purple or the lint red."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How much text a diagram carries and the ``dot`` settings that lay it out (chosen by size)."""
+
+    name: str
+    description_width: int
+    description_lines: int
+    when_width: int
+    when_lines: int
+    """``0``: no ``when`` text on the edge (it stays in the SVG tooltip)."""
+    graph_attr: dict[str, str] = field(default_factory=dict)
+
+
+SMALL = Layout("small", description_width=30, description_lines=2, when_width=26, when_lines=2,
+               graph_attr={"nodesep": "0.35", "ranksep": "0.5"})
+MEDIUM = Layout("medium", description_width=28, description_lines=2, when_width=28, when_lines=1,
+                graph_attr={"nodesep": "0.25", "ranksep": "0.45"})
+LARGE = Layout("large", description_width=26, description_lines=1, when_width=0, when_lines=0,
+               graph_attr={"nodesep": "0.2", "ranksep": "0.6", "splines": "true",
+                           "nslimit": "4", "nslimit1": "4", "mclimit": "0.5", "searchsize": "30"})
+
+MEDIUM_FROM_EDGES = 40
+LARGE_FROM_EDGES = 150
+
+
+def layout_for(agents: int, edges: int) -> Layout:
+    """The preset for a flow of this size (edges: drawn handoff edges)."""
+    if edges >= LARGE_FROM_EDGES:
+        return LARGE
+    if edges >= MEDIUM_FROM_EDGES or agents > 20:
+        return MEDIUM
+    return SMALL

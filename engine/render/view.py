@@ -1,0 +1,212 @@
+"""What a diagram shows, independent of the drawing language: built from the verifier's routing graph.
+
+Both the DOT and the Mermaid writers draw a :class:`Diagram`, so the two always agree. The edges are exactly
+the edges of :func:`engine.verify.graph.routing_graph` (the graph the verifier checks and the compiler
+builds); the only transformations are presentational and reversible:
+
+- an unlabelled pair ``a -> b`` / ``b -> a`` is one edge with ``both=True``;
+- when every agent can fall back to the recovery agent and two or more of them do so through the implicit
+  route, those fallback edges become a single :class:`FallbackAll` edge from an "any agent" node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from engine.flow.diagnostics import Diagnostic, Severity
+from engine.flow.model import ESCALATION_TOOL, Flow
+from engine.render.text import first_sentence, one_line
+from engine.verify.graph import FALLBACK, HANDOFF, routing_graph
+
+ESCALATION_STATES = ("chatting", "escalated")
+"""The two states of the chat-supervisor escalation machine (DESIGN.md, layer 3)."""
+
+
+class Role(StrEnum):
+    ENTRY = "entry"
+    RECOVERY = "recovery"
+    FRONT = "front agent"
+    TERMINAL = "terminal"
+
+
+class EdgeKind(StrEnum):
+    HANDOFF = HANDOFF
+    FALLBACK = FALLBACK
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A verifier finding shown on an agent."""
+
+    code: str
+    rule: str
+    severity: Severity
+
+    @property
+    def text(self) -> str:
+        return f"{self.code} {self.rule}".strip()
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    description: str
+    roles: frozenset[Role] = frozenset()
+    max_visits: int | None = None
+    group: str | None = None
+    findings: tuple[Finding, ...] = ()
+
+    @property
+    def severity(self) -> Severity | None:
+        """The worst severity among the node's findings (``None``: not flagged)."""
+        if not self.findings:
+            return None
+        return Severity.ERROR if any(f.severity is Severity.ERROR for f in self.findings) else Severity.WARNING
+
+
+@dataclass(frozen=True)
+class Edge:
+    source: str
+    target: str
+    kind: EdgeKind
+    when: str = ""
+    carry: tuple[str, ...] | None = None
+    """Keys that travel along the edge; ``None``: every key (no contract restricts it)."""
+    both: bool = False
+    """Drawn as one two-headed edge for the unlabelled pair ``source <-> target``."""
+
+    @property
+    def labelled(self) -> bool:
+        return bool(self.when) or self.carry is not None
+
+
+@dataclass(frozen=True)
+class FallbackAll:
+    """The implicit fallback of every agent to recovery, drawn once: ``sources`` are the agents it stands for."""
+
+    sources: tuple[str, ...]
+    target: str
+    carry: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """The chat-supervisor pattern: front agents escalate hard turns to the supervisor."""
+
+    front: tuple[str, ...]
+    model: str
+    backend: str
+    tools: tuple[str, ...]
+    timeout_s: float
+    max_tool_rounds: int
+    max_escalations: int
+    on_budget_exhausted: str
+    tool_name: str = ESCALATION_TOOL
+
+
+@dataclass(frozen=True)
+class Diagram:
+    name: str
+    description: str
+    max_handoff_depth: int
+    entry: str | None
+    recovery: str | None
+    nodes: tuple[Node, ...]
+    edges: tuple[Edge, ...]
+    fallback_all: FallbackAll | None = None
+    escalation: Escalation | None = None
+
+    @property
+    def groups(self) -> list[str]:
+        """Groups in order of first appearance."""
+        return list(dict.fromkeys(n.group for n in self.nodes if n.group))
+
+    def routes(self) -> set[tuple[str, str, EdgeKind]]:
+        """Every route the diagram stands for, with pairs and the collapsed fallback expanded again."""
+        found: set[tuple[str, str, EdgeKind]] = set()
+        for e in self.edges:
+            found.add((e.source, e.target, e.kind))
+            if e.both:
+                found.add((e.target, e.source, e.kind))
+        if self.fallback_all is not None:
+            found |= {(s, self.fallback_all.target, EdgeKind.FALLBACK) for s in self.fallback_all.sources}
+        return found
+
+
+def build_diagram(flow: Flow, diagnostics: Sequence[Diagnostic] = ()) -> Diagram:
+    """The diagram of ``flow``; agents named by ``diagnostics`` carry their findings.
+
+    Texts are kept whole (on one line); the writers shorten them to fit the layout.
+    """
+    settings = flow.flow
+    entry = settings.entry if settings.entry in flow.agents else None
+    recovery = settings.recovery if settings.recovery in flow.agents else None
+    front = [a for a in flow.front_agents if a in flow.agents]
+    findings = _findings_by_agent(diagnostics)
+    nodes = []
+    for name, agent in flow.agents.items():
+        roles = {Role.ENTRY} if name == entry else set()
+        roles |= {Role.RECOVERY} if name == recovery else set()
+        roles |= {Role.FRONT} if name in front else set()
+        roles |= {Role.TERMINAL} if agent.terminal else set()
+        nodes.append(Node(name, first_sentence(agent.description), frozenset(roles),
+                          agent.max_visits, agent.group, findings.get(name, ())))
+
+    graph = routing_graph(flow)
+    edges: list[Edge] = []
+    fallback: list[Edge] = []
+    for source, target, data in graph.edges(data=True):
+        contract = data.get("contract")
+        if data["kind"] == FALLBACK:
+            fallback.append(Edge(source, target, EdgeKind.FALLBACK, carry=tuple(settings.fallback_carry)))
+            continue
+        when = one_line(contract.when) if contract is not None else ""
+        carry = tuple(contract.carry) if contract is not None and contract.carry is not None else None
+        edges.append(Edge(source, target, EdgeKind.HANDOFF, when, carry))
+    edges = _merge_pairs(edges)
+
+    fallback_all = None
+    if recovery is not None and len(fallback) >= 2 and _everyone_falls_back(flow, recovery, fallback):
+        fallback_all = FallbackAll(tuple(e.source for e in fallback), recovery, tuple(settings.fallback_carry))
+        fallback = []
+
+    return Diagram(settings.name, settings.description, settings.max_handoff_depth, entry, recovery,
+                   tuple(nodes), tuple(edges + fallback), fallback_all, _escalation(flow, front))
+
+
+def _findings_by_agent(diagnostics: Iterable[Diagnostic]) -> dict[str, tuple[Finding, ...]]:
+    found: dict[str, dict[Finding, None]] = {}
+    for d in diagnostics:
+        for agent in d.agents:
+            found.setdefault(agent, {})[Finding(d.code, d.rule, d.severity)] = None
+    return {agent: tuple(sorted(f, key=lambda x: x.code)) for agent, f in found.items()}
+
+
+def _merge_pairs(edges: list[Edge]) -> list[Edge]:
+    """One ``both=True`` edge for every unlabelled pair ``a -> b``, ``b -> a`` (kept where the first was)."""
+    unlabelled = {(e.source, e.target) for e in edges if not e.labelled}
+    merged: list[Edge] = []
+    for e in edges:
+        if (e.target, e.source) in unlabelled and (e.source, e.target) in unlabelled:
+            if e.source < e.target:
+                merged.append(Edge(e.source, e.target, e.kind, both=True))
+            continue
+        merged.append(e)
+    return merged
+
+
+def _everyone_falls_back(flow: Flow, recovery: str, fallback: list[Edge]) -> bool:
+    """Every agent but recovery routes to it: through the implicit fallback or a declared handoff."""
+    implicit = {e.source for e in fallback}
+    return all(name == recovery or name in implicit or recovery in agent.handoffs
+               for name, agent in flow.agents.items())
+
+
+def _escalation(flow: Flow, front: list[str]) -> Escalation | None:
+    sup = flow.supervisor
+    if sup is None:
+        return None
+    return Escalation(tuple(front), sup.model, sup.backend, tuple(sup.tools), sup.timeout_s, sup.max_tool_rounds,
+                      sup.max_escalations, sup.on_budget_exhausted)

@@ -1,0 +1,453 @@
+"""The orchestration core, sans-I/O: realtime server events in, client events (and other actions) out.
+
+One :class:`Session` per conversation. It owns the handoff machine instance, the handoff depth, visits per
+agent, the context store and the response-in-flight flag (never two ``response.create`` at once). It never
+touches a socket or a clock it was not given: tools run in the I/O layer (:class:`RunTool` out,
+:meth:`Session.tool_result` in), audit records go out as :class:`Audit` actions.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from engine.compile.escalation import escalation_machine
+from engine.compile.handoff import RECOVER, transfer_event
+from engine.compile.pipeline import CompiledFlow
+from engine.flow.model import ESCALATION_TOOL, TRANSFER_PREFIX, Flow
+from engine.session import events as ev
+from engine.session.actions import (
+    Action,
+    Audit,
+    CancelEscalation,
+    Escalate,
+    EscalationRequest,
+    ProtocolProblem,
+    RunTool,
+    Send,
+    Transcript,
+)
+from engine.session.audit import AuditRecord, Kind, Outcome
+from engine.session.config import agent_instructions
+from engine.session.plan import FlowPlan
+
+
+@dataclass
+class _PendingTool:
+    name: str
+    agent: str
+
+
+@dataclass
+class _PendingEscalation:
+    request: EscalationRequest
+    call_id: str
+    started: float
+
+
+class Session:
+    """The state of one conversation over a compiled flow."""
+
+    def __init__(
+        self,
+        compiled: CompiledFlow,
+        conversation_id: str,
+        *,
+        clock: Callable[[], float],
+        modalities: tuple[str, ...] = ("text",),
+        initial_context: dict[str, Any] | None = None,
+    ) -> None:
+        self.plan = FlowPlan.of(compiled)
+        self.flow: Flow = compiled.flow
+        self.conversation_id = conversation_id
+        self.clock = clock
+        self.modalities = modalities
+        self.machine = compiled.machine()
+        self.depth = 0
+        self.visits: Counter[str] = Counter({self.flow.flow.entry: 1})
+        self.context: dict[str, Any] = dict(initial_context or {})
+        self.visible: set[str] = set(self.context)
+        self.response_in_flight = False
+        self.want_response = False
+        self.pending_tools: dict[str, _PendingTool] = {}
+        self.history: list[tuple[str, str]] = []
+        """``(role, text)`` of the conversation so far: ``user`` / ``assistant``."""
+        self.user_turns = 0
+        self.version = 0
+        """Bumped whenever the context or the current agent changes: supervisor answers are checked against it."""
+        supervisor = self.flow.supervisor
+        self.escalation = escalation_machine(supervisor) if supervisor is not None else None
+        self.pending_escalation: _PendingEscalation | None = None
+        self._seq = 0
+        self._escalations = 0
+
+    # -- queries ------------------------------------------------------------------------------------------
+
+    @property
+    def agent(self) -> str:
+        return self.machine.agent
+
+    @property
+    def idle(self) -> bool:
+        """Nothing in flight, nothing owed: the next user turn may come."""
+        return not (self.response_in_flight or self.want_response or self.pending_tools or self.pending_escalation)
+
+    def visible_context(self) -> dict[str, Any]:
+        return {k: self.context[k] for k in sorted(self.visible) if k in self.context}
+
+    # -- inputs ---------------------------------------------------------------------------------------------
+
+    def start(self) -> list[Action]:
+        """The first actions of a conversation: configure the entry agent."""
+        return [Send(self._session_update())]
+
+    def user_text(self, text: str) -> list[Action]:
+        """A typed user turn: add it to the conversation and ask for a response."""
+        actions = self._barge_in("the user spoke again")
+        self.history.append(("user", text))
+        self.user_turns += 1
+        item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+        actions += [
+            Transcript("user", self.agent, text),
+            Send({"type": "conversation.item.create", "item": item}),
+        ]
+        return actions + self._request_response()
+
+    def finish(self) -> list[Action]:
+        """The conversation is over: its closing audit record (user turns, final agent, escalations used)."""
+        used = self.escalation.used if self.escalation is not None else 0
+        return [self._audit("end", "ended", self.agent, detail={"user_turns": self.user_turns, "escalations": used})]
+
+    def receive(self, event: Any) -> list[Action]:
+        """Consume one server event (a decoded JSON object); return what to do."""
+        parsed = ev.parse_server_event(event)
+        if parsed is None:
+            return []
+        if isinstance(parsed, ProtocolProblem):
+            return [parsed]
+        return self._dispatch(parsed)
+
+    def tool_result(self, call_id: str, output: Any = None, *, error: str | None = None) -> list[Action]:
+        """The result of a :class:`RunTool`: ``output`` (JSON-able) or an ``error`` message."""
+        pending = self.pending_tools.pop(call_id, None)
+        if pending is None:
+            return [Transcript("notice", self.agent, f"result for unknown tool call {call_id!r} ignored")]
+        if error is not None:
+            return [
+                self._audit("tool", "failed", pending.agent, reason=error, detail={"tool": pending.name}),
+                Transcript("tool", pending.agent, f"{pending.name} failed: {error}"),
+                *self._function_output(call_id, {"error": error}),
+            ]
+        tool = self.flow.tools[pending.name]
+        if isinstance(output, dict) and any(key in output for key in tool.sets):
+            self.version += 1
+            for key in tool.sets:
+                if key in output:
+                    self.context[key] = output[key]
+                    self.visible.add(key)
+        actions: list[Action] = [Transcript("tool", pending.agent, f"{pending.name} -> {_short(output)}")]
+        if tool.sets and self.agent == pending.agent:
+            actions.append(Send(self._session_update()))
+        return actions + self._function_output(call_id, output)
+
+    # -- server events ------------------------------------------------------------------------------------------
+
+    def _dispatch(self, event: BaseModel) -> list[Action]:
+        if isinstance(event, ev.ResponseCreated):
+            self.response_in_flight = True
+            return []
+        if isinstance(event, ev.ResponseDone):
+            self.response_in_flight = False
+            return self._flush_response()
+        if isinstance(event, ev.FunctionCallDone):
+            return self._function_call(event)
+        if isinstance(event, ev.TextDone | ev.AudioTranscriptDone):
+            text = event.text if isinstance(event, ev.TextDone) else event.transcript
+            self.history.append(("assistant", text))
+            return [Transcript("assistant", self.agent, text)]
+        if isinstance(event, ev.InputTranscription):
+            self.history.append(("user", event.transcript))
+            self.user_turns += 1
+            return [Transcript("user", self.agent, event.transcript)]
+        if isinstance(event, ev.SpeechStarted):
+            return self._barge_in("the user started speaking")
+        if isinstance(event, ev.ErrorEvent):
+            if event.error.code == "conversation_already_has_active_response":
+                self.want_response = True  # ours was refused: ask again once the active one is done
+            return [Transcript("notice", self.agent, f"upstream error: {event.error.message}",
+                               {"code": event.error.code, "type": event.error.type})]
+        return []
+
+    def _function_call(self, call: ev.FunctionCallDone) -> list[Action]:
+        agent = self.plan.agents[self.agent]
+        try:
+            arguments = json.loads(call.arguments or "{}")
+        except json.JSONDecodeError as exc:
+            return self._refuse_call(call, f"arguments are not valid JSON: {exc.msg}")
+        if not isinstance(arguments, dict):
+            return self._refuse_call(call, "arguments must be a JSON object")
+        validator = agent.validators.get(call.name)
+        if validator is None:
+            if call.name.startswith(TRANSFER_PREFIX):
+                target = call.name.removeprefix(TRANSFER_PREFIX)
+                return self._refuse_handoff(call, target, arguments, f"'{self.agent}' cannot transfer to '{target}'")
+            return self._refuse_call(call, f"unknown tool '{call.name}' for agent '{self.agent}'")
+        problems = sorted(validator.iter_errors(arguments), key=lambda e: list(e.path))
+        if problems:
+            first = problems[0]
+            where = ".".join(str(p) for p in first.path) or "arguments"
+            if call.name in agent.transfers:
+                return self._refuse_handoff(call, agent.transfers[call.name], arguments,
+                                            f"bad arguments ({where}): {first.message}")
+            return self._refuse_call(call, f"bad arguments for '{call.name}' ({where}): {first.message}")
+        if call.name in agent.transfers:
+            return self._handoff(call, agent.transfers[call.name], arguments)
+        if call.name == ESCALATION_TOOL:
+            return self._escalate(call, arguments)
+        self.pending_tools[call.call_id] = _PendingTool(call.name, self.agent)
+        return [RunTool(call.call_id, call.name, arguments, self.agent)]
+
+    # -- handoffs ------------------------------------------------------------------------------------------
+
+    def _handoff(self, call: ev.FunctionCallDone, target: str, arguments: dict[str, Any]) -> list[Action]:
+        source, reason = self.agent, str(arguments.get("reason", ""))
+        recovery = self.flow.flow.recovery
+        carry = self.plan.agents[source].carry[target]
+        for key in carry or []:
+            if isinstance(arguments.get(key), str) and key not in self.context:
+                self.context[key] = arguments[key]
+                self.visible.add(key)
+        guard: tuple[Outcome, str] | None = None
+        limit = self.flow.agents[target].max_visits
+        if self.depth >= self.flow.flow.max_handoff_depth:
+            guard = ("capped", f"the handoff depth cap ({self.flow.flow.max_handoff_depth}) is reached")
+        elif limit is not None and self.visits[target] >= limit:
+            guard = ("recovered", f"'{target}' reached its visit budget ({limit})")
+        if guard is not None:
+            outcome, why = guard
+            if source == recovery:
+                return self._refuse_handoff(call, target, arguments, f"{why}; staying with '{recovery}'")
+            return self._reroute(call.call_id, target, outcome, why, reason)
+        missing = [k for k in self.flow.agents[target].requires
+                   if k not in self.context or (carry is not None and k not in carry) or k not in self.visible]
+        if missing:
+            return self._refuse_handoff(call, target, arguments,
+                                        f"'{target}' requires {', '.join(missing)}, which is not known yet")
+        kept = self._apply_carry(carry)
+        self.machine.send(transfer_event(target))
+        self.version += 1
+        self.depth += 1
+        self.visits[target] += 1
+        return [
+            self._audit("handoff", "done", source, target, reason, carried=kept),
+            Transcript("handoff", source, f"{source} -> {target}: {reason}", {"to": target, "carried": kept}),
+            Send(self._session_update()),
+            *self._function_output(call.call_id, {"status": "transferred", "to": target}),
+        ]
+
+    def _reroute(self, call_id: str, requested: str, outcome: Outcome, why: str, reason: str) -> list[Action]:
+        """A guardrail overrides a transfer: go to the recovery agent instead, and tell the model why."""
+        source, recovery = self.agent, self.flow.flow.recovery
+        kept = self._apply_carry(self.flow.flow.fallback_carry)
+        self.machine.send(RECOVER)
+        self.version += 1
+        self.visits[recovery] += 1
+        message = f"Transfer to '{requested}' not possible: {why}. You are now talking to '{recovery}'."
+        return [
+            self._audit("handoff", outcome, source, recovery, reason,
+                        carried=kept, detail={"requested": requested, "why": why}),
+            Transcript("handoff", source, f"{source} -> {recovery} ({outcome}: {why})",
+                       {"to": recovery, "requested": requested, "outcome": outcome}),
+            Send(self._session_update()),
+            *self._function_output(call_id, {"status": outcome, "to": recovery, "why": why, "message": message}),
+        ]
+
+    def _apply_carry(self, carry: list[str] | None) -> tuple[str, ...]:
+        """Apply a contract: only ``carry`` keys stay visible (``None``: all); the values stay in the store."""
+        if carry is not None:
+            self.visible &= set(carry)
+        return tuple(sorted(k for k in self.visible if k in self.context))
+
+    def _refuse_handoff(
+        self, call: ev.FunctionCallDone, target: str, arguments: dict[str, Any], why: str
+    ) -> list[Action]:
+        return [
+            self._audit("handoff", "refused", self.agent, target, str(arguments.get("reason", "")),
+                        detail={"why": why}),
+            Transcript("handoff", self.agent, f"{self.agent} -x-> {target} refused: {why}",
+                       {"to": target, "outcome": "refused"}),
+            *self._function_output(call.call_id, {"error": f"transfer refused: {why}"}),
+        ]
+
+    def _refuse_call(self, call: ev.FunctionCallDone, why: str) -> list[Action]:
+        return [
+            self._audit("tool", "refused", self.agent, reason=why, detail={"tool": call.name}),
+            Transcript("tool", self.agent, f"{call.name} refused: {why}"),
+            *self._function_output(call.call_id, {"error": why}),
+        ]
+
+    # -- escalations (chat-supervisor) ----------------------------------------------------------------------
+
+    def _escalate(self, call: ev.FunctionCallDone, arguments: dict[str, Any]) -> list[Action]:
+        machine, supervisor = self.escalation, self.flow.supervisor
+        assert machine is not None and supervisor is not None  # the tool is only offered to front agents
+        relevant = str(arguments.get("relevantContextFromLastUserMessage", ""))
+        if self.pending_escalation is not None:
+            return self._refuse_call(call, "an escalation is already pending; wait for its answer")
+        if not machine.has_budget():
+            why = f"the escalation budget ({supervisor.max_escalations}) is used up"
+            actions: list[Action] = [
+                self._audit("escalation", "over_budget", self.agent, reason=relevant,
+                            detail={"user_turns": self.user_turns, "why": why}),
+                Transcript("escalation", self.agent, f"not escalated: {why}", {"outcome": "over_budget"}),
+            ]
+            if supervisor.on_budget_exhausted == "recover" and self.agent != self.flow.flow.recovery:
+                return actions + self._reroute(call.call_id, self.flow.flow.recovery, "recovered", why, relevant)
+            message = "The supervisor is not available for the rest of this conversation: answer on your own."
+            return actions + self._function_output(call.call_id, {"status": "over_budget", "message": message})
+        machine.send("escalate")
+        self._escalations += 1
+        request = EscalationRequest(
+            escalation_id=f"{self.conversation_id}-esc{self._escalations}",
+            agent=self.agent,
+            relevant_context=relevant,
+            transcript=tuple(self.history),
+            context=self.visible_context(),
+            version=self.version,
+        )
+        self.pending_escalation = _PendingEscalation(request, call.call_id, self.clock())
+        return [
+            Transcript("escalation", self.agent, f"escalating to the supervisor: {relevant}",
+                       {"escalation_id": request.escalation_id}),
+            Escalate(request, supervisor.timeout_s, supervisor.max_tool_rounds),
+        ]
+
+    def supervisor_result(
+        self,
+        escalation_id: str,
+        answer: str | None = None,
+        *,
+        tool_rounds: int = 0,
+        error: str | None = None,
+        timed_out: bool = False,
+    ) -> list[Action]:
+        """The supervisor's answer to an :class:`Escalate` (or ``error``, or ``timed_out``)."""
+        pending = self.pending_escalation
+        if pending is None or pending.request.escalation_id != escalation_id:
+            return [Transcript("notice", self.agent, f"late supervisor answer for {escalation_id} discarded (stale)")]
+        assert self.escalation is not None and self.flow.supervisor is not None
+        request = pending.request
+        detail: dict[str, Any] = {
+            "escalation_id": escalation_id,
+            "latency_s": round(self.clock() - pending.started, 6),
+            "tool_rounds": tool_rounds,
+            "user_turns": self.user_turns,
+        }
+        self.pending_escalation = None
+        if self.version != request.version or self.agent != request.agent:
+            self.escalation.send("abandon")
+            why = "the conversation changed while the supervisor was working"
+            return [
+                self._audit("escalation", "stale", request.agent, reason=request.relevant_context,
+                            detail={**detail, "why": why}),
+                Transcript("escalation", request.agent, f"supervisor answer discarded: {why}", {"outcome": "stale"}),
+                *self._function_output(pending.call_id, {"status": "stale", "message": f"{why}; ask again."}),
+            ]
+        fallback = self.flow.supervisor.fallback_answer
+        if timed_out or error is not None:
+            event, outcome = ("time_out", "timed_out") if timed_out else ("fail", "failed")
+            self.escalation.send(event)
+            why = f"no answer within {self.flow.supervisor.timeout_s:g}s" if timed_out else f"{error}"
+            return [
+                self._audit("escalation", outcome, request.agent, reason=request.relevant_context,
+                            detail={**detail, "why": why}),
+                Transcript("escalation", request.agent, f"supervisor {outcome.replace('_', ' ')}: {why}",
+                           {"outcome": outcome}),
+                *self._function_output(pending.call_id, {"status": outcome, "nextResponse": fallback}),
+            ]
+        self.escalation.send("resolve")
+        return [
+            self._audit("escalation", "answered", request.agent, reason=request.relevant_context, detail=detail),
+            Transcript("escalation", request.agent, f"supervisor: {answer}", {"outcome": "answered"}),
+            *self._function_output(pending.call_id, {"status": "answered", "nextResponse": answer or ""}),
+        ]
+
+    def _barge_in(self, why: str) -> list[Action]:
+        """The user spoke while escalated: abandon the pending escalation (its answer would be stale)."""
+        pending = self.pending_escalation
+        if pending is None:
+            return []
+        assert self.escalation is not None
+        self.pending_escalation = None
+        self.escalation.send("abandon")
+        request = pending.request
+        output = {"status": "cancelled", "message": f"{why} before the supervisor answered: reply to them."}
+        return [
+            CancelEscalation(request.escalation_id),
+            self._audit("escalation", "stale", request.agent, reason=request.relevant_context,
+                        detail={"escalation_id": request.escalation_id, "why": why,
+                                "latency_s": round(self.clock() - pending.started, 6),
+                                "user_turns": self.user_turns}),
+            Transcript("escalation", request.agent, f"escalation abandoned: {why}", {"outcome": "stale"}),
+            *self._function_output(pending.call_id, output, respond=False),
+        ]
+
+    # -- responses --------------------------------------------------------------------------------------------
+
+    def _function_output(self, call_id: str, output: Any, *, respond: bool = True) -> list[Action]:
+        item = {"type": "function_call_output", "call_id": call_id, "output": json.dumps(output, default=str)}
+        send: list[Action] = [Send({"type": "conversation.item.create", "item": item})]
+        return send + self._request_response() if respond else send
+
+    def _request_response(self) -> list[Action]:
+        self.want_response = True
+        return self._flush_response()
+
+    def _flush_response(self) -> list[Action]:
+        """Send the owed ``response.create`` once nothing is in flight and no tool result is outstanding."""
+        if not self.want_response or self.response_in_flight or self.pending_tools:
+            return []
+        self.want_response = False
+        self.response_in_flight = True
+        return [Send({"type": "response.create"})]
+
+    def _session_update(self) -> dict[str, Any]:
+        agent = self.plan.agents[self.agent]
+        return {
+            "type": "session.update",
+            "session": {
+                "type": "realtime",
+                "model": self.flow.flow.model,
+                "output_modalities": list(self.modalities),
+                "instructions": agent_instructions(self.flow, agent.name, self.visible_context()),
+                "tools": agent.tools,
+                "tool_choice": "auto",
+                "audio": {"output": {"voice": self.flow.flow.voice}},
+            },
+        }
+
+    def _audit(
+        self,
+        kind: Kind,
+        outcome: Outcome,
+        source: str,
+        target: str | None = None,
+        reason: str = "",
+        *,
+        carried: tuple[str, ...] = (),
+        detail: dict[str, Any] | None = None,
+    ) -> Audit:
+        self._seq += 1
+        record = AuditRecord(self.conversation_id, self._seq, self.clock(), kind, outcome, source, target,
+                             reason, carried, self.depth, detail or {})
+        return Audit(record)
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,22 @@
+"""The verifier: every check over one flow, findings sorted by where they point."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from engine.flow.diagnostics import Diagnostic
+from engine.flow.loader import FlowDocument
+from engine.verify import contracts, references, supervisor, topology
+from engine.verify.scope import Scope
+
+Check = Callable[[Scope], Iterator[Diagnostic]]
+
+CHECKS: tuple[Check, ...] = (references.check, topology.check, contracts.check, supervisor.check)
+"""SB1xx references, SB2xx topology, SB3xx context contracts, SB4xx supervisor."""
+
+
+def verify(doc: FlowDocument) -> list[Diagnostic]:
+    """All findings of the static checks on a loaded flow, sorted by location, then code."""
+    scope = Scope(doc)
+    found = [diagnostic for check in CHECKS for diagnostic in check(scope)]
+    return sorted(found, key=lambda d: (d.location, d.code, d.message))

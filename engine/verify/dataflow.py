@@ -1,0 +1,108 @@
+"""Which context keys are available where: a bit-vector dataflow over the routing graph, from the entry agent.
+
+A set of keys is an ``int`` bitmask.  Crossing an agent adds what it produces (``gen``); crossing an edge
+keeps only what the edge lets through (its contract's ``carry``, ``fallback_carry`` on an implicit fallback
+edge, everything otherwise).  Every transfer function acts on each bit on its own, so only the keys a check
+asks about need a bit, and each bit can drop (or rise) at most once per node: the worklist solver is
+O((V + E) * K).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from engine.verify.graph import FALLBACK
+from engine.verify.scope import Scope
+
+
+class Keys:
+    """Numbers the context keys of interest, one bit each."""
+
+    def __init__(self, keys: Iterable[str]) -> None:
+        self.bits = {key: 1 << i for i, key in enumerate(dict.fromkeys(keys))}
+        self.all = (1 << len(self.bits)) - 1
+
+    def mask(self, keys: Iterable[str]) -> int:
+        mask = 0
+        for key in keys:
+            mask |= self.bits.get(key, 0)
+        return mask
+
+
+@dataclass
+class Network:
+    """The routing graph cut down to the agents the entry reaches; each edge knows what keys it passes."""
+
+    entry: str
+    start: int
+    """``initial_context``: what a conversation starts with at the entry agent."""
+    nodes: list[str]
+    """Reachable agents, in BFS order from the entry."""
+    gen: dict[str, int]
+    preds: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    succs: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, scope: Scope, entry: str, keys: Keys) -> Network:
+        flow = scope.flow
+        tools = flow.tools
+        nodes = list(scope.from_entry.depth)
+        adjacency = scope.adjacency
+        gen = {}
+        for name in nodes:
+            agent = flow.agents[name]
+            sets = (key for tool in agent.tools if tool in tools for key in tools[tool].sets)
+            gen[name] = keys.mask(agent.produces) | keys.mask(sets)
+        net = cls(entry, keys.mask(flow.flow.initial_context), nodes, gen)
+        net.preds = {name: [] for name in nodes}
+        fallback = keys.mask(flow.flow.fallback_carry)
+        for src in nodes:
+            out = net.succs[src] = []
+            for dst, data in adjacency[src].items():
+                contract = data["contract"]
+                if data["kind"] == FALLBACK:
+                    through = fallback
+                elif contract is None or contract.carry is None:
+                    through = keys.all
+                else:
+                    through = keys.mask(contract.carry)
+                out.append((dst, through))
+                net.preds[dst].append((src, through))
+        return net
+
+
+def must_available(net: Network, keys: Keys) -> dict[str, int]:
+    """Keys present on arrival at each agent on *every* walk from the entry: the greatest fixpoint."""
+    return _solve(net, keys, must=True)
+
+
+def may_available(net: Network, keys: Keys) -> dict[str, int]:
+    """Keys present on arrival at each agent on *some* walk from the entry: the least fixpoint."""
+    return _solve(net, keys, must=False)
+
+
+def _solve(net: Network, keys: Keys, must: bool) -> dict[str, int]:
+    """Iterate down from all keys (must) or up from none (may) until nothing changes."""
+    top = keys.all if must else 0
+    avail = dict.fromkeys(net.nodes, top)
+    gen, preds, succs = net.gen, net.preds, net.succs
+    queue = deque(net.nodes)
+    queued = set(net.nodes)
+    while queue:
+        node = queue.popleft()
+        queued.discard(node)
+        new = net.start if node == net.entry else top
+        for src, through in preds[node]:
+            if must:
+                new &= (avail[src] | gen[src]) & through
+            else:
+                new |= (avail[src] | gen[src]) & through
+        if new != avail[node]:
+            avail[node] = new
+            for dst, _ in succs[node]:
+                if dst not in queued:
+                    queued.add(dst)
+                    queue.append(dst)
+    return avail

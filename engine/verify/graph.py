@@ -1,0 +1,43 @@
+"""The flow as a ``networkx`` graph: the one graph the verifier checks, the compiler builds and the renderer draws."""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from engine.flow.model import Flow
+
+HANDOFF = "handoff"
+FALLBACK = "fallback"
+
+
+def handoff_graph(flow: Flow) -> nx.DiGraph:
+    """Agents as nodes; one ``kind="handoff"`` edge per declared handoff to a known agent (no self-loops).
+
+    Node attribute ``agent`` holds the :class:`Agent`; edge attribute ``contract`` the declared
+    :class:`Handoff` or ``None``. Unknown targets and self-handoffs are left out (the verifier reports them).
+    """
+    graph = nx.DiGraph()
+    for name, agent in flow.agents.items():
+        graph.add_node(name, agent=agent)
+    contracts = flow.contracts
+    for name, agent in flow.agents.items():
+        for target in agent.handoffs:
+            if target in flow.agents and target != name and not graph.has_edge(name, target):
+                graph.add_edge(name, target, kind=HANDOFF, contract=contracts.get((name, target)))
+    return graph
+
+
+def fallback_sources(flow: Flow) -> list[str]:
+    """Agents that get the implicit route straight to the recovery agent (none when the flow opts out)."""
+    recovery = flow.flow.recovery
+    if not flow.flow.implicit_fallback or recovery not in flow.agents:
+        return []
+    return [name for name, agent in flow.agents.items() if name != recovery and recovery not in agent.handoffs]
+
+
+def routing_graph(flow: Flow) -> nx.DiGraph:
+    """The handoff graph plus the implicit fallback edges (``kind="fallback"``): every route the runtime allows."""
+    graph = handoff_graph(flow)
+    for name in fallback_sources(flow):
+        graph.add_edge(name, flow.flow.recovery, kind=FALLBACK, contract=None)
+    return graph

@@ -1,0 +1,89 @@
+"""The flow under check and what several checks share: its graphs, the BFS from entry, diagnostics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import networkx as nx
+
+from engine.flow.diagnostics import Diagnostic
+from engine.flow.loader import FlowDocument
+from engine.flow.model import Flow
+from engine.flow.positions import PathKey
+from engine.verify.graph import HANDOFF, routing_graph
+from engine.verify.rules import RULES
+from engine.verify.search import Tree, bfs
+
+
+@dataclass(frozen=True)
+class Scope:
+    doc: FlowDocument
+
+    @property
+    def flow(self) -> Flow:
+        return self.doc.flow
+
+    @cached_property
+    def routes(self) -> nx.DiGraph:
+        """Declared handoffs plus the implicit fallback edges."""
+        return routing_graph(self.flow)
+
+    @cached_property
+    def adjacency(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """The routing graph as plain dicts, ``{source: {target: edge data}}``: much faster to walk."""
+        return dict(self.routes.adjacency())
+
+    @cached_property
+    def declared(self) -> dict[str, list[str]]:
+        """The handoff graph (declared handoffs between known agents, no self-loops) as adjacency lists."""
+        return {
+            source: [target for target, data in targets.items() if data["kind"] == HANDOFF]
+            for source, targets in self.adjacency.items()
+        }
+
+    def declares(self, source: str, target: str) -> bool:
+        """Whether ``source -> target`` is a declared handoff between known agents."""
+        edge = self.adjacency.get(source, {}).get(target)
+        return edge is not None and edge["kind"] == HANDOFF
+
+    @cached_property
+    def entry(self) -> str | None:
+        """The entry agent, or ``None`` when it is unknown (SB103): checks that need it are skipped."""
+        return self.flow.flow.entry if self.flow.flow.entry in self.flow.agents else None
+
+    @cached_property
+    def recovery(self) -> str | None:
+        return self.flow.flow.recovery if self.flow.flow.recovery in self.flow.agents else None
+
+    @cached_property
+    def from_entry(self) -> Tree:
+        """Shortest routes from the entry agent over the routing graph (empty when the entry is unknown)."""
+        if self.entry is None:
+            return Tree({}, {}, {})
+        return bfs([self.entry], self.adjacency.__getitem__)
+
+    def diagnostic(
+        self,
+        code: str,
+        message: str,
+        path: PathKey,
+        agents: tuple[str, ...] = (),
+        extra: dict[str, Any] | None = None,
+    ) -> Diagnostic:
+        """A finding of rule ``code`` at document ``path`` (severity and name come from the catalogue)."""
+        rule = RULES[code]
+        return Diagnostic(
+            code, rule.severity, message, self.doc.source.locate(path), agents, rule.name, extra or {}
+        )
+
+
+def quoted(names: list[str], limit: int = 6) -> str:
+    """``'a', 'b' and 'c'``; past ``limit`` names, ``'a', 'b', ... and 7 more``."""
+    shown = [f"'{n}'" for n in names[:limit]]
+    if len(names) <= 1:
+        return "".join(shown)
+    if len(names) > limit:
+        return f"{', '.join(shown)} and {len(names) - limit} more"
+    return f"{', '.join(shown[:-1])} and {shown[-1]}"

@@ -1,0 +1,35 @@
+"""Generic test helpers: parse flow text, find where a snippet stands in it."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+
+import pytest
+
+from engine.flow.loader import FlowDocument, parse_flow
+
+
+def _parse_toml(text: str, file: str = "flow.toml") -> FlowDocument:
+    return parse_flow(textwrap.dedent(text), file, "toml")
+
+
+def _position_of(text: str, needle: str, nth: int = 0) -> tuple[int, int]:
+    """1-based ``(line, col)`` of the ``nth`` occurrence of ``needle`` in the dedented ``text``."""
+    text = textwrap.dedent(text)
+    at = -1
+    for _ in range(nth + 1):
+        at = text.index(needle, at + 1)
+    return text.count("\n", 0, at) + 1, at - (text.rfind("\n", 0, at) + 1) + 1
+
+
+@pytest.fixture(scope="session")
+def parse_toml() -> Callable[..., FlowDocument]:
+    """``parse_toml(text, file="flow.toml")``: a dedented TOML flow, parsed with source positions."""
+    return _parse_toml
+
+
+@pytest.fixture(scope="session")
+def position_of() -> Callable[..., tuple[int, int]]:
+    """``position_of(text, needle, nth=0)``: where a snippet stands in (dedented) flow text."""
+    return _position_of
