@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from engine.flow.diagnostics import Diagnostic, FlowError, Severity
 from engine.flow.loader import FORMATS, load_flow
@@ -79,7 +80,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
     else:
         for d in findings:
             style = "red" if d.severity is Severity.ERROR else "yellow"
-            out.print(f"[bold]{d.location}:[/] [{style}]{d.code}[/] {d.message}", markup=True)
+            out.print(f"[bold]{escape(str(d.location))}:[/] [{style}]{d.code}[/] {escape(d.message)}")
         out.print(summary_line(findings, len(files)), markup=False)
     if unreadable:
         return EXIT_USAGE

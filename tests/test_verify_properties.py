@@ -56,11 +56,11 @@ def flows(draw: st.DrawFn, noisy: bool = False) -> Flow:
             for name in names
         },
         "tools": {name: {"sets": draw(keys)} for name in TOOLS},
-        "handoff": [
-            {"from": draw(agent), "to": draw(agent), "carry": draw(st.none() | keys)}
-            for _ in range(draw(st.integers(0, 5)))
-        ],
     }
+    edges = [(a, b) for a in names for b in data["agents"][a]["handoffs"]]
+    edges = [edge for edge in edges if draw(st.booleans())]  # contracts mostly on declared edges
+    edges += [(draw(agent), draw(agent)) for _ in range(draw(st.integers(0, 2)))]
+    data["handoff"] = [{"from": a, "to": b, "carry": draw(st.none() | keys)} for a, b in edges]
     if noisy and draw(st.booleans()):
         data["tools"]["transfer_to_a0"] = {}
         data["supervisor"] = {

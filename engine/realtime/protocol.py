@@ -145,6 +145,7 @@ def check_client_event(event: Event) -> None:
     ``invalid_value``, ``invalid_type``, ``unknown_event``) and ``message`` reads like OpenAI's.
     """
     kind, event_id = event["type"], event.get("event_id")
+    echo = event_id if isinstance(event_id, str) else None
     try:
         if event_id is not None and not isinstance(event_id, str):
             raise _Bad("invalid_type", "event_id", "expected a string")
@@ -170,9 +171,9 @@ def check_client_event(event: Event) -> None:
                 code="unknown_event",
             )
     except _Bad as bad:
-        raise ProtocolError(kind, bad.param, bad.text, code=bad.code, event_id=event_id) from None
+        raise ProtocolError(kind, bad.param, bad.text, code=bad.code, event_id=echo) from None
     except ProtocolError as exc:
-        exc.event_id = event_id if isinstance(event_id, str) else None
+        exc.event_id = echo
         raise
 
 

@@ -19,6 +19,7 @@ from engine.realtime.emulator import Emulator
 from engine.realtime.protocol import ProtocolError
 from engine.realtime.script import Script
 
+from engine.realtime.supervisor import make_supervisor
 from engine.realtime.tools import ToolRegistry
 from engine.session.actions import Action, ProtocolProblem, Transcript
 from engine.session.audit import AuditSink
@@ -79,7 +80,9 @@ async def run_conversation(
 ) -> Session:
     """Run one conversation; the scripted ``turns`` (default: the script's) or ``read_line`` give the user's."""
     tools = ToolRegistry.from_flow(compiled.doc)
-    supervisor = make_supervisor(compiled.doc, tools, base_url=options.supervisor_url, api_key=options.api_key)
+    supervisor = None
+    if compiled.flow.supervisor is not None:
+        supervisor = make_supervisor(compiled.doc, tools, base_url=options.supervisor_url, api_key=options.api_key)
     session = Session(compiled, f"conv-{uuid.uuid4().hex[:8]}", clock=wall_clock, modalities=options.modalities)
     async with connect(compiled, script, options) as client:
         conversation = Conversation(session, client, tools, audit, on_action, supervisor)

@@ -14,6 +14,7 @@ calls = [{ name = "lookup_orders", arguments = {} }]  # ... and/or several
 
 [[turn]]                                   # user turns for the conversation runner
 user = "Hi, I want to return my snowboard"
+interrupt = false                          # true: barge in (say it while an escalation is pending)
 ```
 """
 
@@ -174,6 +175,8 @@ class Turn(_Strict):
     """One scripted user turn (used by the conversation runner)."""
 
     user: str
+    interrupt: bool = False
+    """Say it as soon as no response is in flight, without waiting for the session to be idle (barge-in)."""
 
 
 class _Document(_Strict):
@@ -209,7 +212,8 @@ class Script:
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            line, col = getattr(exc, "lineno", 1), getattr(exc, "colno", 1)
+            at = re.search(r"at line (\d+), column (\d+)", str(exc))
+            line, col = (int(at.group(1)), int(at.group(2))) if at else (1, 1)
             message = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", str(exc))
             raise ScriptError([(Location(name, line, col), f"malformed TOML: {message}")]) from None
         try:

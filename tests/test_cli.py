@@ -1,0 +1,134 @@
+"""The `switchboard` command: lint output formats and exit codes, schema, run, log."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from engine.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, find_flow_files, main
+from engine.flow.schema import flow_json_schema_text
+from engine.session.audit import read_jsonl
+
+BROKEN = Path("flows/broken")
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_committed_schema_is_up_to_date() -> None:
+    assert Path("schemas/flow.schema.json").read_text() == flow_json_schema_text(), (
+        "schemas/flow.schema.json is stale: run `make schema`"
+    )
+
+
+def test_schema_command_prints_the_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "schema")
+    assert code == EXIT_OK and json.loads(out)["properties"]["agents"]
+
+
+def test_shipped_flows_lint_clean(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "lint", "flows", "--exclude", "flows/broken/*", "--strict")
+    assert code == EXIT_OK, out
+    assert "All checks passed (3 flows)." in out
+
+
+def test_folder_expansion_skips_companion_folders() -> None:
+    files = {str(p) for p in find_flow_files(["flows"], ["flows/broken/*"])}
+    assert files == {"flows/retail.toml", "flows/simple_handoff.toml", "flows/chat_supervisor.toml"}
+
+
+def test_text_output_is_file_line_col_code_message(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "lint", str(BROKEN / "sb201_unreachable_agent.toml"))
+    assert code == EXIT_FINDINGS
+    first = out.splitlines()[0]
+    assert first.startswith("flows/broken/sb201_unreachable_agent.toml:14:1: SB201 agent 'billing'")
+    assert out.splitlines()[-1] == "Found 1 error and 0 warnings in 1 flow."
+
+
+def test_warnings_pass_unless_strict(capsys: pytest.CaptureFixture[str]) -> None:
+    path = str(BROKEN / "sb107_unused_tool.toml")
+    assert run_cli(capsys, "lint", path)[0] == EXIT_OK
+    assert run_cli(capsys, "lint", path, "--strict")[0] == EXIT_FINDINGS
+
+
+def test_json_output(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "lint", str(BROKEN / "sb301_required_key_lost.toml"), "--format", "json")
+    (finding,) = json.loads(out)
+    assert code == EXIT_FINDINGS
+    assert finding["code"] == "SB301" and finding["rule"] == "required-key-lost"
+    assert finding["line"] == 17 and finding["severity"] == "error"
+    assert finding["detail"]["path"] == ["authentication", "sales", "returns"]
+
+
+def test_sarif_output(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "lint", str(BROKEN), "--format", "sarif")
+    log = json.loads(out)
+    assert code == EXIT_FINDINGS and log["version"] == "2.1.0"
+    run = log["runs"][0]
+    rule_ids = {r["id"] for r in run["tool"]["driver"]["rules"]}
+    result_ids = {r["ruleId"] for r in run["results"]}
+    assert result_ids == rule_ids and "SB205" in rule_ids
+    region = run["results"][0]["locations"][0]["physicalLocation"]["region"]
+    assert region["startLine"] >= 1 and region["startColumn"] >= 1
+
+
+@pytest.mark.parametrize("argv", [
+    ["lint", "no/such/flow.toml"],
+    ["lint", "README.md"],
+    ["lint", "tests"],  # a folder with no flows
+])
+def test_unreadable_input_exits_2(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    code, out, err = run_cli(capsys, *argv)
+    assert code == EXIT_USAGE, (out, err)
+
+
+def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["lint", "--format", "xml", "flows"])
+    assert info.value.code == EXIT_USAGE
+
+
+def test_malformed_flow_is_a_finding_with_position_not_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "lint", str(BROKEN / "sb002_malformed.toml"))
+    assert code == EXIT_FINDINGS
+    assert out.startswith("flows/broken/sb002_malformed.toml:5:") and "SB002 malformed TOML" in out
+    assert "Traceback" not in out
+
+
+def test_run_refuses_a_flow_that_does_not_lint(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(capsys, "run", str(BROKEN / "sb205_dead_end.toml"),
+                           "--script", "flows/scripts/retail.toml")
+    assert code == EXIT_FINDINGS
+    assert "SB205" in err and "nothing was run" in err
+
+
+def test_run_retail_script_then_log_summary(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    audit = tmp_path / "audit.jsonl"
+    code, out, err = run_cli(capsys, "run", "flows/retail.toml", "--script", "flows/scripts/retail.toml",
+                             "--audit", str(audit), "--turn-timeout", "20")
+    assert code == EXIT_OK, err
+    assert "authentication -x-> returns refused" in out
+    assert "returns -> generalist (capped" in out
+    records = [r for _, r in read_jsonl(audit)]
+    outcomes = [r.outcome for r in records if not isinstance(r, str) and r.kind == "handoff"]
+    assert outcomes.count("done") >= 3 and "refused" in outcomes and "capped" in outcomes
+    code, out, _ = run_cli(capsys, "log", str(audit))
+    assert code == EXIT_OK
+    assert "Handoffs per edge" in out and "authentication" in out and "generalist" in out
+
+
+def test_log_reports_bad_lines_and_keeps_going(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"not": "a record"}\n')
+    code, out, err = run_cli(capsys, "log", str(path))
+    assert code == EXIT_OK and f"{path}:1: not an audit record" in err
+    assert "0 records" in out
+
+
+def test_log_missing_file_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(capsys, "log", "no/such.jsonl")[0] == EXIT_USAGE

@@ -1,0 +1,293 @@
+"""The sans-I/O session core: handoffs, contracts, guardrails, tools, responses, audit."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.compile.pipeline import CompiledFlow
+from engine.session import ProtocolProblem, RunTool, Session, Transcript
+from engine.session.config import AGENT_MARKER
+from tests.realtime_schema import validate_client_event
+from tests.session_helpers import (
+    audits,
+    call,
+    compiled_from_text,
+    created,
+    done,
+    function_output,
+    new_session,
+    respond_with,
+    sent,
+    sent_types,
+)
+
+FLOW = """
+[flow]
+name = "shop"
+entry = "auth"
+recovery = "help"
+max_handoff_depth = 3
+
+[agents.auth]
+tools = ["login"]
+handoffs = ["returns", "sales"]
+
+[agents.returns]
+requires = ["user_id"]
+handoffs = ["sales", "auth"]
+max_visits = 2
+
+[agents.sales]
+handoffs = ["auth"]
+
+[agents.help]
+handoffs = ["auth"]
+terminal = true
+
+[tools.login]
+description = "Log the caller in."
+parameters = { type = "object", properties = { phone = { type = "string" } }, required = ["phone"] }
+sets = ["user_id"]
+
+[[handoff]]
+from = "auth"
+to = "returns"
+when = "the caller wants to return an item"
+carry = ["user_id"]
+
+[[handoff]]
+from = "returns"
+to = "sales"
+carry = []
+"""
+
+
+@pytest.fixture(scope="module")
+def shop() -> CompiledFlow:
+    return compiled_from_text(FLOW)
+
+
+def logged_in(shop: CompiledFlow) -> Session:
+    session = new_session(shop)
+    session.start()
+    actions = session.receive(call("login", {"phone": "555"}, call_id="login1"))
+    assert [type(a) for a in actions] == [RunTool]
+    session.tool_result("login1", {"user_id": "u-1"})
+    return session
+
+
+def test_start_configures_the_entry_agent_with_its_tools_and_transfers(shop: CompiledFlow) -> None:
+    (update,) = sent(new_session(shop).start())
+    validate_client_event(update)
+    session = update["session"]
+    assert session["instructions"].startswith(AGENT_MARKER + "auth")
+    names = [t["name"] for t in session["tools"]]
+    assert names == ["login", "transfer_to_returns", "transfer_to_sales", "transfer_to_help"]
+    returns = session["tools"][1]
+    assert "the caller wants to return an item" in returns["description"]
+    assert returns["parameters"]["required"] == ["reason"]
+    assert "user_id" in returns["parameters"]["properties"]  # a carried key the model may supply
+
+
+def test_handoff_sends_update_then_output_then_one_response_after_done(shop: CompiledFlow) -> None:
+    session = logged_in(shop)
+    actions = session.receive(created())
+    actions += session.receive(call("transfer_to_returns", {"reason": "wants a refund"}))
+    assert sent_types(actions) == ["session.update", "conversation.item.create"]  # no response.create yet
+    assert session.agent == "returns" and session.depth == 1
+    update = sent(actions)[0]
+    assert update["session"]["instructions"].startswith(AGENT_MARKER + "returns")
+    assert '"user_id": "u-1"' in update["session"]["instructions"]
+    assert update["session"]["audio"] == {"output": {"voice": "alloy"}}
+    assert update["session"]["model"] == "gpt-realtime"
+    assert sent_types(session.receive(done())) == ["response.create"]
+    (record,) = audits(actions)
+    assert (record.kind, record.outcome, record.from_agent, record.to_agent, record.carried) == (
+        "handoff", "done", "auth", "returns", ("user_id",))
+    assert record.reason == "wants a refund" and record.seq == 1
+    for event in sent(actions):
+        validate_client_event(event)
+
+
+def test_contract_keeps_uncarried_keys_behind(shop: CompiledFlow) -> None:
+    session = logged_in(shop)
+    respond_with(session, call("transfer_to_returns", {"reason": "r"}))
+    actions = respond_with(session, call("transfer_to_sales", {"reason": "r"}))  # carry = []
+    assert session.agent == "sales"
+    assert session.visible_context() == {}
+    assert "u-1" not in sent(actions)[0]["session"]["instructions"]
+    assert audits(actions)[0].carried == ()
+
+
+def test_handoff_refused_when_target_requirement_is_missing(shop: CompiledFlow) -> None:
+    session = new_session(shop)
+    session.start()
+    actions = respond_with(session, call("transfer_to_returns", {"reason": "refund"}))
+    assert session.agent == "auth" and session.depth == 0
+    assert "requires user_id" in function_output(actions)["error"]
+    assert audits(actions)[0].outcome == "refused"
+    assert sent_types(actions)[-1] == "response.create"  # the conversation goes on
+
+
+def test_handoff_to_an_agent_that_is_not_an_edge_is_refused(shop: CompiledFlow) -> None:
+    session = logged_in(shop)
+    respond_with(session, call("transfer_to_returns", {"reason": "r"}))
+    respond_with(session, call("transfer_to_sales", {"reason": "r"}))
+    actions = respond_with(session, call("transfer_to_returns", {"reason": "back"}))  # sales -> returns: no edge
+    assert session.agent == "sales"
+    assert "cannot transfer to 'returns'" in function_output(actions)["error"]
+    assert [r.outcome for r in audits(actions)] == ["refused"]
+
+
+@pytest.mark.parametrize("arguments", ["{not json", "[]", json.dumps({}), json.dumps({"reason": 3}),
+                                       json.dumps({"reason": "r", "extra": 1})])
+def test_bad_transfer_arguments_are_refused(shop: CompiledFlow, arguments: str) -> None:
+    session = logged_in(shop)
+    actions = respond_with(session, call("transfer_to_returns", arguments))
+    assert session.agent == "auth"
+    assert "error" in function_output(actions)
+
+
+def test_depth_cap_reroutes_to_recovery_and_tells_the_model(shop: CompiledFlow) -> None:
+    session = logged_in(shop)
+    for target in ("returns", "auth", "returns"):
+        respond_with(session, call(f"transfer_to_{target}", {"reason": "hop"}))
+    assert session.depth == 3  # = max_handoff_depth
+    actions = respond_with(session, call("transfer_to_sales", {"reason": "again"}))
+    assert session.agent == "help"
+    output = function_output(actions)
+    assert output["status"] == "capped" and output["to"] == "help" and "cap (3)" in output["why"]
+    (record,) = audits(actions)
+    assert (record.outcome, record.to_agent, record.detail["requested"]) == ("capped", "help", "sales")
+    assert sent(actions)[0]["session"]["instructions"].startswith(AGENT_MARKER + "help")
+
+
+def test_visit_budget_reroutes_to_recovery(shop: CompiledFlow) -> None:
+    session = logged_in(shop)
+    for hop in ("returns", "auth", "returns", "auth"):
+        session.depth = 0  # isolate the visit budget from the depth cap
+        respond_with(session, call(f"transfer_to_{hop}", {"reason": hop}))
+    assert session.visits["returns"] == 2 and session.agent == "auth"
+    actions = respond_with(session, call("transfer_to_returns", {"reason": "5"}))
+    assert session.agent == "help"
+    assert audits(actions)[0].outcome == "recovered"
+
+
+def test_recovery_agent_at_the_cap_stays_put(shop: CompiledFlow) -> None:
+    session = logged_in(shop)
+    respond_with(session, call("transfer_to_help", {"reason": "fallback"}))
+    assert session.agent == "help"
+    session.depth = 3
+    actions = respond_with(session, call("transfer_to_auth", {"reason": "back"}))
+    assert session.agent == "help"
+    assert "staying with 'help'" in function_output(actions)["error"]
+
+
+def test_tool_call_runs_and_its_result_sets_declared_context(shop: CompiledFlow) -> None:
+    session = new_session(shop)
+    session.start()
+    actions = session.receive(created()) + session.receive(call("login", {"phone": "1"}, call_id="c1"))
+    assert actions == [RunTool("c1", "login", {"phone": "1"}, "auth")]
+    assert sent_types(session.receive(done())) == []  # waits for the tool result
+    result = session.tool_result("c1", {"user_id": "u-9", "other": 1})
+    assert session.context == {"user_id": "u-9"}
+    assert sent_types(result) == ["session.update", "conversation.item.create", "response.create"]
+
+
+@pytest.mark.parametrize(("name", "arguments", "message"), [
+    ("nope", {}, "unknown tool 'nope'"),
+    ("login", {}, "bad arguments for 'login'"),
+    ("login", {"phone": 5}, "bad arguments for 'login'"),
+])
+def test_unknown_tool_or_bad_arguments_yield_error_output_and_audit(
+    shop: CompiledFlow, name: str, arguments: dict[str, Any], message: str
+) -> None:
+    session = new_session(shop)
+    actions = respond_with(session, call(name, arguments))
+    assert message in function_output(actions)["error"]
+    assert [(r.kind, r.outcome) for r in audits(actions)] == [("tool", "refused")]
+    assert sent_types(actions)[-1] == "response.create"
+
+
+def test_tool_that_raises_yields_error_output_and_audit(shop: CompiledFlow) -> None:
+    session = new_session(shop)
+    session.receive(created())
+    session.receive(call("login", {"phone": "1"}, call_id="c1"))
+    session.receive(done())
+    actions = session.tool_result("c1", error="RuntimeError: database down")
+    assert function_output(actions) == {"error": "RuntimeError: database down"}
+    assert [(r.kind, r.outcome) for r in audits(actions)] == [("tool", "failed")]
+    assert session.idle is False and sent_types(actions)[-1] == "response.create"
+
+
+def test_never_two_response_creates_in_flight(shop: CompiledFlow) -> None:
+    session = new_session(shop)
+    first = session.user_text("hello")
+    assert sent_types(first).count("response.create") == 1
+    second = session.user_text("are you there?")
+    assert "response.create" not in sent_types(second)
+    assert sent_types(session.receive(created()) + session.receive(done())) == ["response.create"]
+    assert sent_types(session.receive(done())) == []
+
+
+def test_refused_response_create_is_retried_after_the_active_one(shop: CompiledFlow) -> None:
+    session = new_session(shop)
+    session.user_text("hi")
+    error = {"type": "error", "event_id": "e", "error": {"type": "invalid_request_error", "message": "busy",
+                                                          "code": "conversation_already_has_active_response"}}
+    session.receive(error)
+    assert sent_types(session.receive(done())) == ["response.create"]
+
+
+@pytest.mark.parametrize(("event", "field"), [
+    ({"type": "response.function_call_arguments.done", "name": "x", "arguments": "{}"}, "call_id"),
+    ({"type": "response.done"}, "response"),
+    ({"type": "response.done", "response": {"status": "completed"}}, "response.id"),
+    ({"type": 7}, "type"),
+    ("not an object", ""),
+])
+def test_malformed_server_events_name_the_event_and_field(
+    shop: CompiledFlow, event: Any, field: str
+) -> None:
+    session = new_session(shop)
+    (problem,) = session.receive(event)
+    assert isinstance(problem, ProtocolProblem) and problem.field == field
+    assert session.agent == "auth"  # nothing changed
+    assert session.receive(created()) == []  # and the session goes on
+
+
+def test_transcript_and_history_record_both_sides(shop: CompiledFlow) -> None:
+    session = new_session(shop)
+    session.user_text("hi")
+    actions = session.receive({"type": "response.output_text.done", "event_id": "e", "response_id": "r",
+                               "item_id": "i", "output_index": 0, "content_index": 0, "text": "hello!"})
+    assert actions == [Transcript("assistant", "auth", "hello!")]
+    assert session.history == [("user", "hi"), ("assistant", "hello!")]
+
+
+# -- properties ------------------------------------------------------------------------------------------
+
+@settings(max_examples=150, deadline=None)
+@given(steps=st.lists(st.tuples(st.sampled_from(["auth", "returns", "sales", "help", "ghost", "login"]),
+                                st.booleans()), max_size=30))
+def test_random_calls_respect_cap_requirements_and_states(shop: CompiledFlow, steps: list[tuple[str, bool]]) -> None:
+    """Never past the depth cap, never in an agent without its required keys, always in an agent state."""
+    session = new_session(shop)
+    session.start()
+    for target, well_formed in steps:
+        if target == "login":
+            session.receive(call("login", {"phone": "1"}, call_id="L"))
+            if "L" in session.pending_tools:
+                session.tool_result("L", {"user_id": "u"})
+            continue
+        session.receive(call(f"transfer_to_{target}", {"reason": "x"} if well_formed else "{"))
+        assert session.depth <= shop.flow.flow.max_handoff_depth
+        assert session.agent in shop.flow.agents
+        for key in shop.flow.agents[session.agent].requires:
+            assert key in session.visible_context()
+        assert session.machine.agent == session.agent
