@@ -42,7 +42,8 @@ def find_flow_files(paths: Iterable[str], exclude: Sequence[str] = ()) -> list[P
         path = Path(raw)
         if path.is_dir():
             candidates = sorted(
-                p for p in path.rglob("*")
+                p
+                for p in path.rglob("*")
                 if p.suffix in FORMATS and p.is_file() and not NOT_FLOWS & set(p.relative_to(path).parts[:-1])
             )
         else:
@@ -110,7 +111,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     import asyncio
 
     from engine.realtime.conversation import ConversationError
-    from engine.realtime.runner import RunOptions, TranscriptPrinter, run_conversation, script_or_empty, stdin_lines
+    from engine.realtime.runner import (
+        RunOptions,
+        TranscriptPrinter,
+        run_conversation,
+        script_or_empty,
+        stdin_lines,
+    )
     from engine.session.audit import AuditSink, JsonlSink, MemorySink
 
     compiled = _compiled_or_report(args.flow)
@@ -125,15 +132,25 @@ def cmd_run(args: argparse.Namespace) -> int:
         err.print(f"switchboard run: {args.script} has no [[turn]] entries", markup=False)
         return EXIT_USAGE
     sink: AuditSink = JsonlSink(args.audit) if args.audit else MemorySink()
-    options = RunOptions(upstream=args.upstream, api_key=args.api_key, turn_timeout=args.turn_timeout,
-                         modalities=("audio",) if args.audio else ("text",))
+    options = RunOptions(
+        upstream=args.upstream,
+        api_key=args.api_key,
+        turn_timeout=args.turn_timeout,
+        modalities=("audio",) if args.audio else ("text",),
+    )
     target = args.upstream or "embedded emulator"
     out.print(f"[bold]{compiled.flow.flow.name}[/]: entry [bold]{compiled.flow.flow.entry}[/] · {target}")
     try:
-        session = asyncio.run(run_conversation(
-            compiled, script, sink, options, on_action=TranscriptPrinter(out),
-            read_line=stdin_lines if args.command == "chat" else None,
-        ))
+        session = asyncio.run(
+            run_conversation(
+                compiled,
+                script,
+                sink,
+                options,
+                on_action=TranscriptPrinter(out),
+                read_line=stdin_lines if args.command == "chat" else None,
+            )
+        )
     except ConversationError as exc:
         err.print(f"switchboard {args.command}: {exc}", markup=False)
         return EXIT_FINDINGS
@@ -143,8 +160,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         if isinstance(sink, JsonlSink):
             sink.close()
-    out.print(f"ended with [bold]{session.agent}[/] after {session.depth} handoff(s)"
-              + (f"; audit log: {args.audit}" if args.audit else ""))
+    out.print(
+        f"ended with [bold]{session.agent}[/] after {session.depth} handoff(s)"
+        + (f"; audit log: {args.audit}" if args.audit else "")
+    )
     return EXIT_OK
 
 
@@ -198,14 +217,21 @@ def build_parser() -> argparse.ArgumentParser:
     schema = sub.add_parser("schema", help="print the flow JSON Schema")
     schema.set_defaults(func=cmd_schema)
 
-    for name, help_text in (("run", "run a scripted conversation (user turns from the script)"),
-                            ("chat", "type the user's turns yourself")):
+    for name, help_text in (
+        ("run", "run a scripted conversation (user turns from the script)"),
+        ("chat", "type the user's turns yourself"),
+    ):
         run = sub.add_parser(name, help=help_text)
         run.add_argument("flow", metavar="FLOW")
-        run.add_argument("--script", required=(name == "run"), metavar="FILE",
-                         help="emulator rules and user turns (TOML)")
-        run.add_argument("--upstream", metavar="URL", help="a Realtime endpoint instead of the embedded emulator "
-                         "(e.g. wss://api.openai.com/v1/realtime?model=gpt-realtime; key from OPENAI_API_KEY)")
+        run.add_argument(
+            "--script", required=(name == "run"), metavar="FILE", help="emulator rules and user turns (TOML)"
+        )
+        run.add_argument(
+            "--upstream",
+            metavar="URL",
+            help="a Realtime endpoint instead of the embedded emulator "
+            "(e.g. wss://api.openai.com/v1/realtime?model=gpt-realtime; key from OPENAI_API_KEY)",
+        )
         run.add_argument("--api-key", default=None, help="API key (default: $OPENAI_API_KEY)")
         run.add_argument("--audit", metavar="FILE", help="append audit records (JSON Lines) to FILE")
         run.add_argument("--audio", action="store_true", help="ask for audio output instead of text")

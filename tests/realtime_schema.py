@@ -1,4 +1,4 @@
-"""Test helpers: validate realtime events against ``openai.types.realtime``; a validating raw websocket client.
+"""Test helpers: check realtime events against ``openai.types.realtime``; a validating raw websocket client.
 
 ``validate_server_event`` / ``validate_client_event`` parse with one discriminated pydantic ``TypeAdapter``
 over ``RealtimeClientEvent | RealtimeServerEvent`` (no type appears on both sides), then check the event is
@@ -154,4 +154,7 @@ def function_output(call_id: str, output: str) -> dict[str, Any]:
 
 def text_session(**session: Any) -> dict[str, Any]:
     """A ``session.update`` to text output (plus ``session`` fields)."""
-    return {"type": "session.update", "session": {"type": "realtime", "output_modalities": ["text"], **session}}
+    return {
+        "type": "session.update",
+        "session": {"type": "realtime", "output_modalities": ["text"], **session},
+    }

@@ -36,16 +36,29 @@ def audits(actions: list[Action]) -> list[Any]:
     return [a.record for a in actions if isinstance(a, Audit)]
 
 
-def call(name: str, arguments: dict[str, Any] | str | None = None, call_id: str | None = None) -> dict[str, Any]:
+def call(
+    name: str, arguments: dict[str, Any] | str | None = None, call_id: str | None = None
+) -> dict[str, Any]:
     """A ``response.function_call_arguments.done`` server event."""
     args = arguments if isinstance(arguments, str) else json.dumps(arguments or {})
-    return {"type": "response.function_call_arguments.done", "event_id": "ev", "response_id": "resp",
-            "item_id": "item", "output_index": 0, "call_id": call_id or f"call_{next(_calls)}",
-            "name": name, "arguments": args}
+    return {
+        "type": "response.function_call_arguments.done",
+        "event_id": "ev",
+        "response_id": "resp",
+        "item_id": "item",
+        "output_index": 0,
+        "call_id": call_id or f"call_{next(_calls)}",
+        "name": name,
+        "arguments": args,
+    }
 
 
 def created(response_id: str = "resp") -> dict[str, Any]:
-    return {"type": "response.created", "event_id": "ev", "response": {"id": response_id, "status": "in_progress"}}
+    return {
+        "type": "response.created",
+        "event_id": "ev",
+        "response": {"id": response_id, "status": "in_progress"},
+    }
 
 
 def done(response_id: str = "resp") -> dict[str, Any]:
@@ -54,7 +67,9 @@ def done(response_id: str = "resp") -> dict[str, Any]:
 
 def function_output(actions: list[Action]) -> dict[str, Any]:
     """The decoded output of the (single) function_call_output the actions send."""
-    outputs = [e["item"]["output"] for e in sent(actions) if e.get("item", {}).get("type") == "function_call_output"]
+    outputs = [
+        e["item"]["output"] for e in sent(actions) if e.get("item", {}).get("type") == "function_call_output"
+    ]
     assert len(outputs) == 1, outputs
     result: dict[str, Any] = json.loads(outputs[0])
     return result

@@ -77,11 +77,14 @@ def test_sarif_output(capsys: pytest.CaptureFixture[str]) -> None:
     assert region["startLine"] >= 1 and region["startColumn"] >= 1
 
 
-@pytest.mark.parametrize("argv", [
-    ["lint", "no/such/flow.toml"],
-    ["lint", "README.md"],
-    ["lint", "tests"],  # a folder with no flows
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["lint", "no/such/flow.toml"],
+        ["lint", "README.md"],
+        ["lint", "tests"],  # a folder with no flows
+    ],
+)
 def test_unreadable_input_exits_2(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
     code, out, err = run_cli(capsys, *argv)
     assert code == EXIT_USAGE, (out, err)
@@ -93,7 +96,9 @@ def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert info.value.code == EXIT_USAGE
 
 
-def test_malformed_flow_is_a_finding_with_position_not_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+def test_malformed_flow_is_a_finding_with_position_not_a_traceback(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     code, out, _ = run_cli(capsys, "lint", str(BROKEN / "sb002_malformed.toml"))
     assert code == EXIT_FINDINGS
     assert out.startswith("flows/broken/sb002_malformed.toml:5:") and "SB002 malformed TOML" in out
@@ -101,16 +106,26 @@ def test_malformed_flow_is_a_finding_with_position_not_a_traceback(capsys: pytes
 
 
 def test_run_refuses_a_flow_that_does_not_lint(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run_cli(capsys, "run", str(BROKEN / "sb205_dead_end.toml"),
-                           "--script", "flows/scripts/retail.toml")
+    code, _, err = run_cli(
+        capsys, "run", str(BROKEN / "sb205_dead_end.toml"), "--script", "flows/scripts/retail.toml"
+    )
     assert code == EXIT_FINDINGS
     assert "SB205" in err and "nothing was run" in err
 
 
 def test_run_retail_script_then_log_summary(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     audit = tmp_path / "audit.jsonl"
-    code, out, err = run_cli(capsys, "run", "flows/retail.toml", "--script", "flows/scripts/retail.toml",
-                             "--audit", str(audit), "--turn-timeout", "20")
+    code, out, err = run_cli(
+        capsys,
+        "run",
+        "flows/retail.toml",
+        "--script",
+        "flows/scripts/retail.toml",
+        "--audit",
+        str(audit),
+        "--turn-timeout",
+        "20",
+    )
     assert code == EXIT_OK, err
     assert "authentication -x-> returns refused" in out
     assert "returns -> generalist (capped" in out

@@ -6,7 +6,6 @@ import socket
 from typing import Any
 
 import pytest
-from tests.realtime_schema import run, text_session, user_message, validate_client_event, validate_server_event
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request
 
@@ -20,6 +19,13 @@ from engine.realtime.client import (
 from engine.realtime.emulator import Emulator, Faults
 from engine.realtime.protocol import Event, ProtocolError
 from engine.realtime.script import Script
+from tests.realtime_schema import (
+    run,
+    text_session,
+    user_message,
+    validate_client_event,
+    validate_server_event,
+)
 
 SCRIPT = Script.parse(
     """
@@ -106,7 +112,9 @@ def test_abrupt_drop_mid_response_raises_upstream_dropped() -> None:
                         assert isinstance(event, dict)
                         seen.append(event["type"])
                 assert seen[-4:] == [
-                    "response.created", "response.output_item.added", "conversation.item.added",
+                    "response.created",
+                    "response.output_item.added",
+                    "conversation.item.added",
                     "response.content_part.added",
                 ]
                 assert info.value.code is None and "no close frame" in str(info.value)
@@ -192,8 +200,12 @@ def test_authorization_header_from_key_env_or_headers(monkeypatch: pytest.Monkey
         async with serve(handler, "127.0.0.1", 0, process_request=record) as server:
             url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/realtime"
             monkeypatch.setenv("OPENAI_API_KEY", "sk-env")
-            for kwargs in ({}, {"api_key": "sk-arg"}, {"api_key": ""},
-                           {"api_key": "sk-arg", "headers": {"authorization": "Bearer custom"}}):
+            for kwargs in (
+                {},
+                {"api_key": "sk-arg"},
+                {"api_key": ""},
+                {"api_key": "sk-arg", "headers": {"authorization": "Bearer custom"}},
+            ):
                 async with RealtimeClient.connect(url, **kwargs) as client:
                     assert [e async for e in client] == []
 

@@ -19,11 +19,18 @@ from engine.flow.model import Flow
 from engine.verify.graph import routing_graph
 
 
-def make_flow(edges: dict[str, list[str]], *, entry: str = "a", recovery: str = "r", name: str = "t",
-              **settings_: object) -> Flow:
+def make_flow(
+    edges: dict[str, list[str]],
+    *,
+    entry: str = "a",
+    recovery: str = "r",
+    name: str = "t",
+    **settings_: object,
+) -> Flow:
     agents = {n: {"handoffs": hs} for n, hs in edges.items()}
-    return Flow.model_validate({"flow": {"name": name, "entry": entry, "recovery": recovery, **settings_},
-                                "agents": agents})
+    return Flow.model_validate(
+        {"flow": {"name": name, "entry": entry, "recovery": recovery, **settings_}, "agents": agents}
+    )
 
 
 def test_one_state_per_agent_and_transitions_follow_handoffs() -> None:
@@ -127,8 +134,9 @@ def random_flows(draw: st.DrawFn) -> Flow:
     n = draw(st.integers(2, 7))
     names = [f"n{i}" for i in range(n)]
     edges = {name: sorted(set(draw(st.lists(st.sampled_from(names), max_size=3))) - {name}) for name in names}
-    return make_flow(edges, entry="n0", recovery=draw(st.sampled_from(names)),
-                     implicit_fallback=draw(st.booleans()))
+    return make_flow(
+        edges, entry="n0", recovery=draw(st.sampled_from(names)), implicit_fallback=draw(st.booleans())
+    )
 
 
 @settings(max_examples=60, deadline=None)

@@ -1,12 +1,20 @@
-"""The emulator over real loopback sockets: every event sent and received is checked against the openai schema."""
+"""The emulator over real loopback sockets; every event sent and received is checked against the schema."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosedError, InvalidStatus
+
+from engine.realtime.emulator import Emulator, Faults, run_emulator
+from engine.realtime.protocol import ProtocolError
+from engine.realtime.script import Script, ScriptError
 from tests.realtime_schema import (
     Wire,
     count,
@@ -16,12 +24,6 @@ from tests.realtime_schema import (
     user_message,
     validate_server_event,
 )
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosedError, InvalidStatus
-
-from engine.realtime.emulator import Emulator, Faults
-from engine.realtime.protocol import ProtocolError
-from engine.realtime.script import Script
 
 SCRIPT = Script.parse(
     """
@@ -153,7 +155,9 @@ def test_function_call_turn_then_output_rules() -> None:
             done = next(e for e in events if e["type"] == "response.function_call_arguments.done")
             assert done["name"] == "authenticate_user_information"
             assert json.loads(done["arguments"]) == {"phone_number": "206 135 1246", "last_4_digits": "1234"}
-            deltas = "".join(e["delta"] for e in events if e["type"] == "response.function_call_arguments.delta")
+            deltas = "".join(
+                e["delta"] for e in events if e["type"] == "response.function_call_arguments.delta"
+            )
             assert deltas == done["arguments"]
             call = events[-1]["response"]["output"][1]
             assert call["type"] == "function_call" and call["status"] == "completed"
@@ -197,8 +201,12 @@ def test_audio_modality_streams_transcript_and_audio() -> None:
             events = await turn(wire, "hello")
             kinds = types(events)
             assert "response.output_text.delta" not in kinds
-            assert kinds.count("response.output_audio.delta") == kinds.count("response.output_audio_transcript.delta")
-            assert kinds.index("response.output_audio.done") < kinds.index("response.output_audio_transcript.done")
+            assert kinds.count("response.output_audio.delta") == kinds.count(
+                "response.output_audio_transcript.delta"
+            )
+            assert kinds.index("response.output_audio.done") < kinds.index(
+                "response.output_audio_transcript.done"
+            )
             audio = next(e for e in events if e["type"] == "response.output_audio.delta")
             assert set(base64.b64decode(audio["delta"])) == {0}
             transcript = next(e for e in events if e["type"] == "response.output_audio_transcript.done")
@@ -207,7 +215,9 @@ def test_audio_modality_streams_transcript_and_audio() -> None:
             assert part == {"type": "audio", "transcript": transcript["transcript"]}
             response = events[-1]["response"]
             assert response["output_modalities"] == ["audio"]
-            assert response["output"][0]["content"] == [{"type": "output_audio", "transcript": transcript["transcript"]}]
+            assert response["output"][0]["content"] == [
+                {"type": "output_audio", "transcript": transcript["transcript"]}
+            ]
 
     run(main())
 
@@ -248,7 +258,9 @@ def test_cancel_ends_the_response_as_cancelled() -> None:
             assert 1 <= len(response["output"]) < 10
             # every item that was started was also finished
             everything = first + events
-            assert count(everything, "response.output_item.added") == count(everything, "response.output_item.done")
+            assert count(everything, "response.output_item.added") == count(
+                everything, "response.output_item.done"
+            )
             assert response["output"][-1]["status"] in ("incomplete", "completed")
             # nothing to cancel any more
             await wire.send({"type": "response.cancel", "event_id": "late"})
@@ -284,7 +296,9 @@ def test_cancel_right_after_create_gives_an_empty_cancelled_response() -> None:
         ('{"type": "session.delete", "event_id": "e1"}', "unknown_event", "type"),
     ],
 )
-def test_bad_frames_get_an_error_and_the_connection_stays_usable(frame: str | bytes, code: str, param: str) -> None:
+def test_bad_frames_get_an_error_and_the_connection_stays_usable(
+    frame: str | bytes, code: str, param: str
+) -> None:
     async def main() -> None:
         async with Emulator(SCRIPT) as emu:
             wire = await Wire.open(emu.url)
@@ -300,32 +314,70 @@ def test_bad_frames_get_an_error_and_the_connection_stays_usable(frame: str | by
 
 
 INVALID: list[tuple[dict[str, Any], str, str | None]] = [
-    ({"type": "session.update", "session": {"type": "realtime", "voice": "x"}}, "unknown_parameter", "session.voice"),
-    ({"type": "session.update", "session": {"instructions": "x"}}, "missing_required_parameter", "session.type"),
+    (
+        {"type": "session.update", "session": {"type": "realtime", "voice": "x"}},
+        "unknown_parameter",
+        "session.voice",
+    ),
+    (
+        {"type": "session.update", "session": {"instructions": "x"}},
+        "missing_required_parameter",
+        "session.type",
+    ),
     ({"type": "session.update", "session": {"type": "transcription"}}, "invalid_value", "session.type"),
-    ({"type": "session.update", "session": {"type": "realtime", "output_modalities": ["text", "audio"]}},
-     "invalid_value", "session.output_modalities"),
-    ({"type": "session.update", "session": {"type": "realtime", "tool_choice": "sometimes"}},
-     "invalid_value", "session.tool_choice"),
-    ({"type": "session.update", "session": {"type": "realtime", "tools": [{"type": "function"}]}},
-     "missing_required_parameter", "session.tools[0].name"),
-    ({"type": "session.update", "session": {"type": "realtime", "audio": {"output": {"speed": "fast"}}}},
-     "invalid_value", "session.audio.output.speed"),
+    (
+        {"type": "session.update", "session": {"type": "realtime", "output_modalities": ["text", "audio"]}},
+        "invalid_value",
+        "session.output_modalities",
+    ),
+    (
+        {"type": "session.update", "session": {"type": "realtime", "tool_choice": "sometimes"}},
+        "invalid_value",
+        "session.tool_choice",
+    ),
+    (
+        {"type": "session.update", "session": {"type": "realtime", "tools": [{"type": "function"}]}},
+        "missing_required_parameter",
+        "session.tools[0].name",
+    ),
+    (
+        {"type": "session.update", "session": {"type": "realtime", "audio": {"output": {"speed": "fast"}}}},
+        "invalid_value",
+        "session.audio.output.speed",
+    ),
     ({"type": "session.update"}, "missing_required_parameter", "session"),
     ({"type": "session.update", "session": "realtime"}, "invalid_type", "session"),
-    ({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": 1}]}},
-     "invalid_value", "item.content[0].text"),
-    ({"type": "conversation.item.create", "item": {"type": "message", "role": "robot", "content": []}},
-     "invalid_value", "item.role"),
-    ({"type": "conversation.item.create", "item": {"type": "function_call_output", "output": "x"}},
-     "missing_required_parameter", "item.call_id"),
+    (
+        {
+            "type": "conversation.item.create",
+            "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": 1}]},
+        },
+        "invalid_value",
+        "item.content[0].text",
+    ),
+    (
+        {"type": "conversation.item.create", "item": {"type": "message", "role": "robot", "content": []}},
+        "invalid_value",
+        "item.role",
+    ),
+    (
+        {"type": "conversation.item.create", "item": {"type": "function_call_output", "output": "x"}},
+        "missing_required_parameter",
+        "item.call_id",
+    ),
     ({**user_message("x"), "previous_item_id": "item_missing"}, "item_not_found", "previous_item_id"),
     ({"type": "conversation.item.delete", "item_id": "item_missing"}, "item_not_found", "item_id"),
     ({"type": "conversation.item.retrieve"}, "missing_required_parameter", "item_id"),
-    ({"type": "response.create", "response": {"output_modalities": ["video"]}},
-     "invalid_value", "response.output_modalities[0]"),
-    ({"type": "response.create", "response": {"input": [{"type": "item_reference", "id": "item_nope"}]}},
-     "item_not_found", "response.input[0].id"),
+    (
+        {"type": "response.create", "response": {"output_modalities": ["video"]}},
+        "invalid_value",
+        "response.output_modalities[0]",
+    ),
+    (
+        {"type": "response.create", "response": {"input": [{"type": "item_reference", "id": "item_nope"}]}},
+        "item_not_found",
+        "response.input[0].id",
+    ),
     ({"type": "response.cancel", "response_id": 3}, "invalid_value", "response_id"),
     ({"type": "input_audio_buffer.append", "audio": "not base64!"}, "invalid_value", "audio"),
     ({"type": "input_audio_buffer.commit"}, "input_audio_buffer_commit_empty", None),
@@ -336,7 +388,9 @@ INVALID: list[tuple[dict[str, Any], str, str | None]] = [
 
 
 @pytest.mark.parametrize(("event", "code", "param"), INVALID, ids=[f"{e['type']}-{p}" for e, _, p in INVALID])
-def test_invalid_client_events_name_the_parameter(event: dict[str, Any], code: str, param: str | None) -> None:
+def test_invalid_client_events_name_the_parameter(
+    event: dict[str, Any], code: str, param: str | None
+) -> None:
     async def main() -> None:
         async with Emulator(SCRIPT) as emu:
             wire = await Wire.open(emu.url)
@@ -378,30 +432,60 @@ def test_conversation_items_insert_retrieve_delete_truncate() -> None:
             await wire.send(user_message("zero", previous_item_id="root"))
             added = (await wire.until("conversation.item.done"))[-1]
             assert added["previous_item_id"] is None
-            system = {"type": "message", "role": "system", "content": [{"type": "input_text", "text": "be brief"}]}
-            await wire.send({"type": "conversation.item.create", "item": {**system, "id": "sys_1"},
-                             "previous_item_id": added["item"]["id"]})
+            system = {
+                "type": "message",
+                "role": "system",
+                "content": [{"type": "input_text", "text": "be brief"}],
+            }
+            await wire.send(
+                {
+                    "type": "conversation.item.create",
+                    "item": {**system, "id": "sys_1"},
+                    "previous_item_id": added["item"]["id"],
+                }
+            )
             assert (await wire.until("conversation.item.done"))[-1]["previous_item_id"] == added["item"]["id"]
-            await wire.send({"type": "conversation.item.create", "item": {**system, "id": "sys_1"}}, valid=True)
+            await wire.send(
+                {"type": "conversation.item.create", "item": {**system, "id": "sys_1"}}, valid=True
+            )
             assert (await wire.recv())["error"]["code"] == "duplicate_item_id"
             await wire.send({"type": "conversation.item.retrieve", "item_id": first})
             assert (await wire.recv())["item"]["content"][0]["text"] == "one"
             events = await turn(wire, "hello")  # audio reply
             reply = events[-1]["response"]["output"][0]["id"]
-            await wire.send({"type": "conversation.item.truncate", "item_id": reply, "content_index": 0,
-                             "audio_end_ms": 5})
+            await wire.send(
+                {
+                    "type": "conversation.item.truncate",
+                    "item_id": reply,
+                    "content_index": 0,
+                    "audio_end_ms": 5,
+                }
+            )
             truncated = await wire.recv()
             assert truncated["type"] == "conversation.item.truncated" and truncated["audio_end_ms"] == 5
-            await wire.send({"type": "conversation.item.truncate", "item_id": first, "content_index": 0,
-                             "audio_end_ms": 5})
+            await wire.send(
+                {
+                    "type": "conversation.item.truncate",
+                    "item_id": first,
+                    "content_index": 0,
+                    "audio_end_ms": 5,
+                }
+            )
             assert (await wire.recv())["error"]["param"] == "content_index"
             await wire.send({"type": "conversation.item.delete", "item_id": first})
             assert (await wire.recv()) | {"event_id": None} == {
-                "type": "conversation.item.deleted", "event_id": None, "item_id": first}
+                "type": "conversation.item.deleted",
+                "event_id": None,
+                "item_id": first,
+            }
             await wire.send({"type": "conversation.item.retrieve", "item_id": first, "event_id": "r"})
             assert (await wire.recv())["error"] | {"message": ""} == {
-                "type": "invalid_request_error", "code": "item_not_found", "message": "", "param": "item_id",
-                "event_id": "r"}
+                "type": "invalid_request_error",
+                "code": "item_not_found",
+                "message": "",
+                "param": "item_id",
+                "event_id": "r",
+            }
 
     run(main())
 
@@ -412,11 +496,20 @@ def test_out_of_band_response_with_input_and_overrides() -> None:
             wire = await Wire.open(emu.url)
             await wire.send(user_message("return please"))
             item_id = (await wire.until("conversation.item.done"))[-1]["item"]["id"]
-            # item_reference is in the SDK's ResponseCreateEventWithReferencesParam, not in RealtimeClientEvent
-            await wire.send({"type": "response.create", "response": {
-                "conversation": "none", "output_modalities": ["text"], "instructions": AUTH,
-                "metadata": {"topic": "check"}, "input": [{"type": "item_reference", "id": item_id}],
-            }}, valid=False)
+            # item_reference: in the SDK's ResponseCreateEventWithReferencesParam, not in RealtimeClientEvent
+            await wire.send(
+                {
+                    "type": "response.create",
+                    "response": {
+                        "conversation": "none",
+                        "output_modalities": ["text"],
+                        "instructions": AUTH,
+                        "metadata": {"topic": "check"},
+                        "input": [{"type": "item_reference", "id": item_id}],
+                    },
+                },
+                valid=False,
+            )
             events = await wire.until("response.done")
             assert count(events, "conversation.item.added") == 0
             response = events[-1]["response"]
@@ -427,8 +520,12 @@ def test_out_of_band_response_with_input_and_overrides() -> None:
             await wire.send({"type": "conversation.item.retrieve", "item_id": response["output"][0]["id"]})
             assert (await wire.recv())["error"]["code"] == "item_not_found"
             # inline input items are matched too
-            await wire.send({"type": "response.create", "response": {
-                "conversation": "none", "input": [user_message("hello")["item"]]}})
+            await wire.send(
+                {
+                    "type": "response.create",
+                    "response": {"conversation": "none", "input": [user_message("hello")["item"]]},
+                }
+            )
             done = (await wire.until("response.done"))[-1]["response"]
             assert done["output"][0]["content"][0]["transcript"] == "Hi there, how can I help you today?"
 
@@ -443,8 +540,11 @@ def test_input_audio_commit_adds_an_item_and_answers_like_server_vad() -> None:
             await wire.send({"type": "input_audio_buffer.append", "audio": audio})
             await wire.send({"type": "input_audio_buffer.commit"})
             events = await wire.until("response.done")
-            assert types(events[:3]) == ["input_audio_buffer.committed", "conversation.item.added",
-                                         "conversation.item.done"]
+            assert types(events[:3]) == [
+                "input_audio_buffer.committed",
+                "conversation.item.added",
+                "conversation.item.done",
+            ]
             assert events[1]["item"]["content"] == [{"type": "input_audio", "transcript": None}]
             assert events[0]["item_id"] == events[1]["item"]["id"]
             assert events[-1]["response"]["output"][0]["content"][0]["transcript"].startswith("(emulator)")
@@ -458,7 +558,9 @@ def test_input_audio_commit_adds_an_item_and_answers_like_server_vad() -> None:
             await wire.send({"type": "input_audio_buffer.append", "audio": audio})
             await wire.send({"type": "input_audio_buffer.commit"})
             events = await wire.sync()
-            assert count(events, "input_audio_buffer.committed") == 1 and count(events, "response.created") == 0
+            assert (
+                count(events, "input_audio_buffer.committed") == 1 and count(events, "response.created") == 0
+            )
 
     run(main())
 
@@ -541,3 +643,49 @@ def test_url_requires_a_running_emulator() -> None:
         _ = emu.url
     with pytest.raises(RuntimeError):
         run(emu.serve_forever())
+
+
+def test_audio_follows_the_output_format() -> None:
+    async def main() -> None:
+        async with Emulator(SCRIPT) as emu:
+            wire = await Wire.open(emu.url)
+            ulaw = {"type": "realtime", "audio": {"output": {"format": {"type": "audio/pcmu"}}}}
+            await wire.send({"type": "session.update", "session": ulaw})
+            await wire.recv()
+            events = await turn(wire, "hello")
+            audio = next(e for e in events if e["type"] == "response.output_audio.delta")
+            assert base64.b64decode(audio["delta"]) == b"\xff" * 80  # 10 ms of mu-law silence
+            assert events[-1]["response"]["audio"]["output"]["format"] == {"type": "audio/pcmu"}
+
+    run(main())
+
+
+def test_run_emulator_prints_the_url_and_serves_until_cancelled(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "script.toml"
+    path.write_text('[[rule]]\nsay = "Hello from the script."\n', encoding="utf-8")
+
+    async def main() -> None:
+        server = asyncio.create_task(run_emulator(path, "127.0.0.1", 0))
+        printed = ""
+        while "ws://" not in printed:  # yield to the loop until the server has started
+            await asyncio.sleep(0)
+            printed += capsys.readouterr().out
+        url = printed.split()[2]
+        assert url.endswith("/v1/realtime") and "1 rules from" in printed
+        wire = await Wire.open(url)
+        events = await turn(wire, "anything")
+        assert events[-1]["response"]["output"][0]["content"][0]["transcript"] == "Hello from the script."
+        server.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await server
+
+    run(main())
+
+
+def test_run_emulator_reports_script_errors(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('[[rule]]\nsay = "x"\nuser = "("\n', encoding="utf-8")
+    with pytest.raises(ScriptError, match=r"bad\.toml:3:1: rule\[0\]\.user"):
+        run(run_emulator(path, "127.0.0.1", 0))

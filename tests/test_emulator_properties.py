@@ -40,12 +40,16 @@ valid_events = st.one_of(
     st.just({"type": "response.cancel"}),
     st.builds(lambda rid: {"type": "response.cancel", "response_id": rid}, st.sampled_from(["resp_x", ""])),
     st.builds(
-        lambda call_id: {"type": "conversation.item.create",
-                         "item": {"type": "function_call_output", "call_id": call_id, "output": "{}"}},
+        lambda call_id: {
+            "type": "conversation.item.create",
+            "item": {"type": "function_call_output", "call_id": call_id, "output": "{}"},
+        },
         st.sampled_from(["call_unknown", ""]),
     ),
-    st.builds(lambda n: {"type": "input_audio_buffer.append", "audio": base64.b64encode(bytes(n)).decode()},
-              st.integers(0, 64)),
+    st.builds(
+        lambda n: {"type": "input_audio_buffer.append", "audio": base64.b64encode(bytes(n)).decode()},
+        st.integers(0, 64),
+    ),
     st.just({"type": "input_audio_buffer.commit"}),
     st.just({"type": "input_audio_buffer.clear"}),
     st.builds(lambda i: {"type": "conversation.item.delete", "item_id": i}, st.sampled_from(["item_x", ""])),
@@ -56,11 +60,16 @@ json_values = st.recursive(
     max_leaves=8,
 )
 invalid_events = st.one_of(
-    st.dictionaries(st.sampled_from(["type", "event_id", "session", "item", "response", "audio", "item_id"]),
-                    json_values, max_size=4),
-    st.builds(lambda t, v: {"type": t, "session": v, "item": v, "response": v},
-              st.sampled_from(["session.update", "conversation.item.create", "response.create", "nope"]),
-              json_values),
+    st.dictionaries(
+        st.sampled_from(["type", "event_id", "session", "item", "response", "audio", "item_id"]),
+        json_values,
+        max_size=4,
+    ),
+    st.builds(
+        lambda t, v: {"type": t, "session": v, "item": v, "response": v},
+        st.sampled_from(["session.update", "conversation.item.create", "response.create", "nope"]),
+        json_values,
+    ),
 )
 frames = st.one_of(
     valid_events.map(json.dumps),
@@ -87,7 +96,9 @@ def test_random_client_frames_never_crash_or_overlap_responses(sequence: list[st
             refused = [e for e in events if e["type"] == "error" and e["error"]["event_id"] == "final"]
             if refused:  # only possible if a response was still active, which sync() rules out
                 raise AssertionError(refused)
-            assert events[-1]["response"]["output"][0]["content"][0]["text"] == "Hello there, nice to meet you."
+            assert (
+                events[-1]["response"]["output"][0]["content"][0]["text"] == "Hello there, nice to meet you."
+            )
             await wire.close()
             return wire.received  # every one was schema-validated on receipt
 

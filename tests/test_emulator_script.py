@@ -45,7 +45,10 @@ def test_parse_exposes_rules_and_turns(tmp_path: Path) -> None:
     path.write_text(EXAMPLE, encoding="utf-8")
     script = Script.load(path)
     assert script.name == str(path)
-    assert [t.user for t in script.turns] == ["Hi, I want to return my snowboard", "My number is 206 135 1246"]
+    assert [t.user for t in script.turns] == [
+        "Hi, I want to return my snowboard",
+        "My number is 206 135 1246",
+    ]
     first, second, third = script.rules
     assert [r.index for r in script.rules] == [0, 1, 2]
     assert first.say == "Thanks! Let me check that."
@@ -66,9 +69,13 @@ def test_match_conditions() -> None:
     assert script.match(MatchState(AUTH, (), user_text="return")) is None
     assert script.match(MatchState(AUTH, TOOLS, user_text="hello")) is None
     # after + output
-    failed = MatchState(AUTH, TOOLS, function_name="authenticate_user_information", function_output='{"error": 1}')
+    failed = MatchState(
+        AUTH, TOOLS, function_name="authenticate_user_information", function_output='{"error": 1}'
+    )
     assert script.match(failed) is second
-    worked = MatchState(AUTH, TOOLS, function_name="authenticate_user_information", function_output='{"ok": 1}')
+    worked = MatchState(
+        AUTH, TOOLS, function_name="authenticate_user_information", function_output='{"ok": 1}'
+    )
     assert script.match(worked) is third
     assert script.match(MatchState(function_name="other", function_output="error")) is None
     # a user message never matches `after`, a function output never matches `user`
@@ -97,11 +104,16 @@ def test_a_rule_without_conditions_matches_anything() -> None:
         ('[[rule]]\nagent = "a"', "t.toml:1:1: rule[0]: a rule must answer"),
         ('[[rule]]\nsay = "x"\narguments = {a = 1}', "t.toml:1:1: rule[0]: `arguments` needs `call`"),
         ('[[rule]]\nsay = "x"\nuser = "a"\nafter = "f"', "t.toml:1:1: rule[0]: `user` cannot be combined"),
-        ('[[rule]]\ncall = "not a name"', "t.toml:2:1: rule[0].call: 'not a name' is not a valid function name"),
-        ('[[rule]]\ncalls = [{name = "f", arguments = {when = 1979-05-27}}]',
-         "t.toml:2:23: rule[0].calls[0].arguments: arguments must be plain JSON values"),
-        ('[[rule]]\ncalls = [{arguments = {}}]', "t.toml:2:10: rule[0].calls[0].name: Field required"),
-        ('[[turn]]\nuser = 3', "t.toml:2:1: turn[0].user: Input should be a valid string"),
+        (
+            '[[rule]]\ncall = "not a name"',
+            "t.toml:2:1: rule[0].call: 'not a name' is not a valid function name",
+        ),
+        (
+            '[[rule]]\ncalls = [{name = "f", arguments = {when = 1979-05-27}}]',
+            "t.toml:2:23: rule[0].calls[0].arguments: arguments must be plain JSON values",
+        ),
+        ("[[rule]]\ncalls = [{arguments = {}}]", "t.toml:2:10: rule[0].calls[0].name: Field required"),
+        ("[[turn]]\nuser = 3", "t.toml:2:1: turn[0].user: Input should be a valid string"),
         ("[[rule]\n", "t.toml:1:7: malformed TOML"),
         ('[rules]\nsay = "x"', "t.toml:1:1: rules: unknown key"),
     ],
@@ -157,11 +169,19 @@ def test_decode_errors_name_the_problem(frame: str | bytes, field: str | None, t
 
 
 def test_check_client_event_accepts_valid_events_and_names_bad_fields() -> None:
-    check_client_event({"type": "response.create", "event_id": "e", "response": {"output_modalities": ["text"]}})
+    check_client_event(
+        {"type": "response.create", "event_id": "e", "response": {"output_modalities": ["text"]}}
+    )
     check_client_event(json.loads('{"type": "input_audio_buffer.commit"}'))
     with pytest.raises(ProtocolError) as info:
-        check_client_event({"type": "conversation.item.create", "event_id": "e9", "item": {"type": "message"}})
+        check_client_event(
+            {"type": "conversation.item.create", "event_id": "e9", "item": {"type": "message"}}
+        )
     error = info.value
     assert (error.event_type, error.field, error.code, error.event_id) == (
-        "conversation.item.create", "item.role", "invalid_value", "e9")
+        "conversation.item.create",
+        "item.role",
+        "invalid_value",
+        "e9",
+    )
     assert "conversation.item.create: item.role: Invalid value for 'item.role'" in str(error)

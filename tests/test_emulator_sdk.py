@@ -76,7 +76,11 @@ def test_openai_sdk_realtime_connection_gets_the_scripted_call() -> None:
                     session={"type": "realtime", "output_modalities": ["text"], "tools": [tool]}  # type: ignore[list-item]
                 )
                 await conn.conversation.item.create(
-                    item={"type": "message", "role": "user", "content": [{"type": "input_text", "text": "A return"}]}
+                    item={
+                        "type": "message",
+                        "role": "user",
+                        "content": [{"type": "input_text", "text": "A return"}],
+                    }
                 )
                 await conn.response.create()
                 events = []
@@ -100,7 +104,7 @@ def test_openai_sdk_realtime_connection_gets_the_scripted_call() -> None:
 
 
 @pytest.mark.parametrize("modality", ["text", "audio"])
-def test_agents_sdk_runs_the_tool_and_hears_the_agent(modality: str) -> None:
+def test_agents_sdk_runs_the_tool_and_hears_the_agent(modality: Literal["text", "audio"]) -> None:
     wire = Recorder()
     calls: list[str] = []
 
@@ -110,7 +114,9 @@ def test_agents_sdk_runs_the_tool_and_hears_the_agent(modality: str) -> None:
         calls.append(phone_number)
         return "order 1: snowboard"
 
-    agent = RealtimeAgent(name="returns", instructions="# agent: returns\nYou handle returns.", tools=[lookup_orders])
+    agent = RealtimeAgent(
+        name="returns", instructions="# agent: returns\nYou handle returns.", tools=[lookup_orders]
+    )
     done_kind = "response.output_text.done" if modality == "text" else "response.output_audio_transcript.done"
 
     async def main() -> tuple[list[str], list[str]]:
@@ -121,7 +127,7 @@ def test_agents_sdk_runs_the_tool_and_hears_the_agent(modality: str) -> None:
                 model_config={
                     "url": emu.url,
                     "api_key": "test",
-                    "initial_model_settings": {"output_modalities": [modality]},  # type: ignore[typeddict-item]
+                    "initial_model_settings": {"output_modalities": [modality]},
                 }
             )
             async with session:

@@ -132,8 +132,9 @@ def test_barge_in_cancels_and_a_late_answer_is_never_spoken(flow: CompiledFlow) 
 def test_speech_started_is_a_barge_in(flow: CompiledFlow) -> None:
     session = new_session(flow)
     escalate(session)
-    actions = session.receive({"type": "input_audio_buffer.speech_started", "event_id": "e",
-                               "audio_start_ms": 0, "item_id": "i"})
+    actions = session.receive(
+        {"type": "input_audio_buffer.speech_started", "event_id": "e", "audio_start_ms": 0, "item_id": "i"}
+    )
     assert any(isinstance(a, CancelEscalation) for a in actions)
     assert "response.create" not in sent_types(actions)  # server VAD answers the new speech
 
@@ -172,8 +173,10 @@ def test_exhausted_budget_can_hand_off_to_recovery() -> None:
     session.supervisor_result(request.escalation_id, "ok")
     actions = respond_with(session, call(ESCALATION_TOOL, {"relevantContextFromLastUserMessage": "more"}))
     assert session.agent == "help"
-    assert [(r.kind, r.outcome) for r in audits(actions)] == [("escalation", "over_budget"),
-                                                              ("handoff", "recovered")]
+    assert [(r.kind, r.outcome) for r in audits(actions)] == [
+        ("escalation", "over_budget"),
+        ("handoff", "recovered"),
+    ]
 
 
 def test_non_front_agent_cannot_escalate(flow: CompiledFlow) -> None:
@@ -217,8 +220,14 @@ def test_random_interleavings_keep_the_invariants(flow: CompiledFlow, steps: lis
             actions = session.receive(done()) if in_flight else []
             in_flight = False if in_flight else in_flight
         elif step == "speech":
-            actions = session.receive({"type": "input_audio_buffer.speech_started", "event_id": "e",
-                                       "audio_start_ms": 0, "item_id": "i"})
+            actions = session.receive(
+                {
+                    "type": "input_audio_buffer.speech_started",
+                    "event_id": "e",
+                    "audio_start_ms": 0,
+                    "item_id": "i",
+                }
+            )
         else:
             continue
         cancelled |= {a.escalation_id for a in actions if isinstance(a, CancelEscalation)}

@@ -74,7 +74,7 @@ def test_parent_tables_keep_their_first_header_but_an_explicit_header_takes_over
 
 def test_dotted_and_quoted_keys() -> None:
     text = (
-        'a.b = 1\n'
+        "a.b = 1\n"
         '"my key" = 2\n'
         "'lit.eral' = 3\n"
         '"esc\\u0041\\"q" = 4\n'
@@ -179,7 +179,7 @@ def test_nested_array_of_tables_restart_per_parent_element() -> None:
 def test_multiline_strings_do_not_confuse_the_scanner() -> None:
     text = (
         'a = """\n'
-        '[fake.header]\n'
+        "[fake.header]\n"
         'fake = ["key"] # not a comment ]\n'
         '\\"""still inside\\\\"""\n'
         "b = '''\n"
@@ -216,7 +216,8 @@ def test_crlf_line_endings_give_the_same_positions() -> None:
 
 
 def test_columns_count_characters_not_bytes() -> None:
-    text = '"ключ" = ["é", "😀", "x"]\n[[ü]]\n\t"日本" = 1\n'
+    text = '"ключ" = ["é", "😀", "x"]\n[["ü"]]\n\t"日本" = 1\n'
+    assert set(tomllib.loads(text)) == {"ключ", "ü"}
     pos = toml_positions(text)
     assert pos[("ключ", 0)] == (1, 11)
     assert pos[("ключ", 1)] == (1, 16)
@@ -254,21 +255,27 @@ def test_toml_stops_at_unexpected_text_and_keeps_what_it_found() -> None:
 
 
 def test_json_members_elements_and_root() -> None:
-    text = '{\n  "agents": {"returns": {"handoffs": ["a", "b"]}},\n  "n": [1, [true, null], {"k": -2.5e3}]\n}'
+    line2 = '  "agents": {"returns": {"handoffs": ["a", "b"]}},'
+    line3 = '  "n": [1, [true, null], {"k": -2.5e3}]'
+    text = f"{{\n{line2}\n{line3}\n}}"
     pos = json_positions(text)
     assert pos[()] == (1, 1)
-    assert pos[("agents",)] == (2, 3)
-    assert pos[("agents", "returns")] == (2, 14)
-    assert pos[("agents", "returns", "handoffs")] == (2, 27)
-    assert pos[("agents", "returns", "handoffs", 0)] == (2, 40)
-    assert pos[("agents", "returns", "handoffs", 1)] == (2, 45)
-    assert pos[("n",)] == (3, 3)
-    assert pos[("n", 0)] == (3, 9)
-    assert pos[("n", 1)] == (3, 12)
-    assert pos[("n", 1, 0)] == (3, 13)
-    assert pos[("n", 1, 1)] == (3, 19)
-    assert pos[("n", 2)] == (3, 26)
-    assert pos[("n", 2, "k")] == (3, 27)
+    expected = {
+        ("agents",): (2, line2.index('"agents"')),
+        ("agents", "returns"): (2, line2.index('"returns"')),
+        ("agents", "returns", "handoffs"): (2, line2.index('"handoffs"')),
+        ("agents", "returns", "handoffs", 0): (2, line2.index('"a"')),
+        ("agents", "returns", "handoffs", 1): (2, line2.index('"b"')),
+        ("n",): (3, line3.index('"n"')),
+        ("n", 0): (3, line3.index("1")),
+        ("n", 1): (3, line3.index("[true")),
+        ("n", 1, 0): (3, line3.index("true")),
+        ("n", 1, 1): (3, line3.index("null")),
+        ("n", 2): (3, line3.index("{")),
+        ("n", 2, "k"): (3, line3.index('"k"')),
+    }
+    for path, (line, index) in expected.items():
+        assert pos[path] == (line, index + 1), path
     assert set(pos) == {p for p, _ in walk(json.loads(text))}
 
 
@@ -304,7 +311,7 @@ def test_json_crlf() -> None:
     text = json.dumps({"a": [1, {"b": "c"}], "d": None}, indent=2)
     crlf = text.replace("\n", "\r\n")
     assert json_positions(crlf) == json_positions(text)
-    assert json_positions(crlf)[("a", 1, "b")] == (4, 7)
+    assert json_positions(crlf)[("a", 1, "b")] == (5, 7)
 
 
 def test_json_stops_at_unexpected_text() -> None:
@@ -432,7 +439,7 @@ class TomlWriter:
 
     def string(self, s: str) -> None:
         forms = [f'"{basic(s)}"', f'"""{self.nl}{basic(s, multiline=True)}"""']
-        if not CONTROL.intersection(s):
+        if not CONTROL.intersection(s) and "'" not in s:
             forms.append(f"'{s}'")
         if not CONTROL.difference("\n").intersection(s) and "'''" not in s:
             forms.append(f"'''{self.nl}{s}'''")
@@ -524,7 +531,7 @@ TOML_VALUES = st.recursive(
 )
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
 @given(doc=st.dictionaries(KEYS, TOML_VALUES, max_size=6), rnd=st.randoms(use_true_random=False))
 def test_toml_positions_point_at_each_key_table_and_element(doc: dict[str, Any], rnd: random.Random) -> None:
     writer = TomlWriter(rnd)
@@ -547,14 +554,16 @@ def test_never_raises_on_arbitrary_text(text: str) -> None:
     json_duplicate_keys(text)
 
 
-@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
 @given(
     doc=st.dictionaries(KEYS, TOML_VALUES, max_size=4),
     rnd=st.randoms(use_true_random=False),
     cut=st.integers(0, 10_000),
     junk=st.sampled_from(["", "[", "{", '"', "'", '"""', "]", "=", "\n", "#", ",", "\\"]),
 )
-def test_never_raises_on_damaged_documents(doc: dict[str, Any], rnd: random.Random, cut: int, junk: str) -> None:
+def test_never_raises_on_damaged_documents(
+    doc: dict[str, Any], rnd: random.Random, cut: int, junk: str
+) -> None:
     writer = TomlWriter(rnd)
     writer.table((), [], doc)
     for text in (writer.text, json.dumps(doc, indent=1)):

@@ -108,7 +108,12 @@ def test_handoff_sends_update_then_output_then_one_response_after_done(shop: Com
     assert sent_types(session.receive(done())) == ["response.create"]
     (record,) = audits(actions)
     assert (record.kind, record.outcome, record.from_agent, record.to_agent, record.carried) == (
-        "handoff", "done", "auth", "returns", ("user_id",))
+        "handoff",
+        "done",
+        "auth",
+        "returns",
+        ("user_id",),
+    )
     assert record.reason == "wants a refund" and record.seq == 1
     for event in sent(actions):
         validate_client_event(event)
@@ -138,14 +143,18 @@ def test_handoff_to_an_agent_that_is_not_an_edge_is_refused(shop: CompiledFlow) 
     session = logged_in(shop)
     respond_with(session, call("transfer_to_returns", {"reason": "r"}))
     respond_with(session, call("transfer_to_sales", {"reason": "r"}))
-    actions = respond_with(session, call("transfer_to_returns", {"reason": "back"}))  # sales -> returns: no edge
+    actions = respond_with(
+        session, call("transfer_to_returns", {"reason": "back"})
+    )  # sales -> returns: no edge
     assert session.agent == "sales"
     assert "cannot transfer to 'returns'" in function_output(actions)["error"]
     assert [r.outcome for r in audits(actions)] == ["refused"]
 
 
-@pytest.mark.parametrize("arguments", ["{not json", "[]", json.dumps({}), json.dumps({"reason": 3}),
-                                       json.dumps({"reason": "r", "extra": 1})])
+@pytest.mark.parametrize(
+    "arguments",
+    ["{not json", "[]", json.dumps({}), json.dumps({"reason": 3}), json.dumps({"reason": "r", "extra": 1})],
+)
 def test_bad_transfer_arguments_are_refused(shop: CompiledFlow, arguments: str) -> None:
     session = logged_in(shop)
     actions = respond_with(session, call("transfer_to_returns", arguments))
@@ -199,11 +208,14 @@ def test_tool_call_runs_and_its_result_sets_declared_context(shop: CompiledFlow)
     assert sent_types(result) == ["session.update", "conversation.item.create", "response.create"]
 
 
-@pytest.mark.parametrize(("name", "arguments", "message"), [
-    ("nope", {}, "unknown tool 'nope'"),
-    ("login", {}, "bad arguments for 'login'"),
-    ("login", {"phone": 5}, "bad arguments for 'login'"),
-])
+@pytest.mark.parametrize(
+    ("name", "arguments", "message"),
+    [
+        ("nope", {}, "unknown tool 'nope'"),
+        ("login", {}, "bad arguments for 'login'"),
+        ("login", {"phone": 5}, "bad arguments for 'login'"),
+    ],
+)
 def test_unknown_tool_or_bad_arguments_yield_error_output_and_audit(
     shop: CompiledFlow, name: str, arguments: dict[str, Any], message: str
 ) -> None:
@@ -238,22 +250,30 @@ def test_never_two_response_creates_in_flight(shop: CompiledFlow) -> None:
 def test_refused_response_create_is_retried_after_the_active_one(shop: CompiledFlow) -> None:
     session = new_session(shop)
     session.user_text("hi")
-    error = {"type": "error", "event_id": "e", "error": {"type": "invalid_request_error", "message": "busy",
-                                                          "code": "conversation_already_has_active_response"}}
+    error = {
+        "type": "error",
+        "event_id": "e",
+        "error": {
+            "type": "invalid_request_error",
+            "message": "busy",
+            "code": "conversation_already_has_active_response",
+        },
+    }
     session.receive(error)
     assert sent_types(session.receive(done())) == ["response.create"]
 
 
-@pytest.mark.parametrize(("event", "field"), [
-    ({"type": "response.function_call_arguments.done", "name": "x", "arguments": "{}"}, "call_id"),
-    ({"type": "response.done"}, "response"),
-    ({"type": "response.done", "response": {"status": "completed"}}, "response.id"),
-    ({"type": 7}, "type"),
-    ("not an object", ""),
-])
-def test_malformed_server_events_name_the_event_and_field(
-    shop: CompiledFlow, event: Any, field: str
-) -> None:
+@pytest.mark.parametrize(
+    ("event", "field"),
+    [
+        ({"type": "response.function_call_arguments.done", "name": "x", "arguments": "{}"}, "call_id"),
+        ({"type": "response.done"}, "response"),
+        ({"type": "response.done", "response": {"status": "completed"}}, "response.id"),
+        ({"type": 7}, "type"),
+        ("not an object", ""),
+    ],
+)
+def test_malformed_server_events_name_the_event_and_field(shop: CompiledFlow, event: Any, field: str) -> None:
     session = new_session(shop)
     (problem,) = session.receive(event)
     assert isinstance(problem, ProtocolProblem) and problem.field == field
@@ -264,18 +284,34 @@ def test_malformed_server_events_name_the_event_and_field(
 def test_transcript_and_history_record_both_sides(shop: CompiledFlow) -> None:
     session = new_session(shop)
     session.user_text("hi")
-    actions = session.receive({"type": "response.output_text.done", "event_id": "e", "response_id": "r",
-                               "item_id": "i", "output_index": 0, "content_index": 0, "text": "hello!"})
+    actions = session.receive(
+        {
+            "type": "response.output_text.done",
+            "event_id": "e",
+            "response_id": "r",
+            "item_id": "i",
+            "output_index": 0,
+            "content_index": 0,
+            "text": "hello!",
+        }
+    )
     assert actions == [Transcript("assistant", "auth", "hello!")]
     assert session.history == [("user", "hi"), ("assistant", "hello!")]
 
 
 # -- properties ------------------------------------------------------------------------------------------
 
+
 @settings(max_examples=150, deadline=None)
-@given(steps=st.lists(st.tuples(st.sampled_from(["auth", "returns", "sales", "help", "ghost", "login"]),
-                                st.booleans()), max_size=30))
-def test_random_calls_respect_cap_requirements_and_states(shop: CompiledFlow, steps: list[tuple[str, bool]]) -> None:
+@given(
+    steps=st.lists(
+        st.tuples(st.sampled_from(["auth", "returns", "sales", "help", "ghost", "login"]), st.booleans()),
+        max_size=30,
+    )
+)
+def test_random_calls_respect_cap_requirements_and_states(
+    shop: CompiledFlow, steps: list[tuple[str, bool]]
+) -> None:
     """Never past the depth cap, never in an agent without its required keys, always in an agent state."""
     session = new_session(shop)
     session.start()

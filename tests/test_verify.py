@@ -440,6 +440,48 @@ def test_sb301_lost_around_a_loop(lint: Lint) -> None:
     assert "(not carried on c -> b)" in d.message
 
 
+def test_sb301_path_avoids_agents_that_produce_the_key(lint: Lint) -> None:
+    """'b' lacks 'k' only over a -> x -> y -> b: the shorter a -> p -> b gets 'k' from 'p'."""
+    text = """\
+    [flow]
+    name = "producers"
+    entry = "a"
+    recovery = "z"
+
+    [agents.a]
+    handoffs = ["p", "x"]
+
+    [agents.p]
+    tools = ["t"]
+    produces = ["k"]
+    handoffs = ["b"]
+
+    [agents.x]
+    handoffs = ["y"]
+
+    [agents.y]
+    handoffs = ["b"]
+
+    [agents.b]
+    requires = ["k"]
+    terminal = true
+
+    [agents.z]
+    terminal = true
+
+    [tools.t]
+    sets = ["k"]
+    """
+    d = only(lint(text), "SB301")
+    assert d.extra["path"] == ["a", "x", "y", "b"]
+    assert d.message.endswith("(not in initial_context and not produced on the way)")
+
+
+def test_sb302_ignores_a_second_contract_for_the_same_edge(lint: Lint) -> None:
+    text = BASE + '\n[[handoff]]\nfrom = "front"\nto = "helper"\n' * 2 + 'carry = ["order_id"]\n'
+    assert [d.code for d in lint(text)] == ["SB104"]
+
+
 def test_sb302_carry_never_produced(lint: Lint, position_of: Where) -> None:
     text = BASE + '\n[[handoff]]\nfrom = "front"\nto = "helper"\ncarry = ["user_id", "order_id"]\n'
     found = lint(text)
@@ -457,6 +499,11 @@ def test_sb302_produced_upstream_is_clean(lint: Lint) -> None:
     assert lint(text) == []
     unproduced = text.replace('tools = ["authenticate_user"]\nproduces = ["user_id"]\n', "")
     assert [d.code for d in lint(unproduced)] == ["SB301", "SB107", "SB302"]
+
+
+def test_sb302_produced_by_the_source_itself_is_clean(lint: Lint) -> None:
+    text = RETAIL.replace('from = "sales"', 'from = "authentication"').replace("carry = []", 'carry = ["user_id"]')
+    assert lint(text.replace('handoffs = ["returns"]', 'handoffs = ["generalist"]')) == []
 
 
 def test_sb303_produces_without_tool(lint: Lint, position_of: Where) -> None:

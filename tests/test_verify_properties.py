@@ -120,7 +120,7 @@ def found(diagnostics: Iterable[Diagnostic], code: str) -> list[Diagnostic]:
     return [d for d in diagnostics if d.code == code]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(flows())
 def test_topology_matches_brute_force(flow: Flow) -> None:
     """SB201, SB202, SB203 and SB206 find exactly what exhaustive walk enumeration finds."""
@@ -212,7 +212,7 @@ def follow(flow: Flow, path: list[str]) -> frozenset[str]:
     return context
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(flows())
 def test_contracts_match_state_exploration(flow: Flow) -> None:
     """SB301 and SB302 agree with the explicit exploration of every conversation; SB301's path is a witness."""
@@ -240,7 +240,7 @@ def test_contracts_match_state_exploration(flow: Flow) -> None:
     assert {(*d.agents, d.extra["key"]) for d in found(diagnostics, "SB302")} == unavailable
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(flows(noisy=True))
 def test_verify_never_raises_and_reports_by_the_catalogue(flow: Flow) -> None:
     diagnostics = lint(flow)

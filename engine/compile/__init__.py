@@ -9,4 +9,11 @@ from engine.compile.handoff import (
     transfer_event,
 )
 
-__all__ = ["RECOVER", "HandoffMachine", "clear_cache", "compile_handoff_machine", "flow_fingerprint", "transfer_event"]
+__all__ = [
+    "RECOVER",
+    "HandoffMachine",
+    "clear_cache",
+    "compile_handoff_machine",
+    "flow_fingerprint",
+    "transfer_event",
+]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict, defaultdict
 from threading import Lock
-from typing import Any
+from typing import Any, cast
 
 from statemachine import State, StateMachine, registry
 from statemachine.factory import StateMachineMetaclass
@@ -75,9 +75,7 @@ def clear_cache() -> None:
 
 def _build(flow: Flow) -> type[HandoffMachine]:
     entry, recovery = flow.flow.entry, flow.flow.recovery
-    states = {
-        name: State(name, value=name, initial=(name == entry), final=False) for name in flow.agents
-    }
+    states = {name: State(name, value=name, initial=(name == entry), final=False) for name in flow.agents}
     incoming: defaultdict[str, list[Transition]] = defaultdict(list)
     for source, target in routing_graph(flow).edges:
         incoming[target].append(Transition(states[source], states[target]))
@@ -96,9 +94,9 @@ def _build(flow: Flow) -> type[HandoffMachine]:
             [Transition(states[name], states[recovery]) for name in flow.agents if name != recovery]
         )
     cls_name = f"Flow_{flow.flow.name}"
-    cls = StateMachineMetaclass(cls_name, (HandoffMachine,), attrs)
+    cls = cast(type[HandoffMachine], StateMachineMetaclass(cls_name, (HandoffMachine,), attrs))
     _unregister(cls)
-    return cls  # type: ignore[no-any-return]
+    return cls
 
 
 def _transition_list(transitions: list[Transition]) -> TransitionList:

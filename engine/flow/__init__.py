@@ -2,7 +2,16 @@
 
 from engine.flow.diagnostics import Diagnostic, FlowError, Location, Severity
 from engine.flow.loader import FlowDocument, SourceMap, load_flow, parse_flow
-from engine.flow.model import ESCALATION_TOOL, TRANSFER_PREFIX, Agent, Flow, FlowSettings, Handoff, Supervisor, Tool
+from engine.flow.model import (
+    ESCALATION_TOOL,
+    TRANSFER_PREFIX,
+    Agent,
+    Flow,
+    FlowSettings,
+    Handoff,
+    Supervisor,
+    Tool,
+)
 from engine.flow.schema import flow_json_schema
 
 __all__ = [

@@ -62,12 +62,22 @@ def load_flow(path: str | Path) -> FlowDocument:
     name = str(path)
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise FlowError([_error("SB001", "unreadable", f"unknown flow format {path.suffix!r}: use .toml or .json",
-                                Location(name))])
+        raise FlowError(
+            [
+                _error(
+                    "SB001",
+                    "unreadable",
+                    f"unknown flow format {path.suffix!r}: use .toml or .json",
+                    Location(name),
+                )
+            ]
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise FlowError([_error("SB001", "unreadable", f"cannot read flow file: {exc}", Location(name))]) from None
+        raise FlowError(
+            [_error("SB001", "unreadable", f"cannot read flow file: {exc}", Location(name))]
+        ) from None
     return parse_flow(text, name, fmt, base_dir=path.parent)
 
 
@@ -93,11 +103,25 @@ def _parse(text: str, file: str, fmt: str) -> tuple[Any, dict[PathKey, tuple[int
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            return None, {}, [_error("SB002", "malformed", f"malformed JSON: {exc.msg}",
-                                     Location(file, exc.lineno, exc.colno))]
+            return (
+                None,
+                {},
+                [
+                    _error(
+                        "SB002",
+                        "malformed",
+                        f"malformed JSON: {exc.msg}",
+                        Location(file, exc.lineno, exc.colno),
+                    )
+                ],
+            )
         dupes = [
-            _error("SB104", "duplicate-name", f"duplicate key {'.'.join(map(str, p))!r}: the earlier one is lost",
-                   Location(file, *pos))
+            _error(
+                "SB104",
+                "duplicate-name",
+                f"duplicate key {'.'.join(map(str, p))!r}: the earlier one is lost",
+                Location(file, *pos),
+            )
             for p, pos in json_duplicate_keys(text)
         ]
         return data, json_positions(text), dupes
@@ -106,7 +130,11 @@ def _parse(text: str, file: str, fmt: str) -> tuple[Any, dict[PathKey, tuple[int
     except tomllib.TOMLDecodeError as exc:
         line, col = _toml_error_position(exc)
         message = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", str(exc))
-        return None, {}, [_error("SB002", "malformed", f"malformed TOML: {message}", Location(file, line, col))]
+        return (
+            None,
+            {},
+            [_error("SB002", "malformed", f"malformed TOML: {message}", Location(file, line, col))],
+        )
     return data, toml_positions(text), []
 
 
@@ -159,8 +187,14 @@ def _resolve_instruction_files(
             return (base / ref).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            problems.append(_error("SB004", "instructions-file", f"cannot read instructions_file {ref!r}: {reason}",
-                                   source.locate(loc)))
+            problems.append(
+                _error(
+                    "SB004",
+                    "instructions-file",
+                    f"cannot read instructions_file {ref!r}: {reason}",
+                    source.locate(loc),
+                )
+            )
             return None
 
     agents = dict(flow.agents)

@@ -21,7 +21,13 @@ from pydantic import BaseModel, ConfigDict, Field
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,47}$"
 KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 
-Name = Annotated[str, Field(pattern=NAME_PATTERN, description="An agent or tool name: a letter, then letters, digits or '_' (at most 48).")]
+Name = Annotated[
+    str,
+    Field(
+        pattern=NAME_PATTERN,
+        description="An agent or tool name: a letter, then letters, digits or '_' (at most 48).",
+    ),
+]
 ContextKey = Annotated[str, Field(pattern=KEY_PATTERN, description="A context key: an identifier.")]
 
 ESCALATION_TOOL = "get_next_response_from_supervisor"
@@ -65,11 +71,14 @@ class Agent(_Strict):
     description: str = ""
     instructions: str = ""
     instructions_file: str | None = Field(
-        default=None, description="Path of a prompt file, relative to the flow file (instead of `instructions`)."
+        default=None,
+        description="Path of a prompt file, relative to the flow file (instead of `instructions`).",
     )
     tools: list[Name] = Field(default_factory=list, description="Names of `[tools.*]` this agent may call.")
     handoffs: list[Name] = Field(default_factory=list, description="Agents this agent may transfer to.")
-    produces: list[ContextKey] = Field(default_factory=list, description="Context keys this agent's tools set.")
+    produces: list[ContextKey] = Field(
+        default_factory=list, description="Context keys this agent's tools set."
+    )
     requires: list[ContextKey] = Field(
         default_factory=list, description="Context keys guaranteed on every path that reaches this agent."
     )
@@ -113,14 +122,20 @@ class Supervisor(_Strict):
     model: str = "gpt-4.1"
     instructions: str = ""
     instructions_file: str | None = None
-    script: str | None = Field(default=None, description="Rules file of the scripted backend, relative to the flow.")
+    script: str | None = Field(
+        default=None, description="Rules file of the scripted backend, relative to the flow."
+    )
     front: list[Name] = Field(
         default_factory=list, description="Agents that may escalate (default: the entry agent)."
     )
-    tools: list[Name] = Field(default_factory=list, description="Names of `[tools.*]` the supervisor may call.")
+    tools: list[Name] = Field(
+        default_factory=list, description="Names of `[tools.*]` the supervisor may call."
+    )
     timeout_s: float = Field(default=10.0, gt=0, le=600)
     max_tool_rounds: int = Field(default=4, ge=0, le=50)
-    max_escalations: int = Field(default=20, ge=1, le=10_000, description="Escalation budget per conversation.")
+    max_escalations: int = Field(
+        default=20, ge=1, le=10_000, description="Escalation budget per conversation."
+    )
     on_budget_exhausted: Literal["answer_alone", "recover"] = "answer_alone"
     fallback_answer: str = "I'm sorry, I can't check that right now. Could you ask me again in a moment?"
 

@@ -25,7 +25,7 @@ import json
 import re
 import tomllib
 from bisect import bisect_left
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Self
 
 PathKey = tuple[str | int, ...]
@@ -221,22 +221,22 @@ class _TomlScanner(_Scanner):
             self.array(path)
         elif self.at("{"):
             self.i += 1
-            self.items("}", lambda: self.keyval(path))
+            self.inline_table(path)
         else:
             self.need(_T_ATOM)
 
-    def items(self, close: str, item: Callable[[], None]) -> None:
-        """``item, item, ...`` up to ``close``; the opening bracket was consumed, a trailing comma is fine."""
+    def inline_table(self, table: PathKey) -> None:
+        """The keys of the inline table whose ``{`` was just consumed (TOML 1.1 newlines allowed)."""
         while True:
             self.need(_T_BLANK)
-            if self.at(close):
+            if self.at("}"):
                 break
-            item()
+            self.keyval(table)
             self.need(_T_BLANK)
             if not self.at(","):
                 break
             self.i += 1
-        self.expect(close)
+        self.expect("}")
 
 
 class _JsonScanner(_Scanner):

@@ -146,7 +146,9 @@ class Conversation:
         """Wait until the pump has drained its inputs and ``ready(session)`` holds (or the upstream closed)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self._closed is None and not (self._inputs.empty() and self._step.is_set() and ready(self.session)):
+        while self._closed is None and not (
+            self._inputs.empty() and self._step.is_set() and ready(self.session)
+        ):
             self._step.clear()
             try:
                 await asyncio.wait_for(self._step.wait(), max(0.0, deadline - loop.time()))
@@ -185,8 +187,11 @@ class Conversation:
             elif isinstance(item, _SupervisorDone):
                 self._escalations.pop(item.escalation_id, None)
                 actions = self.session.supervisor_result(
-                    item.escalation_id, item.answer, tool_rounds=item.tool_rounds,
-                    error=item.error, timed_out=item.timed_out,
+                    item.escalation_id,
+                    item.answer,
+                    tool_rounds=item.tool_rounds,
+                    error=item.error,
+                    timed_out=item.timed_out,
                 )
             elif isinstance(item, _UserTurn):
                 actions = self.session.user_text(item.text)
@@ -214,18 +219,25 @@ class Conversation:
     async def _ask_supervisor(self, action: Escalate) -> None:
         escalation_id = action.request.escalation_id
         if self.supervisor is None:
-            self._inputs.put_nowait(_SupervisorDone(escalation_id, None, error="no supervisor backend configured"))
+            self._inputs.put_nowait(
+                _SupervisorDone(escalation_id, None, error="no supervisor backend configured")
+            )
             return
         try:
             answer = await asyncio.wait_for(
-                self.supervisor.answer(action.request, max_tool_rounds=action.max_tool_rounds), action.timeout_s
+                self.supervisor.answer(action.request, max_tool_rounds=action.max_tool_rounds),
+                action.timeout_s,
             )
         except TimeoutError:
             self._inputs.put_nowait(_SupervisorDone(escalation_id, None, timed_out=True))
         except Exception as exc:  # a failing backend yields the fallback answer, never a dead session
-            self._inputs.put_nowait(_SupervisorDone(escalation_id, None, error=f"{type(exc).__name__}: {exc}"))
+            self._inputs.put_nowait(
+                _SupervisorDone(escalation_id, None, error=f"{type(exc).__name__}: {exc}")
+            )
         else:
-            self._inputs.put_nowait(_SupervisorDone(escalation_id, answer.text, tool_rounds=answer.tool_rounds))
+            self._inputs.put_nowait(
+                _SupervisorDone(escalation_id, answer.text, tool_rounds=answer.tool_rounds)
+            )
 
     async def _run_tool(self, action: RunTool) -> None:
         try:

@@ -151,8 +151,14 @@ def _chunks(text: str, parts: int) -> list[str]:
     return ["".join(pieces[i : i + size]) for i in range(0, len(pieces), size)]
 
 
-def _tokens(text: str) -> int:
-    return len(text.split())
+def _position(items: list[Event], item: Event) -> int | None:
+    """Index of ``item`` (by identity) in ``items``."""
+    return next((n for n, other in enumerate(items) if other is item), None)
+
+
+def _tokens(item: Event) -> int:
+    """A stand-in token count: the words of an item's text, output or arguments."""
+    return len(f"{_text_of(item)} {item.get('output', '')} {item.get('arguments', '')}".split())
 
 
 # -- one response ----------------------------------------------------------------------------------------
@@ -232,9 +238,12 @@ class _Response:
         return MatchState(instructions, tools)
 
     def events(self) -> Iterator[Event]:
-        """``response.created`` ... ``response.done``; stops early (status ``cancelled``) once cancelled."""
-        yield {"type": "response.created", "response": self.body("in_progress")}
+        """``response.created`` ... ``response.done``; stops early (status ``cancelled``) once cancelled.
+
+        The answer is planned from the context as it is when the response is created.
+        """
         state = self.match_state()
+        words_in = sum(self.conn.tokens(i) for i in self._context())
         rule = self.conn.script.match(state)
         if rule is None:
             heard = state.user_text if state.function_output is None else f"output of {state.function_name}"
@@ -242,12 +251,12 @@ class _Response:
         else:
             plan = [("say", rule.say)] if rule.say is not None else []
             plan += [("call", call) for call in rule.all_calls]
+        yield {"type": "response.created", "response": self.body("in_progress")}
         for kind, what in plan:
             if self.cancelled:
                 break
             yield from self._message(what) if kind == "say" else self._call(what.name, what.arguments)
-        words_in = sum(_tokens(_text_of(i) or str(i.get("output", ""))) for i in self._context())
-        words_out = sum(_tokens(_text_of(i) + i.get("arguments", "")) for i in self.output)
+        words_out = sum(_tokens(i) for i in self.output)
         audio = "audio" in self.modalities
         usage = {
             "total_tokens": words_in + words_out,
@@ -291,11 +300,11 @@ class _Response:
         yield {
             "type": "response.output_item.done",
             "response_id": self.id,
-            "output_index": self.output.index(item),
+            "output_index": _position(self.output, item),
             "item": copy.deepcopy(item),
         }
-        if self.in_conversation and item in self.conn.items:
-            at = self.conn.items.index(item)
+        at = _position(self.conn.items, item)
+        if self.in_conversation and at is not None:
             previous = self.conn.items[at - 1]["id"] if at else None
             yield {
                 "type": "conversation.item.done",
@@ -329,12 +338,14 @@ class _Response:
             "part": {"type": "audio" if audio else "text", key: ""},
         }
         prefix = "response.output_audio_transcript" if audio else "response.output_text"
-        fmt = _dig(self.conn.session, "audio", "output", "format").get("type", "audio/pcm")
+        fmt = _dig(self.params, "audio", "output", "format") or _dig(
+            self.conn.session, "audio", "output", "format"
+        )
+        silence = base64.b64encode(_SILENCE.get(fmt.get("type", ""), _SILENCE["audio/pcm"])).decode()
         for chunk in _chunks(text, 4):
             if self.cancelled:
                 break
             if audio:
-                silence = base64.b64encode(_SILENCE.get(fmt, b"\x00" * 480)).decode()
                 yield {"type": "response.output_audio.delta", **where, "delta": silence}
             content[key] += chunk
             yield {"type": f"{prefix}.delta", **where, "delta": chunk}
@@ -394,6 +405,16 @@ class _Connection:
         self.active: _Response | None = None
         self.task: asyncio.Task[None] | None = None
         self.responses = 0
+        self._tokens: dict[str, int] = {}
+
+    def tokens(self, item: Event) -> int:
+        """:func:`_tokens` of a finished item, memoized (truncate/delete forget it)."""
+        key = item.get("id")
+        if key is None:
+            return _tokens(item)
+        if key not in self._tokens:
+            self._tokens[key] = _tokens(item)
+        return self._tokens[key]
 
     def find(self, item_id: str) -> Event | None:
         return next((item for item in self.items if item.get("id") == item_id), None)
@@ -533,6 +554,7 @@ class _Connection:
     async def on_conversation_item_delete(self, event: Event) -> None:
         item = self.existing(event["item_id"])
         self.items.remove(item)
+        self._tokens.pop(item["id"], None)
         await self.send({"type": "conversation.item.deleted", "item_id": item["id"]})
 
     async def on_conversation_item_retrieve(self, event: Event) -> None:
@@ -541,13 +563,15 @@ class _Connection:
 
     async def on_conversation_item_truncate(self, event: Event) -> None:
         item, index, end = self.existing(event["item_id"]), event["content_index"], event["audio_end_ms"]
-        if item.get("role") != "assistant" or not 0 <= index < len(item.get("content") or []):
-            raise _refuse(
-                "invalid_value", "content_index", "Only assistant message content can be truncated."
-            )
+        content = item.get("content") or []
+        if item.get("role") != "assistant" or not 0 <= index < len(content):
+            raise _refuse("invalid_value", "content_index", "Only assistant audio content can be truncated.")
+        if content[index].get("type") != "output_audio":
+            raise _refuse("invalid_value", "content_index", "Only assistant audio content can be truncated.")
         if end < 0:
             raise _refuse("invalid_value", "audio_end_ms", "Invalid value for 'audio_end_ms': must be >= 0.")
         item["content"][index]["transcript"] = ""
+        self._tokens.pop(item["id"], None)
         truncated = {"item_id": item["id"], "content_index": index, "audio_end_ms": end}
         await self.send({"type": "conversation.item.truncated", **truncated})
 
@@ -657,9 +681,10 @@ class Emulator:
         await _Connection(ws, self, query.get("model", [DEFAULT_MODEL])[0]).run()
 
 
-async def run_emulator(script_path: str | Path, host: str = "127.0.0.1", port: int = 8765) -> None:
-    """``switchboard emulate``: load the script, print the URL, serve until cancelled."""
-    script = Script.load(script_path)
+async def run_emulator(script_path: str | Path | None, host: str = "127.0.0.1", port: int = 8765) -> None:
+    """``switchboard emulate``: load the script (none: every answer is "no rule matched"), print the URL,
+    serve until cancelled."""
+    script = Script.load(script_path) if script_path is not None else Script(name="<no script>")
     async with Emulator(script, host, port) as emulator:
         print(
             f"switchboard emulator: {emulator.url} ({len(script.rules)} rules from {script.name})", flush=True

@@ -19,8 +19,6 @@ from pydantic import BaseModel, ValidationError
 Event = dict[str, Any]
 """A decoded realtime event: a JSON object with a string ``type``."""
 
-_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-
 
 class ProtocolError(ValueError):
     """A frame or event that breaks the protocol; names the event type (if known) and the field."""
@@ -46,8 +44,8 @@ class ProtocolError(ValueError):
 
 
 def new_id(prefix: str) -> str:
-    """A fresh id in OpenAI's style: ``new_id("event")`` -> ``event_3kX9…`` (prefix, ``_``, 20 chars)."""
-    return f"{prefix.rstrip('_')}_{''.join(secrets.choice(_ALPHABET) for _ in range(20))}"
+    """A fresh id in OpenAI's style: ``new_id("event")`` -> ``event_9f86d081884c7d659a2f`` (20 hex digits)."""
+    return f"{prefix.rstrip('_')}_{secrets.token_hex(10)}"
 
 
 def encode(event: Mapping[str, Any]) -> str:
@@ -156,7 +154,7 @@ def check_client_event(event: Event) -> None:
             _keys(event, "item", "previous_item_id")
             if not isinstance(event.get("previous_item_id", ""), str | None):
                 raise _Bad("invalid_type", "previous_item_id", "expected a string")
-            check_item(event["item"], "item")
+            _check_item(event["item"], "item")
         elif kind == "response.create":
             _keys(event, None, "response")
             if event.get("response") is not None:
@@ -177,7 +175,7 @@ def check_client_event(event: Event) -> None:
         raise
 
 
-def check_item(item: Any, prefix: str = "item") -> None:
+def _check_item(item: Any, prefix: str) -> None:
     """Check one conversation item (user/assistant/system message, function call or its output)."""
     if not isinstance(item, dict):
         raise _Bad("invalid_type", prefix, "expected an object")
@@ -193,8 +191,8 @@ class _Bad(Exception):
     def __init__(self, code: str, param: str, detail: str) -> None:
         self.code, self.param = code, param
         prefix = {
-            "missing_required_parameter": "Missing required parameter",
-            "unknown_parameter": "Unknown parameter",
+            "missing_required_parameter": "Missing required parameter:",
+            "unknown_parameter": "Unknown parameter:",
             "invalid_type": "Invalid type for",
         }.get(code, "Invalid value for")
         self.text = f"{prefix} '{param}'" + (f": {detail}." if detail else ".")
@@ -262,4 +260,4 @@ def _check_response(params: Any) -> None:
                     "invalid_value", f"response.input[{i}]", "an item_reference has a string `id` only"
                 )
         else:
-            check_item(entry, f"response.input[{i}]")
+            _check_item(entry, f"response.input[{i}]")

@@ -18,15 +18,20 @@ from engine.realtime.conversation import Conversation, UserTurn, wall_clock
 from engine.realtime.emulator import Emulator
 from engine.realtime.protocol import ProtocolError
 from engine.realtime.script import Script
-
 from engine.realtime.supervisor import make_supervisor
 from engine.realtime.tools import ToolRegistry
 from engine.session.actions import Action, ProtocolProblem, Transcript
 from engine.session.audit import AuditSink
 from engine.session.core import Session
 
-STYLES = {"user": "bold cyan", "assistant": "green", "handoff": "bold magenta", "tool": "blue",
-          "escalation": "bold yellow", "notice": "red"}
+STYLES = {
+    "user": "bold cyan",
+    "assistant": "green",
+    "handoff": "bold magenta",
+    "tool": "blue",
+    "escalation": "bold yellow",
+    "notice": "red",
+}
 
 
 @dataclass
@@ -56,15 +61,18 @@ class TranscriptPrinter:
 
 
 @asynccontextmanager
-async def connect(compiled: CompiledFlow, script: Script, options: RunOptions) -> AsyncIterator[RealtimeClient]:
+async def connect(
+    compiled: CompiledFlow, script: Script, options: RunOptions
+) -> AsyncIterator[RealtimeClient]:
     """A realtime connection: to ``options.upstream``, or to an embedded emulator serving ``script``."""
     if options.upstream:
         async with RealtimeClient.connect(options.upstream, api_key=options.api_key) as client:
             yield client
         return
-    async with Emulator(script) as emulator, RealtimeClient.connect(
-        emulator.url, api_key="emulator"
-    ) as client:
+    async with (
+        Emulator(script) as emulator,
+        RealtimeClient.connect(emulator.url, api_key="emulator") as client,
+    ):
         yield client
 
 
@@ -82,8 +90,12 @@ async def run_conversation(
     tools = ToolRegistry.from_flow(compiled.doc)
     supervisor = None
     if compiled.flow.supervisor is not None:
-        supervisor = make_supervisor(compiled.doc, tools, base_url=options.supervisor_url, api_key=options.api_key)
-    session = Session(compiled, f"conv-{uuid.uuid4().hex[:8]}", clock=wall_clock, modalities=options.modalities)
+        supervisor = make_supervisor(
+            compiled.doc, tools, base_url=options.supervisor_url, api_key=options.api_key
+        )
+    session = Session(
+        compiled, f"conv-{uuid.uuid4().hex[:8]}", clock=wall_clock, modalities=options.modalities
+    )
     async with connect(compiled, script, options) as client:
         conversation = Conversation(session, client, tools, audit, on_action, supervisor)
         if read_line is not None:
@@ -97,11 +109,13 @@ async def run_conversation(
 
 async def stdin_lines(prompt: str = "you> ") -> str | None:
     """One line typed by a person (``None`` at end of input)."""
+
     def read() -> str | None:
         try:
             return input(prompt)
         except EOFError:
             return None
+
     return await asyncio.to_thread(read)
 
 
@@ -109,5 +123,4 @@ def script_or_empty(path: str | Path | None) -> Script:
     return Script.load(path) if path else Script(name="<no script>")
 
 
-__all__ = ["RunOptions", "TranscriptPrinter", "run_conversation", "script_or_empty",
-           "stdin_lines"]
+__all__ = ["RunOptions", "TranscriptPrinter", "run_conversation", "script_or_empty", "stdin_lines"]

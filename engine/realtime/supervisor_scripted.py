@@ -237,7 +237,7 @@ def _check_arguments(where: str, call: ToolCall, schema: dict[str, Any]) -> None
 
 
 class _Document(_Strict):
-    rule: list[Rule]
+    rule: list[Rule] = []
 
 
 # -- the backend ---------------------------------------------------------------------------------------------
@@ -260,7 +260,8 @@ class ScriptedSupervisor:
         try:
             text = Path(path).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            problem = (Location(str(path)), f"cannot read supervisor script: {exc}")
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            problem = (Location(str(path)), f"cannot read supervisor script: {reason}")
             raise SupervisorConfigError([problem]) from None
         return cls.parse(text, tools, name=str(path), tool_schemas=tool_schemas)
 

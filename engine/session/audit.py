@@ -9,9 +9,15 @@ from pathlib import Path
 from typing import IO, Any, Literal, Protocol
 
 Outcome = Literal[
-    "done", "refused", "capped", "recovered",  # handoffs
+    "done",
+    "refused",
+    "capped",
+    "recovered",  # handoffs
     "failed",  # tool calls
-    "answered", "timed_out", "stale", "over_budget",  # escalations (and "failed")
+    "answered",
+    "timed_out",
+    "stale",
+    "over_budget",  # escalations (and "failed")
     "ended",  # the conversation's closing record
 ]
 Kind = Literal["handoff", "tool", "escalation", "end"]

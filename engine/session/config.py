@@ -48,7 +48,9 @@ def transfer_tool(flow: Flow, source: str, target: str) -> dict[str, Any]:
     what = flow.agents[target].description or target
     if declared:
         when = contract.when if contract is not None and contract.when else ""
-        description = f"Transfer the conversation to '{target}': {what}" + (f" Use when: {when}" if when else "")
+        description = f"Transfer the conversation to '{target}': {what}" + (
+            f" Use when: {when}" if when else ""
+        )
     else:
         description = f"Fallback: transfer to '{target}' ({what}) when you cannot help the user any further."
     properties: dict[str, Any] = {

@@ -95,7 +95,9 @@ class Session:
     @property
     def idle(self) -> bool:
         """Nothing in flight, nothing owed: the next user turn may come."""
-        return not (self.response_in_flight or self.want_response or self.pending_tools or self.pending_escalation)
+        return not (
+            self.response_in_flight or self.want_response or self.pending_tools or self.pending_escalation
+        )
 
     def visible_context(self) -> dict[str, Any]:
         return {k: self.context[k] for k in sorted(self.visible) if k in self.context}
@@ -121,7 +123,11 @@ class Session:
     def finish(self) -> list[Action]:
         """The conversation is over: its closing audit record (user turns, final agent, escalations used)."""
         used = self.escalation.used if self.escalation is not None else 0
-        return [self._audit("end", "ended", self.agent, detail={"user_turns": self.user_turns, "escalations": used})]
+        return [
+            self._audit(
+                "end", "ended", self.agent, detail={"user_turns": self.user_turns, "escalations": used}
+            )
+        ]
 
     def receive(self, event: Any) -> list[Action]:
         """Consume one server event (a decoded JSON object); return what to do."""
@@ -179,8 +185,14 @@ class Session:
         if isinstance(event, ev.ErrorEvent):
             if event.error.code == "conversation_already_has_active_response":
                 self.want_response = True  # ours was refused: ask again once the active one is done
-            return [Transcript("notice", self.agent, f"upstream error: {event.error.message}",
-                               {"code": event.error.code, "type": event.error.type})]
+            return [
+                Transcript(
+                    "notice",
+                    self.agent,
+                    f"upstream error: {event.error.message}",
+                    {"code": event.error.code, "type": event.error.type},
+                )
+            ]
         return []
 
     def _function_call(self, call: ev.FunctionCallDone) -> list[Action]:
@@ -195,15 +207,18 @@ class Session:
         if validator is None:
             if call.name.startswith(TRANSFER_PREFIX):
                 target = call.name.removeprefix(TRANSFER_PREFIX)
-                return self._refuse_handoff(call, target, arguments, f"'{self.agent}' cannot transfer to '{target}'")
+                return self._refuse_handoff(
+                    call, target, arguments, f"'{self.agent}' cannot transfer to '{target}'"
+                )
             return self._refuse_call(call, f"unknown tool '{call.name}' for agent '{self.agent}'")
         problems = sorted(validator.iter_errors(arguments), key=lambda e: list(e.path))
         if problems:
             first = problems[0]
             where = ".".join(str(p) for p in first.path) or "arguments"
             if call.name in agent.transfers:
-                return self._refuse_handoff(call, agent.transfers[call.name], arguments,
-                                            f"bad arguments ({where}): {first.message}")
+                return self._refuse_handoff(
+                    call, agent.transfers[call.name], arguments, f"bad arguments ({where}): {first.message}"
+                )
             return self._refuse_call(call, f"bad arguments for '{call.name}' ({where}): {first.message}")
         if call.name in agent.transfers:
             return self._handoff(call, agent.transfers[call.name], arguments)
@@ -233,11 +248,15 @@ class Session:
             if source == recovery:
                 return self._refuse_handoff(call, target, arguments, f"{why}; staying with '{recovery}'")
             return self._reroute(call.call_id, target, outcome, why, reason)
-        missing = [k for k in self.flow.agents[target].requires
-                   if k not in self.context or (carry is not None and k not in carry) or k not in self.visible]
+        missing = [
+            k
+            for k in self.flow.agents[target].requires
+            if k not in self.context or (carry is not None and k not in carry) or k not in self.visible
+        ]
         if missing:
-            return self._refuse_handoff(call, target, arguments,
-                                        f"'{target}' requires {', '.join(missing)}, which is not known yet")
+            return self._refuse_handoff(
+                call, target, arguments, f"'{target}' requires {', '.join(missing)}, which is not known yet"
+            )
         kept = self._apply_carry(carry)
         self.machine.send(transfer_event(target))
         self.version += 1
@@ -259,12 +278,25 @@ class Session:
         self.visits[recovery] += 1
         message = f"Transfer to '{requested}' not possible: {why}. You are now talking to '{recovery}'."
         return [
-            self._audit("handoff", outcome, source, recovery, reason,
-                        carried=kept, detail={"requested": requested, "why": why}),
-            Transcript("handoff", source, f"{source} -> {recovery} ({outcome}: {why})",
-                       {"to": recovery, "requested": requested, "outcome": outcome}),
+            self._audit(
+                "handoff",
+                outcome,
+                source,
+                recovery,
+                reason,
+                carried=kept,
+                detail={"requested": requested, "why": why},
+            ),
+            Transcript(
+                "handoff",
+                source,
+                f"{source} -> {recovery} ({outcome}: {why})",
+                {"to": recovery, "requested": requested, "outcome": outcome},
+            ),
             Send(self._session_update()),
-            *self._function_output(call_id, {"status": outcome, "to": recovery, "why": why, "message": message}),
+            *self._function_output(
+                call_id, {"status": outcome, "to": recovery, "why": why, "message": message}
+            ),
         ]
 
     def _apply_carry(self, carry: list[str] | None) -> tuple[str, ...]:
@@ -277,10 +309,20 @@ class Session:
         self, call: ev.FunctionCallDone, target: str, arguments: dict[str, Any], why: str
     ) -> list[Action]:
         return [
-            self._audit("handoff", "refused", self.agent, target, str(arguments.get("reason", "")),
-                        detail={"why": why}),
-            Transcript("handoff", self.agent, f"{self.agent} -x-> {target} refused: {why}",
-                       {"to": target, "outcome": "refused"}),
+            self._audit(
+                "handoff",
+                "refused",
+                self.agent,
+                target,
+                str(arguments.get("reason", "")),
+                detail={"why": why},
+            ),
+            Transcript(
+                "handoff",
+                self.agent,
+                f"{self.agent} -x-> {target} refused: {why}",
+                {"to": target, "outcome": "refused"},
+            ),
             *self._function_output(call.call_id, {"error": f"transfer refused: {why}"}),
         ]
 
@@ -302,14 +344,23 @@ class Session:
         if not machine.has_budget():
             why = f"the escalation budget ({supervisor.max_escalations}) is used up"
             actions: list[Action] = [
-                self._audit("escalation", "over_budget", self.agent, reason=relevant,
-                            detail={"user_turns": self.user_turns, "why": why}),
+                self._audit(
+                    "escalation",
+                    "over_budget",
+                    self.agent,
+                    reason=relevant,
+                    detail={"user_turns": self.user_turns, "why": why},
+                ),
                 Transcript("escalation", self.agent, f"not escalated: {why}", {"outcome": "over_budget"}),
             ]
             if supervisor.on_budget_exhausted == "recover" and self.agent != self.flow.flow.recovery:
-                return actions + self._reroute(call.call_id, self.flow.flow.recovery, "recovered", why, relevant)
+                return actions + self._reroute(
+                    call.call_id, self.flow.flow.recovery, "recovered", why, relevant
+                )
             message = "The supervisor is not available for the rest of this conversation: answer on your own."
-            return actions + self._function_output(call.call_id, {"status": "over_budget", "message": message})
+            return actions + self._function_output(
+                call.call_id, {"status": "over_budget", "message": message}
+            )
         machine.send("escalate")
         self._escalations += 1
         request = EscalationRequest(
@@ -322,8 +373,12 @@ class Session:
         )
         self.pending_escalation = _PendingEscalation(request, call.call_id, self.clock())
         return [
-            Transcript("escalation", self.agent, f"escalating to the supervisor: {relevant}",
-                       {"escalation_id": request.escalation_id}),
+            Transcript(
+                "escalation",
+                self.agent,
+                f"escalating to the supervisor: {relevant}",
+                {"escalation_id": request.escalation_id},
+            ),
             Escalate(request, supervisor.timeout_s, supervisor.max_tool_rounds),
         ]
 
@@ -339,7 +394,11 @@ class Session:
         """The supervisor's answer to an :class:`Escalate` (or ``error``, or ``timed_out``)."""
         pending = self.pending_escalation
         if pending is None or pending.request.escalation_id != escalation_id:
-            return [Transcript("notice", self.agent, f"late supervisor answer for {escalation_id} discarded (stale)")]
+            return [
+                Transcript(
+                    "notice", self.agent, f"late supervisor answer for {escalation_id} discarded (stale)"
+                )
+            ]
         assert self.escalation is not None and self.flow.supervisor is not None
         request = pending.request
         detail: dict[str, Any] = {
@@ -353,26 +412,45 @@ class Session:
             self.escalation.send("abandon")
             why = "the conversation changed while the supervisor was working"
             return [
-                self._audit("escalation", "stale", request.agent, reason=request.relevant_context,
-                            detail={**detail, "why": why}),
-                Transcript("escalation", request.agent, f"supervisor answer discarded: {why}", {"outcome": "stale"}),
+                self._audit(
+                    "escalation",
+                    "stale",
+                    request.agent,
+                    reason=request.relevant_context,
+                    detail={**detail, "why": why},
+                ),
+                Transcript(
+                    "escalation", request.agent, f"supervisor answer discarded: {why}", {"outcome": "stale"}
+                ),
                 *self._function_output(pending.call_id, {"status": "stale", "message": f"{why}; ask again."}),
             ]
         fallback = self.flow.supervisor.fallback_answer
         if timed_out or error is not None:
-            event, outcome = ("time_out", "timed_out") if timed_out else ("fail", "failed")
+            outcome: Outcome = "timed_out" if timed_out else "failed"
+            event = "time_out" if timed_out else "fail"
             self.escalation.send(event)
             why = f"no answer within {self.flow.supervisor.timeout_s:g}s" if timed_out else f"{error}"
             return [
-                self._audit("escalation", outcome, request.agent, reason=request.relevant_context,
-                            detail={**detail, "why": why}),
-                Transcript("escalation", request.agent, f"supervisor {outcome.replace('_', ' ')}: {why}",
-                           {"outcome": outcome}),
+                self._audit(
+                    "escalation",
+                    outcome,
+                    request.agent,
+                    reason=request.relevant_context,
+                    detail={**detail, "why": why},
+                ),
+                Transcript(
+                    "escalation",
+                    request.agent,
+                    f"supervisor {outcome.replace('_', ' ')}: {why}",
+                    {"outcome": outcome},
+                ),
                 *self._function_output(pending.call_id, {"status": outcome, "nextResponse": fallback}),
             ]
         self.escalation.send("resolve")
         return [
-            self._audit("escalation", "answered", request.agent, reason=request.relevant_context, detail=detail),
+            self._audit(
+                "escalation", "answered", request.agent, reason=request.relevant_context, detail=detail
+            ),
             Transcript("escalation", request.agent, f"supervisor: {answer}", {"outcome": "answered"}),
             *self._function_output(pending.call_id, {"status": "answered", "nextResponse": answer or ""}),
         ]
@@ -389,10 +467,18 @@ class Session:
         output = {"status": "cancelled", "message": f"{why} before the supervisor answered: reply to them."}
         return [
             CancelEscalation(request.escalation_id),
-            self._audit("escalation", "stale", request.agent, reason=request.relevant_context,
-                        detail={"escalation_id": request.escalation_id, "why": why,
-                                "latency_s": round(self.clock() - pending.started, 6),
-                                "user_turns": self.user_turns}),
+            self._audit(
+                "escalation",
+                "stale",
+                request.agent,
+                reason=request.relevant_context,
+                detail={
+                    "escalation_id": request.escalation_id,
+                    "why": why,
+                    "latency_s": round(self.clock() - pending.started, 6),
+                    "user_turns": self.user_turns,
+                },
+            ),
             Transcript("escalation", request.agent, f"escalation abandoned: {why}", {"outcome": "stale"}),
             *self._function_output(pending.call_id, output, respond=False),
         ]
@@ -443,8 +529,19 @@ class Session:
         detail: dict[str, Any] | None = None,
     ) -> Audit:
         self._seq += 1
-        record = AuditRecord(self.conversation_id, self._seq, self.clock(), kind, outcome, source, target,
-                             reason, carried, self.depth, detail or {})
+        record = AuditRecord(
+            self.conversation_id,
+            self._seq,
+            self.clock(),
+            kind,
+            outcome,
+            source,
+            target,
+            reason,
+            carried,
+            self.depth,
+            detail or {},
+        )
         return Audit(record)
 
 

@@ -69,15 +69,29 @@ class ErrorEvent(_Event):
 
 
 ServerEvent = Annotated[
-    ResponseCreated | ResponseDone | FunctionCallDone | TextDone | AudioTranscriptDone | InputTranscription
-    | SpeechStarted | ErrorEvent,
+    ResponseCreated
+    | ResponseDone
+    | FunctionCallDone
+    | TextDone
+    | AudioTranscriptDone
+    | InputTranscription
+    | SpeechStarted
+    | ErrorEvent,
     Field(discriminator="type"),
 ]
 _adapter: TypeAdapter[Any] = TypeAdapter(ServerEvent)
 HANDLED = frozenset(
     m.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]
-    for m in (ResponseCreated, ResponseDone, FunctionCallDone, TextDone, AudioTranscriptDone,
-              InputTranscription, SpeechStarted, ErrorEvent)
+    for m in (
+        ResponseCreated,
+        ResponseDone,
+        FunctionCallDone,
+        TextDone,
+        AudioTranscriptDone,
+        InputTranscription,
+        SpeechStarted,
+        ErrorEvent,
+    )
 )
 
 

@@ -32,7 +32,9 @@ def fallback_sources(flow: Flow) -> list[str]:
     recovery = flow.flow.recovery
     if not flow.flow.implicit_fallback or recovery not in flow.agents:
         return []
-    return [name for name, agent in flow.agents.items() if name != recovery and recovery not in agent.handoffs]
+    return [
+        name for name, agent in flow.agents.items() if name != recovery and recovery not in agent.handoffs
+    ]
 
 
 def routing_graph(flow: Flow) -> nx.DiGraph:

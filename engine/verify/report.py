@@ -58,8 +58,12 @@ def to_sarif(diagnostics: Sequence[Diagnostic], version: str) -> str:
     log = {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
-        "runs": [{"tool": {"driver": {"name": "switchboard", "version": version, "rules": rules}},
-                  "results": results}],
+        "runs": [
+            {
+                "tool": {"driver": {"name": "switchboard", "version": version, "rules": rules}},
+                "results": results,
+            }
+        ],
     }
     return json.dumps(log, indent=2)
 

@@ -23,29 +23,70 @@ RULES: dict[str, Rule] = {
         # loading (engine/flow/loader.py)
         Rule("SB001", "unreadable", E, "The flow file cannot be read, or its extension is not .toml/.json."),
         Rule("SB002", "malformed", E, "The file is not valid TOML/JSON."),
-        Rule("SB003", "schema", E, "A value has the wrong type, a key is unknown or missing, or a name is invalid."),
+        Rule(
+            "SB003",
+            "schema",
+            E,
+            "A value has the wrong type, a key is unknown or missing, or a name is invalid.",
+        ),
         Rule("SB004", "instructions-file", E, "An `instructions_file` cannot be read."),
         # references
-        Rule("SB101", "unknown-handoff-target", E, "A handoff (or contract) names an agent that does not exist."),
+        Rule(
+            "SB101",
+            "unknown-handoff-target",
+            E,
+            "A handoff (or contract) names an agent that does not exist.",
+        ),
         Rule("SB102", "unknown-tool", E, "An agent or the supervisor lists a tool that is not defined."),
-        Rule("SB103", "unknown-entry-or-recovery", E, "`entry`, `recovery` or a supervisor front agent is unknown."),
-        Rule("SB104", "duplicate-name", E, "A name is given twice (a handoff, a tool, a contract, a JSON key)."),
+        Rule(
+            "SB103",
+            "unknown-entry-or-recovery",
+            E,
+            "`entry`, `recovery` or a supervisor front agent is unknown.",
+        ),
+        Rule(
+            "SB104", "duplicate-name", E, "A name is given twice (a handoff, a tool, a contract, a JSON key)."
+        ),
         Rule("SB105", "self-handoff", E, "An agent hands off to itself."),
         Rule("SB106", "orphan-contract", W, "A `[[handoff]]` contract names an edge that no agent declares."),
         Rule("SB107", "unused-tool", W, "A tool is defined but no agent or supervisor uses it."),
-        Rule("SB108", "reserved-name", E, "A tool name collides with a generated transfer or escalation tool."),
+        Rule(
+            "SB108", "reserved-name", E, "A tool name collides with a generated transfer or escalation tool."
+        ),
         # topology
         Rule("SB201", "unreachable-agent", E, "An agent cannot be reached from the entry agent."),
-        Rule("SB202", "depth-cap", E, "An agent is reachable only in more handoffs than `max_handoff_depth`."),
-        Rule("SB203", "stranded-agent", E, "The recovery agent cannot be reached from an agent within the budget."),
-        Rule("SB204", "recovery-dead-end", E, "The recovery agent neither leads back to a working agent nor is terminal."),
+        Rule(
+            "SB202", "depth-cap", E, "An agent is reachable only in more handoffs than `max_handoff_depth`."
+        ),
+        Rule(
+            "SB203",
+            "stranded-agent",
+            E,
+            "The recovery agent cannot be reached from an agent within the budget.",
+        ),
+        Rule(
+            "SB204",
+            "recovery-dead-end",
+            E,
+            "The recovery agent neither leads back to a working agent nor is terminal.",
+        ),
         Rule("SB205", "dead-end", E, "A non-terminal agent declares no handoff."),
         Rule("SB206", "unbudgeted-loop", W, "A handoff cycle has no agent with a `max_visits` budget."),
         # contracts
-        Rule("SB301", "required-key-lost", E, "A required context key is not guaranteed on every path from entry."),
+        Rule(
+            "SB301",
+            "required-key-lost",
+            E,
+            "A required context key is not guaranteed on every path from entry.",
+        ),
         Rule("SB302", "carry-never-produced", E, "A contract carries a key that nothing upstream produces."),
         Rule("SB303", "produces-without-tool", W, "An agent `produces` a key that none of its tools `sets`."),
         # supervisor
-        Rule("SB401", "supervisor-config", E, "The supervisor is misconfigured (no front agent, timeout vs budget)."),
+        Rule(
+            "SB401",
+            "supervisor-config",
+            E,
+            "The supervisor is misconfigured (no front agent, timeout vs budget).",
+        ),
     ]
 }
