@@ -590,7 +590,7 @@ def test_fault_malformed_event_after_nth_response(kind: Any) -> None:
             await wire.until("response.done")
             if kind == "missing_field":
                 frame = json.loads(await wire.ws.recv())
-                assert frame["type"] == "response.output_text.delta"
+                assert frame["type"] == "response.function_call_arguments.done"
                 with pytest.raises(ValueError, match="Field required"):
                     validate_server_event(frame)
             else:

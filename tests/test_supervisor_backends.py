@@ -282,6 +282,8 @@ BAD_SCRIPTS = [
      '  { name = "find_nearest_store", arguments = { zip_code = "{broken_tool.z}" } },\n'
      '  { name = "broken_tool" },\n]\n', "tools",
      "rule[0].tools: tools[0].arguments: unknown placeholder {broken_tool.z}"),
+    ('[[rule]]\nmatch = "y"\ntools = [{ name = "match" }]\nanswer = "ok"\n', "tools",
+     "rule[0].tools: tools[0]: a tool named 'match' would hide the {match.…} placeholders"),
     ('[[rule]]\nmatch = "y"\ntools = [{ name = "transfer_money" }]\nanswer = "ok"\n', "tools",
      "rule[0].tools: tools[0]: 'transfer_money' is not one of the supervisor's tools"),
     (ACCOUNT_CALL % '{ phone = "1" }', "tools",

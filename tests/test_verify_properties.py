@@ -8,6 +8,7 @@ exploring every ``(agent, context)`` state a conversation can be in.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import pairwise
 from typing import Any
 
 import networkx as nx
@@ -138,7 +139,7 @@ def test_topology_matches_brute_force(flow: Flow) -> None:
     for d in found(diagnostics, "SB206"):
         cycle = d.extra["cycle"]
         assert cycle[0] == cycle[-1] == min(d.agents, key=order.index)
-        assert all(b in declared[a] for a, b in zip(cycle, cycle[1:], strict=False))
+        assert all(b in declared[a] for a, b in pairwise(cycle))
 
     if entry not in flow.agents:
         assert not {"SB201", "SB202", "SB203", "SB301", "SB302"} & {d.code for d in diagnostics}
@@ -150,7 +151,7 @@ def test_topology_matches_brute_force(flow: Flow) -> None:
     for a, extra in beyond.items():
         path = extra["path"]
         assert (path[0], path[-1], len(path) - 1) == (entry, a, depth[a])
-        assert all(b in edges[x] for x, b in zip(path, path[1:], strict=False))
+        assert all(b in edges[x] for x, b in pairwise(path))
 
     stranded = {d.agents[0] for d in found(diagnostics, "SB203")}
     if flow.flow.implicit_fallback or recovery not in flow.agents:
@@ -204,7 +205,7 @@ def arrivals(flow: Flow) -> dict[str, set[frozenset[str]]]:
 def follow(flow: Flow, path: list[str]) -> frozenset[str]:
     """The context on arrival at the end of ``path``, a walk from the entry."""
     context = frozenset(flow.flow.initial_context)
-    for a, b in zip(path, path[1:], strict=False):
+    for a, b in pairwise(path):
         assert b in routing_edges(flow)[a], f"{a} -> {b} is no route"
         out = context | produced(flow, a)
         passed = through(flow, a, b)

@@ -615,7 +615,7 @@ def _refuse(code: str, field: str | None, message: str) -> ProtocolError:
 _MALFORMED = {
     "json": '{"type": "response.output_text.delta", "event_id": "event_bad", "delta": "trunc',
     "no_type": '{"event_id": "event_bad", "delta": "an event without a type"}',
-    "missing_field": '{"type": "response.output_text.delta", "event_id": "event_bad"}',
+    "missing_field": '{"type": "response.function_call_arguments.done", "event_id": "event_bad", "name": "login"}',
 }
 
 

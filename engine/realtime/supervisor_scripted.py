@@ -192,6 +192,8 @@ class Rule(_Strict):
         pattern = info.data.get("match")
         for i, call in enumerate(calls):
             where = f"tools[{i}]"
+            if call.name in ("context", "match"):
+                raise ValueError(f"{where}: a tool named '{call.name}' would hide the {{{call.name}.…}} placeholders")
             if schemas is not None and call.name not in schemas:
                 allowed = ", ".join(sorted(schemas)) or "none"
                 raise ValueError(f"{where}: '{call.name}' is not one of the supervisor's tools ({allowed})")

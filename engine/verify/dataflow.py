@@ -3,8 +3,7 @@
 A set of keys is an ``int`` bitmask.  Crossing an agent adds what it produces (``gen``); crossing an edge
 keeps only what the edge lets through (its contract's ``carry``, ``fallback_carry`` on an implicit fallback
 edge, everything otherwise).  Every transfer function acts on each bit on its own, so only the keys a check
-asks about need a bit, and each bit can drop (or rise) at most once per node: the worklist solver is
-O((V + E) * K).
+asks about need a bit, and each bit can drop (or rise) at most once per node: the solver is O((V + E) * K).
 """
 
 from __future__ import annotations
@@ -84,24 +83,26 @@ def may_available(net: Network, keys: Keys) -> dict[str, int]:
 
 
 def _solve(net: Network, keys: Keys, must: bool) -> dict[str, int]:
-    """Iterate down from all keys (must) or up from none (may) until nothing changes."""
-    top = keys.all if must else 0
-    avail = dict.fromkeys(net.nodes, top)
-    gen, preds, succs = net.gen, net.preds, net.succs
+    """Push each agent's output along its edges until nothing changes, from all keys (must) or none (may).
+
+    Contributions only ever shrink (must) or grow (may), so folding the newest one into the target with
+    ``&`` (``|``) keeps it equal to the meet over all its incoming edges: each push is O(1), and an agent
+    is pushed again only when its own set changed, at most K times.
+    """
+    avail = dict.fromkeys(net.nodes, keys.all if must else 0)
+    avail[net.entry] = net.start
+    gen, succs = net.gen, net.succs
     queue = deque(net.nodes)
     queued = set(net.nodes)
     while queue:
         node = queue.popleft()
         queued.discard(node)
-        new = net.start if node == net.entry else top
-        for src, through in preds[node]:
-            if must:
-                new &= (avail[src] | gen[src]) & through
-            else:
-                new |= (avail[src] | gen[src]) & through
-        if new != avail[node]:
-            avail[node] = new
-            for dst, _ in succs[node]:
+        out = avail[node] | gen[node]
+        for dst, through in succs[node]:
+            old = avail[dst]
+            new = old & out & through if must else old | (out & through)
+            if new != old:
+                avail[dst] = new
                 if dst not in queued:
                     queued.add(dst)
                     queue.append(dst)

@@ -61,7 +61,7 @@ class Scope:
     def from_entry(self) -> Tree:
         """Shortest routes from the entry agent over the routing graph (empty when the entry is unknown)."""
         if self.entry is None:
-            return Tree({}, {}, {})
+            return Tree({}, {})
         return bfs([self.entry], self.adjacency.__getitem__)
 
     def diagnostic(

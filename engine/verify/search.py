@@ -2,8 +2,8 @@
 components.  Plain dicts, because walking them is several times faster than walking a networkx graph.
 
 A route longer than ``HEAD + TAIL`` agents keeps its first ``HEAD`` and last ``TAIL`` agents around an
-``ELIDED`` marker (never a valid agent name), so that reporting a route costs O(1) and a flow with many
-findings on long routes stays linear.
+``ELIDED`` marker (never a valid agent name), so that reporting a route of a tree costs amortised O(1)
+and a flow with many findings on long routes stays linear.
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ class Tree:
     depth: dict[str, int]
     parent: dict[str, str]
     """The parent of every non-root node."""
-    origin: dict[str, str]
-    """The root every node was reached from."""
     _anchor: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __contains__(self, node: object) -> bool:
@@ -63,7 +61,6 @@ def bfs(roots: Iterable[str], neighbours: Callable[[str], Iterable[str]]) -> Tre
     """Breadth-first search from ``roots`` (all at depth 0)."""
     depth = dict.fromkeys(roots, 0)
     parent: dict[str, str] = {}
-    origin = {root: root for root in depth}
     queue = deque(depth)
     while queue:
         node = queue.popleft()
@@ -72,9 +69,8 @@ def bfs(roots: Iterable[str], neighbours: Callable[[str], Iterable[str]]) -> Tre
             if succ not in depth:
                 depth[succ] = next_depth
                 parent[succ] = node
-                origin[succ] = origin[node]
                 queue.append(succ)
-    return Tree(depth, parent, origin)
+    return Tree(depth, parent)
 
 
 def shorten(route: list[str]) -> list[str]:

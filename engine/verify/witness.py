@@ -8,7 +8,8 @@ all get k back consistently, contradicting that ``must_available`` is the *great
 forest route to an agent, behind a shortest route from the entry to the cause, is a walk that loses k.
 
 The forests of all keys are grown together, one bit per key, by a level-synchronous BFS: a node is expanded
-once per distinct level at which its keys reach it, so all of it stays within O((V + E) * K).
+once per distinct level at which its keys reach it, so building them stays within O((V + E) * K); reading
+one route back costs its length.
 """
 
 from __future__ import annotations
