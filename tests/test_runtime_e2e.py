@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -10,16 +9,15 @@ import pytest
 
 from engine.compile.pipeline import CompiledFlow, compile_document, compile_flow
 from engine.flow.loader import parse_flow
-from engine.realtime.client import RealtimeClient, UpstreamDropped
-from engine.realtime.conversation import Conversation, ConversationError, UserTurn
-from engine.realtime.emulator import Emulator, Faults
+from engine.realtime.client import UpstreamDropped
+from engine.realtime.conversation import ConversationError, UserTurn
+from engine.realtime.emulator import Faults
 from engine.realtime.protocol import ProtocolError
 from engine.realtime.script import Script
 from engine.realtime.tools import ToolRegistry
-from engine.session import JsonlSink, MemorySink, Session, Transcript
-from engine.session.actions import Action
+from engine.session import JsonlSink, MemorySink
 from engine.session.audit import AuditRecord, read_jsonl
-from tests.realtime_schema import run, validate_client_event, validate_server_event
+from tests.e2e_helpers import converse as _converse
 
 FLOW = """
 [flow]
@@ -56,62 +54,14 @@ async def explode() -> None:
     raise RuntimeError("the database is down")
 
 
-class Recorder:
-    """Collects the conversation's actions and validates every event on the wire against the openai types."""
-
-    def __init__(self) -> None:
-        self.actions: list[Action | ProtocolError] = []
-        self.wire: list[tuple[str, dict[str, Any]]] = []
-
-    def on_action(self, action: Action | ProtocolError) -> None:
-        self.actions.append(action)
-
-    def on_event(self, side: str, event: dict[str, Any]) -> None:
-        self.wire.append((side, event))
-        (validate_client_event if side == "client" else validate_server_event)(event)
-
-    def transcript(self, kind: str) -> list[str]:
-        return [a.text for a in self.actions if isinstance(a, Transcript) and a.kind == kind]
-
-
 @pytest.fixture(scope="module")
 def desk() -> CompiledFlow:
     return compile_document(parse_flow(FLOW, "desk.toml"))
 
 
-def converse(
-    compiled: CompiledFlow,
-    script: str,
-    turns: list[UserTurn | str],
-    *,
-    audit: Any = None,
-    faults: Faults | None = None,
-    supervisor: Any = None,
-    tools: ToolRegistry | None = None,
-) -> tuple[Session, Recorder, Any]:
-    recorder = Recorder()
-    sink = audit if audit is not None else MemorySink()
-    session = Session(compiled, "e2e", clock=_ticks())
-    registry = tools or ToolRegistry({"login": login, "explode": explode})
-
-    async def go() -> None:
-        emulator = Emulator(Script.parse(textwrap.dedent(script), "test"), faults=faults, on_event=recorder.on_event)
-        async with emulator, RealtimeClient.connect(emulator.url, api_key="test") as client:
-            conversation = Conversation(session, client, registry, sink, recorder.on_action, supervisor)
-            await conversation.run_turns(turns, turn_timeout=10)
-
-    run(go())
-    return session, recorder, sink
-
-
-def _ticks() -> Any:
-    state = {"t": 0.0}
-
-    def clock() -> float:
-        state["t"] += 0.25
-        return state["t"]
-
-    return clock
+def converse(compiled: CompiledFlow, script: str, turns: list[UserTurn | str], **kwargs: Any) -> Any:
+    kwargs.setdefault("tools", ToolRegistry({"login": login, "explode": explode}))
+    return _converse(compiled, script, turns, **kwargs)
 
 
 def outcomes(sink: MemorySink, kind: str = "handoff") -> list[str]:
@@ -170,19 +120,37 @@ def test_handoffs_refusals_and_the_depth_cap_over_sockets(desk: CompiledFlow) ->
     # refused (no user_id yet), done, done, then the third handoff is past max_handoff_depth = 2: capped
     assert outcomes(sink) == ["refused", "done", "done", "capped"]
     assert session.agent == "help"
-    assert rec.transcript("assistant") == ["Please log in first.", "You are logged in.", "Billing here.", "Hello.",
-                                           "Hello."]
+    assert rec.transcript("assistant") == [
+        "Please log in first.",
+        "You are logged in.",
+        "Billing here.",
+        "Hello.",
+        "Hello.",
+    ]
     updates = [e for side, e in rec.wire if side == "client" and e["type"] == "session.update"]
     assert [u["session"]["instructions"].splitlines()[0] for u in updates] == [
-        "# agent: front", "# agent: front", "# agent: billing", "# agent: front", "# agent: help"]
+        "# agent: front",
+        "# agent: front",
+        "# agent: billing",
+        "# agent: front",
+        "# agent: help",
+    ]
     assert {u["session"]["audio"]["output"]["voice"] for u in updates} == {"alloy"}
     # the order the issue asks for: session.update, then the output, then response.create after response.done
     kinds = [(side, e["type"]) for side, e in rec.wire]
-    transfer = next(i for i, (_, e) in enumerate(rec.wire) if e.get("name") == "transfer_to_billing"
-                    and e["type"] == "response.function_call_arguments.done" and i > 40)
+    transfer = next(
+        i
+        for i, (_, e) in enumerate(rec.wire)
+        if e.get("name") == "transfer_to_billing"
+        and e["type"] == "response.function_call_arguments.done"
+        and i > 40
+    )
     after = [k for k in kinds[transfer:] if k[0] == "client"][:3]
-    assert after == [("client", "session.update"), ("client", "conversation.item.create"),
-                     ("client", "response.create")]
+    assert after == [
+        ("client", "session.update"),
+        ("client", "conversation.item.create"),
+        ("client", "response.create"),
+    ]
 
 
 def test_undeclared_transfer_is_refused_and_the_conversation_goes_on(desk: CompiledFlow) -> None:
@@ -195,8 +163,14 @@ def test_undeclared_transfer_is_refused_and_the_conversation_goes_on(desk: Compi
 
 
 def test_visit_budget_reroutes_over_sockets(desk: CompiledFlow) -> None:
-    flow = compile_document(parse_flow(FLOW.replace("max_handoff_depth = 2", "max_handoff_depth = 9")
-                                       .replace("max_visits = 2", "max_visits = 1"), "desk.toml"))
+    flow = compile_document(
+        parse_flow(
+            FLOW.replace("max_handoff_depth = 2", "max_handoff_depth = 9").replace(
+                "max_visits = 2", "max_visits = 1"
+            ),
+            "desk.toml",
+        )
+    )
     session, _, sink = converse(flow, HANDOFF_SCRIPT, ["login please", "bill me", "back please"])
     assert outcomes(sink) == ["done", "recovered"]
     assert session.agent == "help"
@@ -219,19 +193,25 @@ say = "Something went wrong, sorry."
 """
 
 
-@pytest.mark.parametrize(("turn", "kind", "outcome", "message"), [
-    ("explode", "tool", "failed", "RuntimeError: the database is down"),
-    ("ghost", "tool", "refused", "unknown tool 'ghost_tool'"),
-    ("bad args", "tool", "refused", "bad arguments for 'login'"),
-])
+@pytest.mark.parametrize(
+    ("turn", "kind", "outcome", "message"),
+    [
+        ("explode", "tool", "failed", "RuntimeError: the database is down"),
+        ("ghost", "tool", "refused", "unknown tool 'ghost_tool'"),
+        ("bad args", "tool", "refused", "bad arguments for 'login'"),
+    ],
+)
 def test_tool_errors_reach_the_model_and_the_audit(
     desk: CompiledFlow, turn: str, kind: str, outcome: str, message: str
 ) -> None:
-    session, rec, sink = converse(desk, TOOL_SCRIPT, [turn])
+    _session, rec, sink = converse(desk, TOOL_SCRIPT, [turn])
     (record,) = [r for r in sink.records if r.kind == kind]
     assert record.outcome == outcome and message in record.reason
-    outputs = [e["item"]["output"] for side, e in rec.wire
-               if side == "client" and e.get("item", {}).get("type") == "function_call_output"]
+    outputs = [
+        e["item"]["output"]
+        for side, e in rec.wire
+        if side == "client" and e.get("item", {}).get("type") == "function_call_output"
+    ]
     assert len(outputs) == 1 and message in outputs[0]
     assert rec.transcript("assistant") == ["Something went wrong, sorry."]
 
@@ -243,10 +223,14 @@ def test_tool_without_implementation_is_an_error_output(desk: CompiledFlow) -> N
 
 
 @pytest.mark.parametrize("malformed", ["json", "no_type", "missing_field"])
-def test_malformed_upstream_event_is_reported_and_the_session_survives(desk: CompiledFlow, malformed: str) -> None:
+def test_malformed_upstream_event_is_reported_and_the_session_survives(
+    desk: CompiledFlow, malformed: str
+) -> None:
     faults = Faults(malformed_after=1, malformed=malformed)  # type: ignore[arg-type]
     session, rec, _ = converse(desk, HANDOFF_SCRIPT, ["login please", "bill me"], faults=faults)
-    problems = [a for a in rec.actions if isinstance(a, ProtocolError) or type(a).__name__ == "ProtocolProblem"]
+    problems = [
+        a for a in rec.actions if isinstance(a, ProtocolError) or type(a).__name__ == "ProtocolProblem"
+    ]
     assert len(problems) == 1
     expected = {"json": "JSON", "no_type": "type", "missing_field": "response.function_call_arguments.done"}
     assert expected[malformed] in str(problems[0])  # names the event and the field
@@ -261,8 +245,13 @@ def test_upstream_drop_mid_response_is_a_clear_error_and_the_audit_log_is_intact
     path = tmp_path / "audit.jsonl"
     sink = JsonlSink(path)
     with pytest.raises(ConversationError) as info:
-        converse(desk, HANDOFF_SCRIPT, ["login please", "bill me", "back please"], audit=sink,
-                 faults=Faults(drop_in_response=4, drop_after_events=3))
+        converse(
+            desk,
+            HANDOFF_SCRIPT,
+            ["login please", "bill me", "back please"],
+            audit=sink,
+            faults=Faults(drop_in_response=4, drop_after_events=3),
+        )
     sink.close()
     assert isinstance(info.value.__cause__, UpstreamDropped)
     assert "upstream closed" in str(info.value)
@@ -288,7 +277,7 @@ def test_shipped_retail_flow_runs_its_script(tmp_path: Path) -> None:
     compiled = compile_flow("flows/retail.toml")
     script = Path("flows/scripts/retail.toml").read_text()
     turns: list[UserTurn | str] = [UserTurn(t.user) for t in Script.parse(script, "retail").turns]
-    session, rec, sink = converse(compiled, script, turns, tools=ToolRegistry.from_flow(compiled.doc))
+    session, _rec, sink = converse(compiled, script, turns, tools=ToolRegistry.from_flow(compiled.doc))
     assert outcomes(sink).count("done") >= 3 and "refused" in outcomes(sink) and "capped" in outcomes(sink)
     assert session.agent == "generalist"
     assert session.context["user_id"] == "user-2061351246"

@@ -249,7 +249,7 @@ class _Response:
             heard = state.user_text if state.function_output is None else f"output of {state.function_name}"
             plan: list[tuple[str, Any]] = [("say", f"(emulator) no rule matched: {heard or ''}")]
         else:
-            plan = [("say", rule.say)] if rule.say is not None else []
+            plan = [("say", rule.render_say(state))] if rule.say is not None else []
             plan += [("call", call) for call in rule.all_calls]
         yield {"type": "response.created", "response": self.body("in_progress")}
         for kind, what in plan:

@@ -7,7 +7,8 @@ has_tool = "authenticate_user_information" # the session (or response) offers th
 user = "(?i)return"                        # regex searched in the user message the response follows
 after = "authenticate_user_information"    # ... or: the response follows this function's output
 output = "(?i)error"                       # regex searched in that function_call_output's output
-say = "Thanks! Let me check that."         # assistant text (sent first)
+say = "Thanks! Let me check that."         # assistant text (sent first); `{output.KEY}` reads a key of
+                                           # the JSON function output it follows (e.g. `{output.nextResponse}`)
 call = "authenticate_user_information"     # one function call ...
 arguments = { phone_number = "206 135 1246" }
 calls = [{ name = "lookup_orders", arguments = {} }]  # ... and/or several
@@ -93,6 +94,9 @@ class Call(_Strict):
         return _json_object(value)
 
 
+_OUTPUT_FIELD = re.compile(r"\{output\.([A-Za-z_]\w*)\}")
+
+
 class Rule(_Strict):
     """A scripted answer and the conditions under which it is given (all present conditions must hold)."""
 
@@ -141,6 +145,18 @@ class Rule(_Strict):
         if self.say is None and self.call is None and not self.calls:
             raise ValueError("a rule must answer: give `say`, `call` or `calls`")
         return self
+
+    def render_say(self, state: MatchState) -> str:
+        """``say`` with each ``{output.KEY}`` replaced by that key of the function output it follows (JSON)."""
+        assert self.say is not None
+        if "{output." not in self.say:
+            return self.say
+        try:
+            output = json.loads(state.function_output or "")
+        except ValueError:
+            output = None
+        fields = output if isinstance(output, dict) else {}
+        return _OUTPUT_FIELD.sub(lambda m: str(fields.get(m.group(1), "")), self.say)
 
     @property
     def all_calls(self) -> list[Call]:

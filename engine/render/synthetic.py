@@ -22,35 +22,44 @@ RULES = ("the caller asks about {t}", "the caller wants to change their {t} deta
 
 def synthetic_flow(agents: int, handoffs: int = 5, team_size: int = 8, seed: int = 0,
                    name: str = "synthetic") -> Flow:
-    """A valid flow of ``agents`` agents (recovery included) with about ``handoffs`` handoffs each."""
+    """A valid flow of ``agents`` agents (recovery included) with about ``handoffs`` handoffs each.
+
+    Agents form teams of ``team_size``; the first member of a team is its hub. The entry is the first hub;
+    every hub routes to up to four further hubs (a tree, so every team is reachable) and to its next member,
+    members pass along their team; the rest of the handoffs are random, mostly within the team, otherwise
+    to another team's hub.
+    """
     if agents < 2:
         raise ValueError("a flow needs at least an entry and a recovery agent")
     rng = random.Random(seed)
     names = [f"{TOPICS[(i // team_size) % len(TOPICS)]}_{i}" for i in range(agents - 1)]
-    group = {n: f"{TOPICS[(i // team_size) % len(TOPICS)]} team {i // team_size + 1}" for i, n in enumerate(names)}
+    teams = [names[i:i + team_size] for i in range(0, len(names), team_size)]
+    hubs = [team[0] for team in teams]
     table: dict[str, Any] = {}
     contracts: list[dict[str, Any]] = []
-    for i, agent in enumerate(names):
-        targets: list[str] = [names[i + 1]] if i + 1 < len(names) else []
-        team = [n for n in names if group[n] == group[agent] and n != agent]
-        others = [n for n in names if n != agent]
-        while len(targets) < min(handoffs, len(others)):
-            pool = team if team and rng.random() < 0.7 else others
-            pick = rng.choice(pool)
-            if pick not in targets:
-                targets.append(pick)
-        topic = agent.rsplit("_", 1)[0]
-        table[agent] = {
-            "description": f"Handles {topic} requests: looks the caller up, answers and routes onwards.",
-            "instructions": f"You are the {topic} specialist.",
-            "handoffs": targets,
-            "max_visits": 3,
-            "group": group[agent],
-            "terminal": i % 3 == 0,
-        }
-        for target in targets:
-            rule = rng.choice(RULES).format(t=target.rsplit("_", 1)[0])
-            contracts.append({"from": agent, "to": target, "when": rule, "carry": ["user_id"]})
+    for t, team in enumerate(teams):
+        for j, agent in enumerate(team):
+            targets = hubs[4 * t + 1: 4 * t + 5] if j == 0 else []
+            targets += team[j + 1: j + 2]
+            others = [h for h in hubs if h != agent]
+            mates = [m for m in team if m != agent]
+            budget = max(handoffs, len(targets))
+            while len(targets) < min(budget, len(set(others) | set(mates))):
+                pick = rng.choice(mates if mates and rng.random() < 0.7 else others or mates)
+                if pick not in targets:
+                    targets.append(pick)
+            topic = agent.rsplit("_", 1)[0]
+            table[agent] = {
+                "description": f"Handles {topic} requests: looks the caller up, answers and routes onwards.",
+                "instructions": f"You are the {topic} specialist.",
+                "handoffs": targets,
+                "max_visits": 3,
+                "group": f"{topic} team {t + 1}",
+                "terminal": j % 3 == 2,
+            }
+            for target in targets:
+                rule = rng.choice(RULES).format(t=target.rsplit("_", 1)[0])
+                contracts.append({"from": agent, "to": target, "when": rule, "carry": ["user_id"]})
     table["generalist"] = {
         "description": "Fallback agent: apologises and hands back to the entry agent, or ends the call.",
         "instructions": "Apologise and route back.",
@@ -59,7 +68,7 @@ def synthetic_flow(agents: int, handoffs: int = 5, team_size: int = 8, seed: int
         "terminal": True,
     }
     data = {
-        "flow": {"name": name, "entry": names[0], "recovery": "generalist", "max_handoff_depth": 1000,
+        "flow": {"name": name, "entry": names[0], "recovery": "generalist", "max_handoff_depth": 50,
                  "initial_context": ["user_id"]},
         "agents": table,
         "handoff": contracts,

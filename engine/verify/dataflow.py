@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 
 from engine.verify.graph import FALLBACK
 from engine.verify.scope import Scope
@@ -40,36 +41,40 @@ class Network:
     nodes: list[str]
     """Reachable agents, in BFS order from the entry."""
     gen: dict[str, int]
-    preds: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
-    succs: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    succs: dict[str, dict[str, int]]
+    """Each reachable agent's edges, as ``{target: keys let through}`` (a dict per agent, not a tuple per
+    edge: fewer objects for the garbage collector to chase)."""
+
+    @cached_property
+    def preds(self) -> dict[str, list[tuple[str, int]]]:
+        """Each reachable agent's incoming edges, as ``(source, keys let through)``, sources in BFS order."""
+        preds: dict[str, list[tuple[str, int]]] = {name: [] for name in self.nodes}
+        for src in self.nodes:
+            for dst, through in self.succs[src].items():
+                preds[dst].append((src, through))
+        return preds
 
     @classmethod
     def build(cls, scope: Scope, entry: str, keys: Keys) -> Network:
         flow = scope.flow
         tools = flow.tools
         nodes = list(scope.from_entry.depth)
-        adjacency = scope.adjacency
         gen = {}
         for name in nodes:
             agent = flow.agents[name]
             sets = (key for tool in agent.tools if tool in tools for key in tools[tool].sets)
             gen[name] = keys.mask(agent.produces) | keys.mask(sets)
-        net = cls(entry, keys.mask(flow.flow.initial_context), nodes, gen)
-        net.preds = {name: [] for name in nodes}
         fallback = keys.mask(flow.flow.fallback_carry)
-        for src in nodes:
-            out = net.succs[src] = []
-            for dst, data in adjacency[src].items():
-                contract = data["contract"]
-                if data["kind"] == FALLBACK:
-                    through = fallback
-                elif contract is None or contract.carry is None:
-                    through = keys.all
-                else:
-                    through = keys.mask(contract.carry)
-                out.append((dst, through))
-                net.preds[dst].append((src, through))
-        return net
+        carried = {id(c): keys.mask(c.carry) for c in flow.handoff if c.carry is not None}
+        adjacency = scope.adjacency
+        succs = {
+            src: {
+                dst: fallback if data["kind"] == FALLBACK else carried.get(id(data["contract"]), keys.all)
+                for dst, data in adjacency[src].items()
+            }
+            for src in nodes
+        }
+        return cls(entry, keys.mask(flow.flow.initial_context), nodes, gen, succs)
 
 
 def must_available(net: Network, keys: Keys) -> dict[str, int]:
@@ -98,7 +103,7 @@ def _solve(net: Network, keys: Keys, must: bool) -> dict[str, int]:
         node = queue.popleft()
         queued.discard(node)
         out = avail[node] | gen[node]
-        for dst, through in succs[node]:
+        for dst, through in succs[node].items():
             old = avail[dst]
             new = old & out & through if must else old | (out & through)
             if new != old:

@@ -67,7 +67,7 @@ def losses(net: Network, avail: dict[str, int], wanted: int) -> Losses:
             bits &= ~net.gen[node]
             if not bits:
                 continue
-            for dst, through in net.succs[node]:
+            for dst, through in net.succs[node].items():
                 new = bits & through & lack[dst] & ~reached.get(dst, 0)
                 if new:
                     reached[dst] = reached.get(dst, 0) | new
