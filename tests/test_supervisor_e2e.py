@@ -192,5 +192,5 @@ def test_shipped_chat_supervisor_flow_runs_its_script() -> None:
 def test_missing_supervisor_script_is_a_clear_error(tmp_path: Path) -> None:
     compiled = desk(tmp_path)
     (tmp_path / "supervisor.toml").unlink()
-    with pytest.raises(ValueError, match="supervisor.toml"):
+    with pytest.raises(ValueError, match=r"supervisor\.toml"):
         make_supervisor(compiled.doc, ToolRegistry())
