@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 SB     := $(BIN)/switchboard
 FLOWS  := $(filter-out flows/broken/%,$(wildcard flows/*.toml flows/*.json))
 
-.PHONY: install test lint-flows diagrams demo bench schema check clean
+.PHONY: install test lint-flows diagrams demo bench schema check emulate clean
 
 install: $(VENV)/.installed
 
@@ -25,6 +25,32 @@ test: install
 
 lint-flows: install
 	$(SB) lint flows --exclude 'flows/broken/*'
+
+diagrams: install
+	@mkdir -p docs/diagrams
+	@for f in $(FLOWS); do n=$$(basename $$f .toml); \
+	  $(SB) render $$f -o docs/diagrams/$$n.svg || exit 1; done
+
+demo: install
+	@mkdir -p out && rm -f out/*-audit.jsonl
+	@echo "== 1. lint every shipped flow"
+	$(SB) lint flows --exclude 'flows/broken/*'
+	@echo "== 2. render the retail topology"
+	$(SB) render flows/retail.toml -o out/retail.svg
+	@echo "== 3. a scripted retail conversation against the embedded Realtime emulator"
+	$(SB) run flows/retail.toml --script flows/scripts/retail.toml --audit out/retail-audit.jsonl
+	$(SB) log out/retail-audit.jsonl
+	@echo "== 4. the chat-supervisor pattern: escalations to the (scripted) supervisor"
+	$(SB) run flows/chat_supervisor.toml --script flows/scripts/chat_supervisor.toml --audit out/supervisor-audit.jsonl
+	$(SB) log out/supervisor-audit.jsonl
+
+bench: install
+	$(BIN)/python tools/bench_lint.py --write
+	$(BIN)/python tools/bench_render.py --write
+	$(BIN)/python tools/bench_runtime.py --write
+
+emulate: install
+	$(SB) emulate --script flows/scripts/retail.toml --port 8765
 
 schema: install
 	$(SB) schema > schemas/flow.schema.json

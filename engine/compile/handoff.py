@@ -23,6 +23,7 @@ from statemachine.transition import Transition
 from statemachine.transition_list import TransitionList
 
 from engine.flow.model import TRANSFER_PREFIX, Flow
+from engine.gcpause import gc_paused
 from engine.verify.graph import routing_graph
 
 RECOVER = "recover"
@@ -60,7 +61,8 @@ def compile_handoff_machine(flow: Flow) -> type[HandoffMachine]:
         if cached is not None:
             _cache.move_to_end(key)
             return cached  # type: ignore[return-value]
-    machine = _build(flow)
+    with gc_paused():
+        machine = _build(flow)
     with _cache_lock:
         _cache[key] = machine
         while len(_cache) > CACHE_SIZE:

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from engine.flow.diagnostics import Diagnostic, FlowError, Location, Severity
 from engine.flow.model import Flow
 from engine.flow.positions import PathKey, json_duplicate_keys, json_positions, toml_positions
+from engine.gcpause import gc_paused
 
 FORMATS = {".toml": "toml", ".json": "json"}
 
@@ -83,6 +84,11 @@ def load_flow(path: str | Path) -> FlowDocument:
 
 def parse_flow(text: str, file: str, fmt: str = "toml", base_dir: Path | None = None) -> FlowDocument:
     """Parse flow ``text`` (``fmt`` is ``"toml"`` or ``"json"``); ``file`` names it in diagnostics."""
+    with gc_paused():
+        return _parse_flow(text, file, fmt, base_dir)
+
+
+def _parse_flow(text: str, file: str, fmt: str, base_dir: Path | None) -> FlowDocument:
     data, positions, problems = _parse(text, file, fmt)
     source = SourceMap(file, positions)
     if data is None:

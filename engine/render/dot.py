@@ -10,8 +10,18 @@ import graphviz
 from engine.flow.diagnostics import Diagnostic, Severity
 from engine.flow.model import Flow
 from engine.render import style as st
-from engine.render.text import clip, shorten, wrap
-from engine.render.view import Diagram, Edge, EdgeKind, Escalation, FallbackAll, Node, Role, build_diagram
+from engine.render.text import clip, wrap
+from engine.render.view import (
+    Diagram,
+    Edge,
+    EdgeKind,
+    Escalation,
+    FallbackAll,
+    Node,
+    Role,
+    build_diagram,
+    merge_pairs,
+)
 
 START, ANY_AGENT = "__start", "__any_agent"
 SUPERVISOR, CHATTING, ESCALATED = "__supervisor", "__chatting", "__escalated"
@@ -35,8 +45,8 @@ def dot_source(flow: Flow, diagnostics: Sequence[Diagnostic] = (), layout: st.La
 def diagram_digraph(diagram: Diagram, layout: st.Layout | None = None) -> graphviz.Digraph:
     layout = layout or layout_of(diagram)
     g = graphviz.Digraph(diagram.name)
-    g.attr(rankdir="TB", newrank="true", fontname=st.FONT, fontsize="10", labelloc="b", labeljust="l", outputorder="edgesfirst",
-           pad="0.2", **layout.graph_attr)
+    g.attr(rankdir="TB", newrank="true", compound="true", fontname=st.FONT, fontsize="10", labelloc="b",
+           labeljust="l", outputorder="edgesfirst", pad="0.2", **layout.graph_attr)
     g.attr("node", fontname=st.FONT, fontsize="11", fontcolor=st.INK, shape="box", style="rounded,filled",
            margin="0.12,0.06", penwidth="1.2")
     g.attr("edge", fontname=st.FONT, fontsize="9", fontcolor=st.MUTED, color=st.HANDOFF_LINE, arrowsize="0.7")
@@ -47,8 +57,8 @@ def diagram_digraph(diagram: Diagram, layout: st.Layout | None = None) -> graphv
         by_group.setdefault(node.group, []).append(node)
     for node in by_group.get(None, []):
         _agent(g, node, layout)
-    for i, group in enumerate(diagram.groups, 1):
-        with g.subgraph(name=f"cluster_{i}") as c:
+    for i, group in enumerate(diagram.groups):
+        with g.subgraph(name=_cluster(i)) as c:
             c.attr(label=f"<<B>{escape(group)}</B>>", style="rounded,dashed", color="#9aa5b1", fontcolor=st.MUTED,
                    labeljust="l", labelloc="t")
             for node in by_group[group]:
@@ -59,8 +69,20 @@ def diagram_digraph(diagram: Diagram, layout: st.Layout | None = None) -> graphv
                fixedsize="true", tooltip="conversations start here")
         g.edge(START, diagram.entry, color=st.ENTRY_LINE, penwidth="1.6", tooltip="entry")
     colours = {n.name: st.EDGE_COLOURS[i % len(st.EDGE_COLOURS)] for i, n in enumerate(diagram.nodes)}
-    for edge in diagram.edges:
-        _edge(g, edge, layout, colours[edge.source])
+    levels = handoff_distances(diagram) if layout.rank_by_distance else None
+    edges = list(diagram.edges)
+    if not layout.when_lines and not layout.carry_labels:
+        edges = merge_pairs(edges, labelled=lambda e: False)
+    single, bundles = _bundle(diagram, edges) if layout.bundle_groups else (edges, {})
+    for edge in single:
+        _edge(g, edge, layout, colours[edge.source], levels)
+    group_of = {n.name: n.group for n in diagram.nodes}
+    cluster = {group: _cluster(i) for i, group in enumerate(diagram.groups)}
+    for bundle in bundles.values():
+        tail, head = group_of[bundle[0].source], group_of[bundle[0].target]
+        assert tail is not None and head is not None
+        one_way = all(group_of[e.source] == tail and not e.both for e in bundle)
+        _bundle_edge(g, bundle, one_way, (cluster[tail], cluster[head]), levels)
     if diagram.fallback_all is not None:
         _fallback_all(g, diagram.fallback_all, layout)
     if diagram.escalation is not None:
@@ -105,30 +127,101 @@ def _tags(node: Node) -> str:
 
 def _edge_text(when: str, carry: tuple[str, ...] | None, layout: st.Layout) -> list[str]:
     lines = clip(when, layout.when_width, layout.when_lines) if when and layout.when_lines else []
-    if carry is not None:
+    if carry is not None and layout.carry_labels:
         lines.append("carry: " + (", ".join(carry) if carry else "nothing"))
     return lines
 
 
-def _edge(g: graphviz.Digraph, edge: Edge, layout: st.Layout, colour: str) -> None:
-    attrs: dict[str, str] = {}
+def handoff_distances(diagram: Diagram) -> dict[str, int]:
+    """Handoffs from the entry agent to each agent it reaches through declared handoffs (breadth first)."""
+    if diagram.entry is None:
+        return {}
+    out: dict[str, list[str]] = {}
+    for e in diagram.edges:
+        if e.kind is EdgeKind.HANDOFF:
+            out.setdefault(e.source, []).append(e.target)
+            if e.both:
+                out.setdefault(e.target, []).append(e.source)
+    levels = {diagram.entry: 0}
+    frontier = [diagram.entry]
+    while frontier:
+        following: list[str] = []
+        for name in frontier:
+            for target in out.get(name, []):
+                if target not in levels:
+                    levels[target] = levels[name] + 1
+                    following.append(target)
+        frontier = following
+    return levels
+
+
+def _points_back(edge: Edge, levels: dict[str, int]) -> bool:
+    """The edge leads closer to the entry agent (laid out reversed, drawn with the arrow at its target)."""
+    src, dst = levels.get(edge.source), levels.get(edge.target)
+    return src is not None and dst is not None and dst < src
+
+
+def _edge(g: graphviz.Digraph, edge: Edge, layout: st.Layout, colour: str, levels: dict[str, int] | None) -> None:
     full = _edge_text(edge.when, edge.carry, st.SMALL)
-    tooltip = f"{edge.source} → {edge.target}" + (": " + " ".join(full) if full else "")
+    arrow = "↔" if edge.both else "→"
+    tooltip = f"{edge.source} {arrow} {edge.target}" + (": " + " ".join(full) if full else "")
+    attrs: dict[str, str] = {"tooltip": tooltip}
     if edge.both:
-        attrs.update(dir="both", tooltip=f"{edge.source} ↔ {edge.target}")
-    else:
-        attrs["tooltip"] = tooltip
+        attrs["dir"] = "both"
+    ends = (edge.source, edge.target)
+    if levels is not None and _points_back(edge, levels):
+        ends = (edge.target, edge.source)
+        attrs["dir"] = "both" if edge.both else "back"
+    text = _edge_text(edge.when, edge.carry or None if edge.kind is EdgeKind.FALLBACK else edge.carry, layout)
     if edge.kind is EdgeKind.FALLBACK:
-        attrs.update(style="dashed", color=st.FALLBACK_LINE)
-    text = _edge_text(edge.when, edge.carry, layout)
-    if edge.kind is EdgeKind.FALLBACK:
+        attrs.update(style="dashed", color=st.FALLBACK_LINE, fontcolor=st.FALLBACK_LINE)
         text = ["fallback", *text] if layout.when_lines else []
     else:
         attrs.update(color=colour, fontcolor=colour)
     if text:
-        attrs["label"] = "<" + "<BR/>".join(escape(t) for t in text) + ">"
-        attrs["labeltooltip"] = tooltip
-    g.edge(edge.source, edge.target, **attrs)
+        attrs.update(label="<" + "<BR/>".join(escape(t) for t in text) + ">", labeltooltip=tooltip)
+    g.edge(*ends, **attrs)
+
+
+def _bundle(diagram: Diagram, edges: list[Edge]) -> tuple[list[Edge], dict[tuple[str, str], list[Edge]]]:
+    """Handoffs between two groups (either way), bundled by pair of groups where there are two or more."""
+    group = {n.name: n.group for n in diagram.nodes}
+    order = {g: i for i, g in enumerate(diagram.groups)}
+    found: dict[tuple[str, str], list[Edge]] = {}
+    single: list[Edge] = []
+    for e in edges:
+        tail, head = group[e.source], group[e.target]
+        if e.kind is EdgeKind.HANDOFF and tail is not None and head is not None and tail != head:
+            key = (tail, head) if order[tail] < order[head] else (head, tail)
+            found.setdefault(key, []).append(e)
+        else:
+            single.append(e)
+    for key in [k for k, v in found.items() if len(v) < 2]:
+        single += found.pop(key)
+    return single, found
+
+
+def _cluster(index: int) -> str:
+    return f"cluster_{index + 1}"
+
+
+def _bundle_edge(g: graphviz.Digraph, edges: list[Edge], one_way: bool, clusters: tuple[str, str],
+                 levels: dict[str, int] | None) -> None:
+    """One edge between two clusters standing for ``edges`` (listed in its tooltip).
+
+    It is drawn between the ends of the first edge, clipped at the cluster borders; ``one_way``: every edge
+    goes from the first cluster to the second (otherwise the bundle has arrows at both ends).
+    """
+    count = sum(2 if e.both else 1 for e in edges)
+    routes = "; ".join(f"{e.source} {'↔' if e.both else '→'} {e.target}" for e in edges)
+    tooltip = f"{count} handoff{'s' * (count != 1)}: {routes}"
+    (a, b), (tail, head) = (edges[0].source, edges[0].target), clusters
+    direction = "forward" if one_way else "both"
+    if levels is not None and a in levels and b in levels and levels[b] < levels[a]:
+        a, b, tail, head = b, a, head, tail
+        direction = "back" if one_way else "both"
+    g.edge(a, b, ltail=tail, lhead=head, label=f"<<B>{count}</B>>", penwidth=f"{1 + min(count, 12) / 4:g}",
+           color=st.BUNDLE_LINE, fontcolor=st.BUNDLE_LINE, tooltip=tooltip, labeltooltip=tooltip, dir=direction)
 
 
 def _fallback_all(g: graphviz.Digraph, fallback: FallbackAll, layout: st.Layout) -> None:

@@ -16,6 +16,7 @@ WARNING_FILL, WARNING_LINE = "#fff6c2", "#a07800"
 SUPERVISOR_FILL, SUPERVISOR_LINE = "#f1e8fb", "#6a3d9a"
 HANDOFF_LINE = "#4d5b6a"
 FALLBACK_LINE = RECOVERY_LINE
+BUNDLE_LINE = "#334e68"
 ESCALATION_LINE = SUPERVISOR_LINE
 
 
@@ -34,23 +35,31 @@ class Layout:
     when_width: int
     when_lines: int
     """``0``: no ``when`` text on the edge (it stays in the SVG tooltip)."""
+    rank_by_distance: bool = False
+    """Edges that lead back towards the entry are laid out reversed (``dir=back``), so ranks follow the
+    handoff distance from the entry instead of the depth of a search through the cycles."""
+    carry_labels: bool = True
+    bundle_groups: bool = False
+    """Handoffs between two groups drawn as one edge between the clusters, labelled with their count."""
     graph_attr: dict[str, str] = field(default_factory=dict)
 
 
 SMALL = Layout("small", description_width=30, description_lines=2, when_width=26, when_lines=2,
-               graph_attr={"nodesep": "0.35", "ranksep": "0.5"})
-MEDIUM = Layout("medium", description_width=28, description_lines=2, when_width=28, when_lines=1,
-                graph_attr={"nodesep": "0.25", "ranksep": "0.45"})
+               rank_by_distance=True, graph_attr={"nodesep": "0.35", "ranksep": "0.5"})
+MEDIUM = Layout("medium", description_width=28, description_lines=2, when_width=32, when_lines=1,
+                rank_by_distance=True, bundle_groups=True, graph_attr={"nodesep": "0.3", "ranksep": "0.5"})
 LARGE = Layout("large", description_width=26, description_lines=1, when_width=0, when_lines=0,
-               graph_attr={"nodesep": "0.2", "ranksep": "0.6", "splines": "true",
-                           "nslimit": "4", "nslimit1": "4", "mclimit": "0.5", "searchsize": "30"})
+               rank_by_distance=True, carry_labels=False, bundle_groups=True,
+               graph_attr={"nodesep": "0.2", "ranksep": "0.6"})
 
 MEDIUM_FROM_EDGES = 40
-LARGE_FROM_EDGES = 150
+"""From this many drawn edges: one-line rules, handoffs between groups bundled."""
+LARGE_FROM_EDGES = 120
+"""From this many drawn edges: no text on edges (it is in the SVG tooltips), two-way pairs merged."""
 
 
 def layout_for(agents: int, edges: int) -> Layout:
-    """The preset for a flow of this size (edges: drawn handoff edges)."""
+    """The preset for a flow of ``agents`` agents and ``edges`` drawn edges."""
     if edges >= LARGE_FROM_EDGES:
         return LARGE
     if edges >= MEDIUM_FROM_EDGES or agents > 20:

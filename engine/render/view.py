@@ -11,7 +11,7 @@ builds); the only transformations are presentational and reversible:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -165,7 +165,7 @@ def build_diagram(flow: Flow, diagnostics: Sequence[Diagnostic] = ()) -> Diagram
         when = one_line(contract.when) if contract is not None else ""
         carry = tuple(contract.carry) if contract is not None and contract.carry is not None else None
         edges.append(Edge(source, target, EdgeKind.HANDOFF, when, carry))
-    edges = _merge_pairs(edges)
+    edges = merge_pairs(edges)
 
     fallback_all = None
     if recovery is not None and len(fallback) >= 2 and _everyone_falls_back(flow, recovery, fallback):
@@ -184,12 +184,12 @@ def _findings_by_agent(diagnostics: Iterable[Diagnostic]) -> dict[str, tuple[Fin
     return {agent: tuple(sorted(f, key=lambda x: x.code)) for agent, f in found.items()}
 
 
-def _merge_pairs(edges: list[Edge]) -> list[Edge]:
-    """One ``both=True`` edge for every unlabelled pair ``a -> b``, ``b -> a`` (kept where the first was)."""
-    unlabelled = {(e.source, e.target) for e in edges if not e.labelled}
+def merge_pairs(edges: Sequence[Edge], labelled: Callable[[Edge], bool] = lambda e: e.labelled) -> list[Edge]:
+    """One ``both=True`` edge for every unlabelled handoff pair ``a -> b``, ``b -> a`` (where the first was)."""
+    plain = {(e.source, e.target) for e in edges if e.kind is EdgeKind.HANDOFF and not e.both and not labelled(e)}
     merged: list[Edge] = []
     for e in edges:
-        if (e.target, e.source) in unlabelled and (e.source, e.target) in unlabelled:
+        if (e.source, e.target) in plain and (e.target, e.source) in plain:
             if e.source < e.target:
                 merged.append(Edge(e.source, e.target, e.kind, both=True))
             continue

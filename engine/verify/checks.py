@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 
 from engine.flow.diagnostics import Diagnostic
 from engine.flow.loader import FlowDocument
+from engine.gcpause import gc_paused
 from engine.verify import contracts, references, supervisor, topology
 from engine.verify.scope import Scope
 
@@ -17,6 +18,7 @@ CHECKS: tuple[Check, ...] = (references.check, topology.check, contracts.check, 
 
 def verify(doc: FlowDocument) -> list[Diagnostic]:
     """All findings of the static checks on a loaded flow, sorted by location, then code."""
-    scope = Scope(doc)
-    found = [diagnostic for check in CHECKS for diagnostic in check(scope)]
-    return sorted(found, key=lambda d: (d.location, d.code, d.message))
+    with gc_paused():
+        scope = Scope(doc)
+        found = [diagnostic for check in CHECKS for diagnostic in check(scope)]
+        return sorted(found, key=lambda d: (d.location, d.code, d.message))

@@ -17,13 +17,14 @@ def handoff_graph(flow: Flow) -> nx.DiGraph:
     :class:`Handoff` or ``None``. Unknown targets and self-handoffs are left out (the verifier reports them).
     """
     graph = nx.DiGraph()
-    for name, agent in flow.agents.items():
-        graph.add_node(name, agent=agent)
+    graph.add_nodes_from((name, {"agent": agent}) for name, agent in flow.agents.items())
     contracts = flow.contracts
-    for name, agent in flow.agents.items():
-        for target in agent.handoffs:
-            if target in flow.agents and target != name and not graph.has_edge(name, target):
-                graph.add_edge(name, target, kind=HANDOFF, contract=contracts.get((name, target)))
+    graph.add_edges_from(
+        (name, target, {"kind": HANDOFF, "contract": contracts.get((name, target))})
+        for name, agent in flow.agents.items()
+        for target in dict.fromkeys(agent.handoffs)
+        if target in flow.agents and target != name
+    )
     return graph
 
 
@@ -40,6 +41,6 @@ def fallback_sources(flow: Flow) -> list[str]:
 def routing_graph(flow: Flow) -> nx.DiGraph:
     """The handoff graph plus the implicit fallback edges (``kind="fallback"``): every route the runtime allows."""
     graph = handoff_graph(flow)
-    for name in fallback_sources(flow):
-        graph.add_edge(name, flow.flow.recovery, kind=FALLBACK, contract=None)
+    recovery = flow.flow.recovery
+    graph.add_edges_from((name, recovery, {"kind": FALLBACK, "contract": None}) for name in fallback_sources(flow))
     return graph

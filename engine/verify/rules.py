@@ -86,7 +86,7 @@ RULES: dict[str, Rule] = {
             "SB401",
             "supervisor-config",
             E,
-            "The supervisor is misconfigured (no front agent, timeout vs budget).",
+            "The supervisor cannot work as configured (scripted without `script`, openai without `model`, tools with `max_tool_rounds = 0`).",
         ),
     ]
 }
