@@ -147,3 +147,19 @@ def test_log_reports_bad_lines_and_keeps_going(capsys: pytest.CaptureFixture[str
 
 def test_log_missing_file_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(capsys, "log", "no/such.jsonl")[0] == EXIT_USAGE
+
+
+def test_chat_reads_the_users_turns_from_stdin(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    audit = tmp_path / "chat.jsonl"
+    result = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "chat", "flows/retail.toml", "--script", "flows/scripts/retail.toml",
+         "--audit", str(audit)],
+        input="Sure: my phone is (206) 135-1246\n", capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode == EXIT_OK, result.stderr
+    assert "authentication -> returns: verified caller wants to return a snowboard" in result.stdout
+    assert "ended with returns after 1 handoff(s)" in result.stdout
+    assert [r.outcome for _, r in read_jsonl(audit)] == ["done", "ended"]  # type: ignore[union-attr]

@@ -170,3 +170,44 @@ def test_a_verified_document_compiles(parse_toml) -> None:  # type: ignore[no-un
     """)
     compiled = compile_document(doc)
     assert compiled.machine().agent == "a"
+
+
+@st.composite
+def random_documents(draw: st.DrawFn) -> Flow:
+    n = draw(st.integers(2, 7))
+    names = [f"n{i}" for i in range(n)]
+    edges = {name: sorted(set(draw(st.lists(st.sampled_from(names), max_size=3))) - {name}) for name in names}
+    agents = {
+        name: {"handoffs": hs, "terminal": not hs or draw(st.booleans()), "max_visits": 3}
+        for name, hs in edges.items()
+    }
+    data = {
+        "flow": {"name": "r", "entry": "n0", "recovery": draw(st.sampled_from(names)),
+                 "max_handoff_depth": draw(st.integers(1, 8)), "implicit_fallback": draw(st.booleans())},
+        "agents": agents,
+    }
+    return Flow.model_validate(data)
+
+
+@settings(max_examples=80, deadline=None)
+@given(flow=random_documents(), walk=st.lists(st.integers(0, 50), max_size=25))
+def test_accepted_flows_compile_and_walks_never_reach_unreachable_agents(flow: Flow, walk: list[int]) -> None:
+    """Every flow the verifier accepts compiles; no handoff walk of any compiled machine reaches an SB201 agent.
+
+    ``recover`` is left out of the walk: it is the runtime's guardrail, fired only to reroute a handoff.
+    """
+    from engine.flow.loader import FlowDocument, SourceMap
+    from engine.verify import verify
+
+    findings = verify(FlowDocument(flow, SourceMap("random.toml")))
+    unreachable = {a for d in findings if d.code == "SB201" for a in d.agents}
+    if not any(d.severity == "error" for d in findings):
+        assert compile_document(FlowDocument(flow, SourceMap("random.toml"))).machine().agent == "n0"
+    machine = compile_handoff_machine(flow)()
+    names = list(flow.agents)
+    for step in walk:
+        try:
+            machine.send(transfer_event(names[step % len(names)]))
+        except TransitionNotAllowed:
+            pass
+        assert machine.agent not in unreachable

@@ -10,6 +10,7 @@ import graphviz
 from engine.flow.diagnostics import Diagnostic, Severity
 from engine.flow.model import Flow
 from engine.render import style as st
+from engine.render.legend import legend
 from engine.render.text import clip, wrap
 from engine.render.view import (
     Diagram,
@@ -50,7 +51,6 @@ def diagram_digraph(diagram: Diagram, layout: st.Layout | None = None) -> graphv
     g.attr("node", fontname=st.FONT, fontsize="11", fontcolor=st.INK, shape="box", style="rounded,filled",
            margin="0.12,0.06", penwidth="1.2")
     g.attr("edge", fontname=st.FONT, fontsize="9", fontcolor=st.MUTED, color=st.HANDOFF_LINE, arrowsize="0.7")
-    g.attr(label=_legend(diagram))
 
     by_group: dict[str | None, list[Node]] = {}
     for node in diagram.nodes:
@@ -85,6 +85,7 @@ def diagram_digraph(diagram: Diagram, layout: st.Layout | None = None) -> graphv
         _bundle_edge(g, bundle, one_way, (cluster[tail], cluster[head]), levels)
     if diagram.fallback_all is not None:
         _fallback_all(g, diagram.fallback_all, layout)
+    g.attr(label=legend(diagram, layout, bundled=bool(bundles)))
     if diagram.escalation is not None:
         _escalation(g, diagram.escalation)
     return g
@@ -237,14 +238,15 @@ def _escalation(g: graphviz.Digraph, esc: Escalation) -> None:
     purple = st.ESCALATION_LINE
     with g.subgraph(name="cluster_escalation") as c:
         c.attr(label="<<B>escalation machine</B> (per conversation)>", style="rounded", color=purple,
-               fontcolor=purple, labeljust="l", labelloc="t", bgcolor="#fbf8fe")
+               fontcolor=purple, labeljust="l", labelloc="t", bgcolor="#fbf8fe", margin="16")
         tools = ", ".join(esc.tools) if esc.tools else "no tools"
         c.node(SUPERVISOR, "<" + "<BR/>".join([
             "<B>supervisor</B>",
             f'<FONT POINT-SIZE="9" COLOR="{st.MUTED}">{escape(esc.model)} ({escape(esc.backend)})</FONT>',
             *(f'<FONT POINT-SIZE="9" COLOR="{st.MUTED}">{escape(t)}</FONT>' for t in wrap("tools: " + tools, 34)),
-            f'<FONT POINT-SIZE="9" COLOR="{purple}"><B>≤{esc.max_escalations} escalations · '
-            f"≤{esc.max_tool_rounds} tool rounds</B></FONT>",
+            f'<FONT POINT-SIZE="9" COLOR="{purple}"><B>≤{esc.max_tool_rounds} tool rounds per turn</B></FONT>',
+            f'<FONT POINT-SIZE="9" COLOR="{purple}"><B>≤{esc.max_escalations} escalations, then '
+            f"{escape(esc.on_budget_exhausted.replace('_', ' '))}</B></FONT>",
         ]) + ">", shape="box", style="rounded,filled", fillcolor=st.SUPERVISOR_FILL, color=purple, penwidth="2")
         for state, name in ((CHATTING, "chatting"), (ESCALATED, "escalated")):
             c.node(state, name, shape="ellipse", style="filled", fillcolor="white", color=purple, fontcolor=purple,
@@ -262,51 +264,3 @@ def _escalation(g: graphviz.Digraph, esc: Escalation) -> None:
     for front in esc.front:
         g.edge(front, CHATTING, "<<I>hard turns</I>>", color=purple, fontcolor=purple, style="bold",
                arrowhead="none")
-
-
-def _legend(diagram: Diagram) -> str:
-    """The graph label: the flow's name and settings, then a key to the colours and lines used."""
-    title = (f'<FONT POINT-SIZE="13"><B>{escape(diagram.name)}</B></FONT>   <FONT COLOR="{st.MUTED}">'
-             f"max handoff depth {diagram.max_handoff_depth}</FONT>")
-    rows = [f'<TR><TD ALIGN="LEFT" COLSPAN="2">{title}</TD></TR>']
-    if diagram.description:
-        desc = '<BR ALIGN="LEFT"/>'.join(escape(t) for t in clip(diagram.description, 56, 3))
-        rows.append(f'<TR><TD ALIGN="LEFT" COLSPAN="2"><FONT COLOR="{st.MUTED}">{desc}'
-                    '<BR ALIGN="LEFT"/></FONT></TD></TR>')
-    for key, meaning in _legend_keys(diagram):
-        rows.append(f'<TR>{key}<TD ALIGN="LEFT">{escape(meaning)}</TD></TR>')
-    return '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="1">' + "".join(rows) + "</TABLE>>"
-
-
-def _legend_keys(diagram: Diagram) -> list[tuple[str, str]]:
-    keys = [(_swatch(st.ENTRY_FILL, st.ENTRY_LINE, "ENTRY"), "first agent (● start)")]
-    if diagram.recovery is not None:
-        keys.append((_swatch(st.RECOVERY_FILL, st.RECOVERY_LINE, "RECOVERY"), "fallback agent"))
-    keys.append((_swatch(st.AGENT_FILL, st.AGENT_LINE, "agent"), "specialist"))
-    severities = {n.severity for n in diagram.nodes}
-    if Severity.ERROR in severities:
-        keys.append((_swatch(st.ERROR_FILL, st.ERROR_LINE, "SBxxx"), "lint error on the agent (rule code)"))
-    if Severity.WARNING in severities:
-        keys.append((_swatch(st.WARNING_FILL, st.WARNING_LINE, "SBxxx"), "lint warning on the agent (rule code)"))
-    if diagram.escalation is not None:
-        keys.append((_swatch(st.SUPERVISOR_FILL, st.SUPERVISOR_LINE, "supervisor"),
-                     "takes the front agent's hard turns"))
-    if any(Role.TERMINAL in n.roles for n in diagram.nodes):
-        keys.append((_text_key(st.AGENT_LINE, "double border"), "the call may end here"))
-    if any(n.max_visits is not None for n in diagram.nodes):
-        keys.append((_text_key(st.AGENT_LINE, "≤N visits"), "loop budget per conversation"))
-    keys.append((_text_key(st.HANDOFF_LINE, "───→"), "handoff: when rule, carried keys"))
-    if any(e.both for e in diagram.edges):
-        keys.append((_text_key(st.HANDOFF_LINE, "←──→"), "handoffs both ways"))
-    if diagram.fallback_all is not None or any(e.kind is EdgeKind.FALLBACK for e in diagram.edges):
-        keys.append((_text_key(st.FALLBACK_LINE, "- - →"), "implicit fallback to recovery"))
-    return keys
-
-
-def _swatch(fill: str, line: str, text: str) -> str:
-    return (f'<TD BORDER="1" STYLE="ROUNDED" COLOR="{line}" BGCOLOR="{fill}" WIDTH="64" FIXEDSIZE="TRUE" '
-            f'HEIGHT="16"><FONT POINT-SIZE="8" COLOR="{line}"><B>{escape(text)}</B></FONT></TD>')
-
-
-def _text_key(colour: str, text: str) -> str:
-    return f'<TD ALIGN="CENTER"><FONT COLOR="{colour}" POINT-SIZE="9"><B>{escape(text)}</B></FONT></TD>'

@@ -10,9 +10,9 @@ INK = "#1f2933"
 MUTED = "#52606d"
 AGENT_FILL, AGENT_LINE = "#eef3fb", "#5b7db1"
 ENTRY_FILL, ENTRY_LINE = "#dcf2e0", "#2e7d32"
-RECOVERY_FILL, RECOVERY_LINE = "#ffefd5", "#d97706"
+RECOVERY_FILL, RECOVERY_LINE = "#ffe4c2", "#d9480f"
 ERROR_FILL, ERROR_LINE = "#fde2e0", "#c62828"
-WARNING_FILL, WARNING_LINE = "#fff6c2", "#a07800"
+WARNING_FILL, WARNING_LINE = "#fff9b8", "#8f7a00"
 SUPERVISOR_FILL, SUPERVISOR_LINE = "#f1e8fb", "#6a3d9a"
 HANDOFF_LINE = "#4d5b6a"
 FALLBACK_LINE = RECOVERY_LINE
@@ -44,7 +44,7 @@ class Layout:
     graph_attr: dict[str, str] = field(default_factory=dict)
 
 
-SMALL = Layout("small", description_width=30, description_lines=2, when_width=26, when_lines=2,
+SMALL = Layout("small", description_width=30, description_lines=2, when_width=28, when_lines=3,
                rank_by_distance=True, graph_attr={"nodesep": "0.35", "ranksep": "0.5"})
 MEDIUM = Layout("medium", description_width=28, description_lines=2, when_width=32, when_lines=1,
                 rank_by_distance=True, bundle_groups=True, graph_attr={"nodesep": "0.3", "ranksep": "0.5"})
