@@ -167,6 +167,49 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import asyncio
+    from contextlib import AsyncExitStack
+
+    from engine.realtime.emulator import Emulator
+    from engine.realtime.relay import Relay, run_relay
+    from engine.realtime.runner import TranscriptPrinter, script_or_empty
+    from engine.session.audit import AuditSink, JsonlSink, MemorySink
+
+    compiled = _compiled_or_report(args.flow)
+    if compiled is None:
+        return EXIT_FINDINGS
+    sink: AuditSink = JsonlSink(args.audit) if args.audit else MemorySink()
+
+    async def serve() -> None:
+        async with AsyncExitStack() as stack:
+            upstream = args.upstream
+            if not upstream:
+                emulator = await stack.enter_async_context(Emulator(script_or_empty(args.script)))
+                upstream = emulator.url
+            relay = Relay(
+                compiled,
+                upstream,
+                audit=sink,
+                api_key=args.api_key,
+                host=args.host,
+                port=args.port,
+                on_action=TranscriptPrinter(out),
+            )
+            out.print(f"switchboard relay for [bold]{compiled.flow.flow.name}[/] -> {upstream}")
+            await run_relay(relay, lambda url: out.print(f"clients connect to {url}", markup=False))
+
+    try:
+        asyncio.run(serve())
+    except (OSError, ValueError) as exc:
+        err.print(f"switchboard serve: {exc}", markup=False)
+        return EXIT_USAGE
+    finally:
+        if isinstance(sink, JsonlSink):
+            sink.close()
+    return EXIT_OK
+
+
 def cmd_emulate(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -237,6 +280,16 @@ def build_parser() -> argparse.ArgumentParser:
         run.add_argument("--audio", action="store_true", help="ask for audio output instead of text")
         run.add_argument("--turn-timeout", type=float, default=30.0, metavar="S")
         run.set_defaults(func=cmd_run)
+
+    serve = sub.add_parser("serve", help="relay: Realtime clients connect here; the flow runs in the middle")
+    serve.add_argument("flow", metavar="FLOW")
+    serve.add_argument("--upstream", metavar="URL", help="Realtime endpoint (default: an embedded emulator)")
+    serve.add_argument("--script", metavar="FILE", help="the embedded emulator's rules")
+    serve.add_argument("--api-key", default=None, help="API key (default: $OPENAI_API_KEY)")
+    serve.add_argument("--audit", metavar="FILE", help="append audit records (JSON Lines) to FILE")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8766)
+    serve.set_defaults(func=cmd_serve)
 
     emulate = sub.add_parser("emulate", help="serve the local Realtime emulator")
     emulate.add_argument("--host", default="127.0.0.1")

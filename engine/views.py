@@ -8,7 +8,6 @@ from rich.table import Table
 
 from engine.session.summary import ConversationSummary, LogSummary, by_edge
 
-
 OUTCOMES = ("done", "refused", "capped", "recovered")
 
 

@@ -13,7 +13,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from engine.realtime.protocol import ProtocolError
+from engine.realtime.protocol import ProtocolError, decode, encode
 from engine.realtime.tools import ToolRegistry
 from engine.session.actions import Action, Audit, CancelEscalation, Escalate, RunTool, Send
 from engine.session.audit import AuditSink
@@ -71,9 +71,23 @@ class _UserTurn:
 @dataclass(frozen=True)
 class _Closed:
     error: BaseException | None
+    by_client: bool = False
 
 
-Input = dict[str, Any] | ProtocolError | _ToolDone | _SupervisorDone | _UserTurn | _Closed
+@dataclass(frozen=True)
+class _ClientEvent:
+    event: dict[str, Any]
+
+
+class Downstream(Protocol):
+    """A Realtime client connected to the relay (a ``websockets`` server connection)."""
+
+    async def send(self, message: str) -> None: ...
+
+    def __aiter__(self) -> Any: ...
+
+
+Input = dict[str, Any] | ProtocolError | _ToolDone | _SupervisorDone | _UserTurn | _ClientEvent | _Closed
 
 
 class Conversation:
@@ -101,6 +115,7 @@ class Conversation:
         self._closed: _Closed | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._escalations: dict[str, asyncio.Task[None]] = {}
+        self._downstream: Downstream | None = None
 
     async def run_turns(self, turns: Sequence[UserTurn | str], *, turn_timeout: float = 30.0) -> None:
         """Say each user turn once the previous one is answered; return when the last one is.
@@ -130,6 +145,40 @@ class Conversation:
                 if text.strip():
                     self._say(text)
 
+    async def relay(self, downstream: Downstream) -> BaseException | None:
+        """Sit between a Realtime client (``downstream``) and the upstream until either side closes.
+
+        Client events go upstream (through :meth:`Session.client_event`); server events go to the core,
+        then down to the client unchanged. Returns the upstream's error, if it closed with one.
+        """
+        self._downstream = downstream
+        async with self._running():
+            self._spawn(self._read_downstream(downstream))
+            await self._start()
+            await self._wait_until(lambda _: False, float("inf"), closing_is_error=False)
+            await self._execute(self.session.finish())
+        return self._closed.error if self._closed is not None else None
+
+    @staticmethod
+    async def _forward(downstream: Downstream, event: dict[str, Any]) -> bool:
+        """Pass a server event down to the client; ``False`` when the client has gone."""
+        try:
+            await downstream.send(encode(event))
+        except Exception:  # closed, or the transport broke: the relay ends this conversation
+            return False
+        return True
+
+    async def _read_downstream(self, downstream: Downstream) -> None:
+        try:
+            async for frame in downstream:
+                try:
+                    self._inputs.put_nowait(_ClientEvent(decode(frame)))
+                except ProtocolError as exc:
+                    await downstream.send(encode(exc.to_event()))
+        except Exception:  # the client went away abruptly: same as a close
+            pass
+        self._inputs.put_nowait(_Closed(None, by_client=True))
+
     # -- machinery ---------------------------------------------------------------------------------------
 
     async def _start(self) -> None:
@@ -142,7 +191,9 @@ class Conversation:
     def _running(self) -> _Running:
         return _Running(self)
 
-    async def _wait_until(self, ready: Callable[[Session], bool], timeout: float) -> None:
+    async def _wait_until(
+        self, ready: Callable[[Session], bool], timeout: float, *, closing_is_error: bool = True
+    ) -> None:
         """Wait until the pump has drained its inputs and ``ready(session)`` holds (or the upstream closed)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -159,7 +210,7 @@ class Conversation:
                     f"{s.response_in_flight}, tools pending: {sorted(s.pending_tools) or 'none'}, "
                     f"escalation pending: {s.pending_escalation is not None})"
                 ) from None
-        if self._closed is not None:
+        if self._closed is not None and closing_is_error:
             error = self._closed.error
             raise ConversationError(f"upstream closed: {error}" if error else "upstream closed") from error
 
@@ -195,8 +246,14 @@ class Conversation:
                 )
             elif isinstance(item, _UserTurn):
                 actions = self.session.user_text(item.text)
+            elif isinstance(item, _ClientEvent):
+                actions = self.session.client_event(item.event)
             else:
                 actions = self.session.receive(item)
+                if self._downstream is not None and not await self._forward(self._downstream, item):
+                    self._closed = _Closed(None, by_client=True)
+                    self._step.set()
+                    return
             await self._execute(actions)
             self._step.set()
 

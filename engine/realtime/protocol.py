@@ -42,6 +42,17 @@ class ProtocolError(ValueError):
         where = event_type or "<event>"
         super().__init__(f"{where}: {field}: {message}" if field else f"{where}: {message}")
 
+    def to_event(self) -> Event:
+        """This problem as a Realtime ``error`` server event, as a server would answer it."""
+        error = {
+            "type": "invalid_request_error",
+            "code": self.code,
+            "message": str(self),
+            "param": self.field,
+            "event_id": self.event_id,
+        }
+        return {"type": "error", "event_id": new_id("event"), "error": error}
+
 
 def new_id(prefix: str) -> str:
     """A fresh id in OpenAI's style: ``new_id("event")`` -> ``event_9f86d081884c7d659a2f`` (20 hex digits)."""

@@ -120,6 +120,38 @@ class Session:
         ]
         return actions + self._request_response()
 
+    def client_event(self, event: dict[str, Any]) -> list[Action]:
+        """An event from a downstream Realtime client (relay mode), on its way upstream.
+
+        The flow owns each agent's instructions and tools, so a client's ``session.update`` loses
+        ``instructions``, ``tools``, ``tool_choice`` and ``model`` (the rest, e.g. audio settings, goes on).
+        A user message counts as a user turn (and barges in on a pending escalation); a client's
+        ``response.create`` marks a response in flight, so the core never starts a second one.
+        """
+        kind = event.get("type")
+        actions: list[Action] = []
+        if kind == "session.update" and isinstance(event.get("session"), dict):
+            owned = {"instructions", "tools", "tool_choice", "model"}
+            session = {k: v for k, v in event["session"].items() if k not in owned}
+            if isinstance(session.get("output_modalities"), list):
+                self.modalities = tuple(session["output_modalities"])
+            if set(session) <= {"type"}:
+                return []
+            event = {**event, "session": session}
+        elif kind == "conversation.item.create" and isinstance(event.get("item"), dict):
+            item = event["item"]
+            if item.get("type") == "message" and item.get("role") == "user":
+                text = " ".join(
+                    str(part.get("text", "")) for part in item.get("content", []) if isinstance(part, dict)
+                ).strip()
+                actions += self._barge_in("the user spoke again")
+                self.history.append(("user", text))
+                self.user_turns += 1
+                actions.append(Transcript("user", self.agent, text))
+        elif kind == "response.create":
+            self.response_in_flight = True
+        return [*actions, Send(event)]
+
     def finish(self) -> list[Action]:
         """The conversation is over: its closing audit record (user turns, final agent, escalations used)."""
         used = self.escalation.used if self.escalation is not None else 0

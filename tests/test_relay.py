@@ -1,0 +1,173 @@
+"""The relay (`switchboard serve`): an unchanged OpenAI SDK client -> relay (flow core) -> emulator."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import openai
+import pytest
+from websockets.asyncio.client import connect
+
+from engine.compile.pipeline import CompiledFlow, compile_document
+from engine.flow.loader import parse_flow
+from engine.realtime.emulator import Emulator
+from engine.realtime.relay import Relay
+from engine.realtime.script import Script
+from engine.session import MemorySink
+from tests.e2e_helpers import Recorder
+from tests.realtime_schema import run
+
+FLOW = """
+[flow]
+name = "desk"
+entry = "front"
+recovery = "help"
+
+[agents.front]
+instructions = "You are the front desk."
+tools = ["login"]
+handoffs = ["billing"]
+
+[agents.billing]
+instructions = "You are billing."
+requires = ["user_id"]
+handoffs = ["front"]
+terminal = true
+
+[agents.help]
+terminal = true
+
+[tools.login]
+parameters = { type = "object", properties = { phone = { type = "string" } }, required = ["phone"] }
+sets = ["user_id"]
+impl = "tests.test_relay:login"
+"""
+
+SCRIPT = """
+[[rule]]
+agent = "front"
+user = "login"
+call = "login"
+arguments = { phone = "42" }
+[[rule]]
+agent = "front"
+after = "login"
+call = "transfer_to_billing"
+arguments = { reason = "logged in, wants billing" }
+[[rule]]
+agent = "billing"
+after = "transfer_to_billing"
+say = "Billing here, how can I help?"
+[[rule]]
+say = "Hello."
+"""
+
+
+def login(phone: str) -> dict[str, str]:
+    return {"user_id": f"u-{phone}"}
+
+
+@pytest.fixture(scope="module")
+def desk() -> CompiledFlow:
+    return compile_document(parse_flow(FLOW, "desk.toml"))
+
+
+def test_an_unchanged_sdk_client_gets_handoffs_run_by_the_relay(desk: CompiledFlow) -> None:
+    upstream_wire = Recorder()
+    sink = MemorySink()
+
+    async def main() -> list[Any]:
+        emulator = Emulator(Script.parse(SCRIPT, "relay"), on_event=upstream_wire.on_event)
+        async with emulator, Relay(desk, emulator.url, audit=sink, api_key="test") as relay:
+            client = openai.AsyncOpenAI(
+                api_key="test", websocket_base_url=relay.url.removesuffix("/realtime")
+            )
+            seen: list[Any] = []
+            async with client.realtime.connect(model="gpt-realtime") as conn:
+                await conn.session.update(
+                    session={
+                        "type": "realtime",
+                        "output_modalities": ["text"],
+                        "instructions": "CLIENT INSTRUCTIONS",
+                    }
+                )
+                await conn.conversation.item.create(
+                    item={
+                        "type": "message",
+                        "role": "user",
+                        "content": [{"type": "input_text", "text": "login pls"}],
+                    }
+                )
+                await conn.response.create()
+                async for event in conn:
+                    seen.append(event)
+                    if event.type == "response.output_text.done":
+                        break
+            return seen
+
+    seen = run(main())
+    assert upstream_wire.invalid == []
+    assert seen[-1].text == "Billing here, how can I help?"
+    types = [e.type for e in seen]
+    assert types.count("response.done") == 2 and "session.updated" in types
+    assert [(r.kind, r.outcome, r.to_agent) for r in sink.records] == [
+        ("handoff", "done", "billing"),
+        ("end", "ended", None),
+    ]
+    updates = [
+        e["session"] for side, e in upstream_wire.wire if side == "client" and e["type"] == "session.update"
+    ]
+    assert all("CLIENT INSTRUCTIONS" not in json.dumps(u) for u in updates)  # the flow owns instructions
+    assert updates[-1]["instructions"].startswith("# agent: billing")
+    modalities = [u["output_modalities"] for u in updates if "output_modalities" in u]
+    assert modalities[-1] == ["text"]  # the client's own settings go through
+
+
+def test_malformed_client_frames_get_an_error_and_the_connection_stays(desk: CompiledFlow) -> None:
+    async def main() -> tuple[dict[str, Any], dict[str, Any]]:
+        emulator = Emulator(Script.parse(SCRIPT, "relay"))
+        async with emulator, Relay(desk, emulator.url, audit=MemorySink()) as relay:
+            async with connect(relay.url) as ws:
+                await ws.send("{not json")
+                error = await _next(ws, "error")
+                await ws.send(
+                    json.dumps(
+                        {
+                            "type": "conversation.item.create",
+                            "item": {
+                                "type": "message",
+                                "role": "user",
+                                "content": [{"type": "input_text", "text": "hi"}],
+                            },
+                        }
+                    )
+                )
+                await ws.send(json.dumps({"type": "response.create"}))
+                done = await _next(ws, "response.output_text.done")
+                return error, done
+
+    error, done = run(main())
+    assert error["error"]["type"] == "invalid_request_error" and "JSON" in error["error"]["message"]
+    assert done["text"] == "Hello."
+
+
+def test_unreachable_upstream_is_reported_to_the_client(desk: CompiledFlow) -> None:
+    async def main() -> tuple[dict[str, Any], int | None]:
+        async with Relay(desk, "ws://127.0.0.1:9/v1/realtime", audit=MemorySink()) as relay:
+            async with connect(relay.url) as ws:
+                error = await _next(ws, "error")
+                await ws.wait_closed()
+                return error, ws.close_code
+
+    error, code = run(main())
+    assert error["error"]["code"] == "upstream_error" and "127.0.0.1:9" in error["error"]["message"]
+    assert code == 1011
+
+
+async def _next(ws: Any, kind: str) -> dict[str, Any]:
+    async for frame in ws:
+        event: dict[str, Any] = json.loads(frame)
+        if event["type"] == kind:
+            return event
+    raise AssertionError(f"connection closed before {kind}")
