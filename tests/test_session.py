@@ -327,3 +327,50 @@ def test_random_calls_respect_cap_requirements_and_states(
         for key in shop.flow.agents[session.agent].requires:
             assert key in session.visible_context()
         assert session.machine.agent == session.agent
+
+
+def test_client_session_update_loses_what_the_flow_owns(shop: CompiledFlow) -> None:
+    session = new_session(shop)
+    (send,) = session.client_event(
+        {
+            "type": "session.update",
+            "session": {
+                "type": "realtime",
+                "instructions": "mine",
+                "tools": [],
+                "tool_choice": "none",
+                "model": "x",
+                "output_modalities": ["audio"],
+                "audio": {"output": {"speed": 1.1}},
+            },
+        }
+    )
+    assert sent([send]) == [
+        {
+            "type": "session.update",
+            "session": {
+                "type": "realtime",
+                "output_modalities": ["audio"],
+                "audio": {"output": {"speed": 1.1}},
+            },
+        }
+    ]
+    assert session.modalities == ("audio",)
+    assert (
+        session.client_event({"type": "session.update", "session": {"type": "realtime", "tools": []}}) == []
+    )
+
+
+def test_client_user_message_and_response_create_are_tracked(shop: CompiledFlow) -> None:
+    session = new_session(shop)
+    item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hello"}]}
+    actions = session.client_event({"type": "conversation.item.create", "item": item})
+    assert sent_types(actions) == ["conversation.item.create"] and session.history == [("user", "hello")]
+    assert sent_types(session.client_event({"type": "response.create"})) == ["response.create"]
+    assert session.response_in_flight
+    session.receive(call("login", {"phone": "1"}, call_id="c"))
+    assert sent_types(session.tool_result("c", {"user_id": "u"})) == [
+        "session.update",
+        "conversation.item.create",
+    ]
+    assert sent_types(session.receive(done())) == ["response.create"]  # ours, only after the client's is done
