@@ -29,7 +29,7 @@ from websockets.exceptions import (
     InvalidURI,
 )
 
-from engine.realtime.protocol import Event, ProtocolError, decode, encode
+from engine.realtime.protocol import MAX_FRAME, Event, ProtocolError, decode, encode
 
 __all__ = [
     "OPENAI_URL",
@@ -41,7 +41,6 @@ __all__ = [
 ]
 
 OPENAI_URL = "wss://api.openai.com/v1/realtime?model=gpt-realtime"
-MAX_FRAME = 16 * 1024 * 1024
 
 
 class UpstreamError(Exception):

@@ -20,25 +20,22 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
 
 from engine.realtime.protocol import Event, ProtocolError, check_client_event, decode, encode, new_id
 from engine.realtime.script import MatchState, Script
+from engine.realtime.server import RealtimeServer
 
 __all__ = ["Emulator", "EmulatorStats", "Faults", "run_emulator"]
 
 log = logging.getLogger(__name__)
 
-PATH = "/v1/realtime"
 DEFAULT_MODEL = "gpt-realtime"
-MAX_FRAME = 16 * 1024 * 1024
 Observer = Callable[[Literal["client", "server"], Event], None]
 
 
@@ -622,7 +619,7 @@ _MALFORMED = {
 # -- the server ------------------------------------------------------------------------------------------
 
 
-class Emulator:
+class Emulator(RealtimeServer):
     """A Realtime websocket server on ``host:port`` (port 0 picks a free one); an async context manager."""
 
     def __init__(
@@ -634,48 +631,15 @@ class Emulator:
         faults: Faults | None = None,
         on_event: Observer | None = None,
     ) -> None:
-        self.script, self.host, self.port = script, host, port
+        super().__init__(host, port)
+        self.script = script
         self.faults = faults or Faults()
         self.on_event = on_event
         """Called with ``("client", event)`` for every decoded client event and ``("server", event)`` before
         every event sent (not for the malformed frames of ``faults``)."""
         self.stats = EmulatorStats()
-        self._server: Server | None = None
 
-    @property
-    def url(self) -> str:
-        """``ws://HOST:PORT/v1/realtime`` of the running server."""
-        if self._server is None:
-            raise RuntimeError("the emulator is not running")
-        host, port = self._server.sockets[0].getsockname()[:2]
-        host = "127.0.0.1" if host == "0.0.0.0" else f"[{host}]" if ":" in host else host
-        return f"ws://{host}:{port}{PATH}"
-
-    async def __aenter__(self) -> Emulator:
-        self._server = await serve(
-            self._handle, self.host, self.port, process_request=self._route, max_size=MAX_FRAME
-        )
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-
-    async def serve_forever(self) -> None:
-        """Serve until cancelled."""
-        if self._server is None:
-            raise RuntimeError("use `async with Emulator(...)` first")
-        await self._server.serve_forever()
-
-    def _route(self, connection: ServerConnection, request: Request) -> Response | None:
-        path = urlsplit(request.path).path
-        if path.rstrip("/") != PATH:
-            return connection.respond(HTTPStatus.NOT_FOUND, f"No Realtime endpoint at {path}; use {PATH}.\n")
-        return None
-
-    async def _handle(self, ws: ServerConnection) -> None:
+    async def handle(self, ws: ServerConnection) -> None:
         self.stats.connections += 1
         query = parse_qs(urlsplit(ws.request.path).query) if ws.request is not None else {}
         await _Connection(ws, self, query.get("model", [DEFAULT_MODEL])[0]).run()

@@ -20,6 +20,10 @@ Event = dict[str, Any]
 """A decoded realtime event: a JSON object with a string ``type``."""
 
 
+MAX_FRAME = 16 * 1024 * 1024
+"""The largest websocket frame either side accepts (audio appends are big)."""
+
+
 class ProtocolError(ValueError):
     """A frame or event that breaks the protocol; names the event type (if known) and the field."""
 

@@ -12,27 +12,23 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable
-from http import HTTPStatus
 from typing import Any
-from urllib.parse import urlsplit
 
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.http11 import Request, Response
+from websockets.asyncio.server import ServerConnection
 
 from engine.compile.pipeline import CompiledFlow
 from engine.realtime.client import RealtimeClient, UpstreamError
 from engine.realtime.conversation import Conversation
 from engine.realtime.protocol import ProtocolError, encode, new_id
+from engine.realtime.server import RealtimeServer
 from engine.realtime.supervisor import SupervisorBackend, make_supervisor
 from engine.realtime.tools import ToolRegistry
 from engine.session.actions import Action
 from engine.session.audit import AuditSink
 from engine.session.core import Session
 
-PATH = "/v1/realtime"
 
-
-class Relay:
+class Relay(RealtimeServer):
     """The relay server; an async context manager exposing ``url``."""
 
     def __init__(
@@ -46,45 +42,17 @@ class Relay:
         port: int = 0,
         on_action: Callable[[Action | ProtocolError], None] = lambda _: None,
     ) -> None:
+        super().__init__(host, port)
         self.compiled, self.upstream, self.api_key = compiled, upstream, api_key
-        self.audit, self.host, self.port, self.on_action = audit, host, port, on_action
+        self.audit, self.on_action = audit, on_action
         self.tools = ToolRegistry.from_flow(compiled.doc)
         self.supervisor: SupervisorBackend | None = (
             make_supervisor(compiled.doc, self.tools, api_key=api_key) if compiled.flow.supervisor else None
         )
         self.conversations = 0
         self._ids = itertools.count(1)
-        self._server: Server | None = None
 
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the relay is not running")
-        host, port = self._server.sockets[0].getsockname()[:2]
-        return f"ws://{host}:{port}{PATH}"
-
-    async def __aenter__(self) -> Relay:
-        self._server = await serve(self._handle, self.host, self.port, process_request=self._route)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-
-    async def serve_forever(self) -> None:
-        if self._server is None:
-            raise RuntimeError("use `async with Relay(...)` first")
-        await self._server.serve_forever()
-
-    def _route(self, connection: ServerConnection, request: Request) -> Response | None:
-        path = urlsplit(request.path).path
-        if path.rstrip("/") != PATH:
-            return connection.respond(HTTPStatus.NOT_FOUND, f"No Realtime endpoint at {path}; use {PATH}.\n")
-        return None
-
-    async def _handle(self, client: ServerConnection) -> None:
+    async def handle(self, client: ServerConnection) -> None:
         self.conversations += 1
         conversation_id = f"relay-{next(self._ids)}"
         try:

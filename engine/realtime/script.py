@@ -94,6 +94,16 @@ class Call(_Strict):
         return _json_object(value)
 
 
+def compile_regex(value: object) -> object:
+    """A pydantic ``before`` validator: a string becomes a compiled pattern, or a clear error."""
+    if isinstance(value, str):
+        try:
+            return re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+    return value
+
+
 _OUTPUT_FIELD = re.compile(r"\{output\.([A-Za-z_]\w*)\}")
 
 
@@ -116,15 +126,7 @@ class Rule(_Strict):
         """Position in the script (0-based)."""
         return self._index
 
-    @field_validator("user", "output", mode="before")
-    @classmethod
-    def _compile(cls, value: object) -> object:
-        if isinstance(value, str):
-            try:
-                return re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
-        return value
+    _compile = field_validator("user", "output", mode="before")(compile_regex)
 
     @field_validator("call")
     @classmethod

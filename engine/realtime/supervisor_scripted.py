@@ -32,11 +32,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
 
-from jsonschema import Draft202012Validator  # type: ignore[import-untyped, unused-ignore]
+from jsonschema import Draft202012Validator
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator, model_validator
 
 from engine.flow.diagnostics import Location
 from engine.flow.positions import toml_positions
+from engine.realtime.script import compile_regex
 from engine.realtime.supervisor import SupervisorAnswer, SupervisorConfigError, SupervisorFailure
 from engine.realtime.tools import ToolRegistry
 from engine.session.actions import EscalationRequest
@@ -175,15 +176,7 @@ class Rule(_Strict):
     hang: bool = False
     fail: str | None = None
 
-    @field_validator("match", mode="before")
-    @classmethod
-    def _compile(cls, value: object) -> object:
-        if isinstance(value, str):
-            try:
-                return re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
-        return value
+    _compile = field_validator("match", mode="before")(compile_regex)
 
     @field_validator("tools")
     @classmethod
