@@ -28,7 +28,7 @@ lint-flows: install
 
 diagrams: install
 	@mkdir -p docs/diagrams
-	@for f in $(FLOWS); do n=$$(basename $$f .toml); \
+	@for f in $(FLOWS); do n=$$(basename $${f%.*}); \
 	  $(SB) render $$f -o docs/diagrams/$$n.svg || exit 1; done
 
 demo: install

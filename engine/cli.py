@@ -89,6 +89,28 @@ def cmd_lint(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if failing else EXIT_OK
 
 
+def cmd_render(args: argparse.Namespace) -> int:
+    from engine.render import DotMissing, RenderError, render
+
+    try:
+        doc = load_flow(args.flow)
+    except FlowError as exc:
+        for d in exc.diagnostics:
+            err.print(str(d), markup=False)
+        return EXIT_USAGE
+    try:
+        result = render(doc, args.output)
+    except DotMissing as exc:
+        err.print(f"switchboard render: {exc}", markup=False)
+        return EXIT_FINDINGS
+    except RenderError as exc:
+        err.print(f"switchboard render: {exc}", markup=False)
+        return EXIT_USAGE
+    if result.path is not None:  # status goes to stderr, so `-o -` stays clean DOT
+        err.print(f"wrote {result.path} ({result.agents} agents, {result.layout} layout)", markup=False)
+    return EXIT_OK
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     sys.stdout.write(flow_json_schema_text())
     return EXIT_OK
@@ -256,6 +278,17 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_argument("--strict", action="store_true", help="fail on warnings too")
     lint.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip matching files")
     lint.set_defaults(func=cmd_lint)
+
+    render = sub.add_parser("render", help="draw a flow: .svg .png .pdf (graphviz), .dot, .mmd (Mermaid)")
+    render.add_argument("flow", metavar="FLOW", help="a .toml or .json flow file")
+    render.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help="output file; its extension picks the format ('-': DOT)",
+    )
+    render.set_defaults(func=cmd_render)
 
     schema = sub.add_parser("schema", help="print the flow JSON Schema")
     schema.set_defaults(func=cmd_schema)

@@ -24,7 +24,7 @@ from engine.render.dot import diagram_digraph
 from engine.render.synthetic import synthetic_flow
 from engine.render.view import build_diagram
 
-TRIVIAL = 'digraph g { a -> b }'
+TRIVIAL = "digraph g { a -> b }"
 
 
 Outcome = float | str
@@ -35,8 +35,13 @@ def dot_svg(source: str, timeout: float) -> Outcome:
     """Seconds for ``dot -Tsvg`` on ``source``."""
     start = time.perf_counter()
     try:
-        subprocess.run(["dot", "-Tsvg", "-o", "/dev/null"], input=source.encode(), check=True, timeout=timeout,
-                       capture_output=True)
+        subprocess.run(
+            ["dot", "-Tsvg", "-o", "/dev/null"],
+            input=source.encode(),
+            check=True,
+            timeout=timeout,
+            capture_output=True,
+        )
     except subprocess.TimeoutExpired:
         return "timeout"
     except subprocess.CalledProcessError:
@@ -57,16 +62,21 @@ def best_dot(source: str, timeout: float, repeat: int = 3) -> Outcome:
 
 
 SETTINGS: list[tuple[str, style.Layout]] = [
-    ("all labels, default ranking (a naive DOT)",
-     dataclasses.replace(style.SMALL, rank_by_distance=False)),
+    ("all labels, default ranking (a naive DOT)", dataclasses.replace(style.SMALL, rank_by_distance=False)),
     ("all labels, ranked by handoff distance", style.SMALL),
     ("one-line rules, ranked, groups bundled (`medium`)", style.MEDIUM),
-    ("no edge text, ranked, groups bundled, concentrate=true",
-     dataclasses.replace(style.LARGE, graph_attr={**style.LARGE.graph_attr, "concentrate": "true"})),
-    ("no edge text, ranked, groups bundled, splines=ortho",
-     dataclasses.replace(style.LARGE, graph_attr={**style.LARGE.graph_attr, "splines": "ortho"})),
-    ("no edge text, ranked, groups bundled, splines=polyline",
-     dataclasses.replace(style.LARGE, graph_attr={**style.LARGE.graph_attr, "splines": "polyline"})),
+    (
+        "no edge text, ranked, groups bundled, concentrate=true",
+        dataclasses.replace(style.LARGE, graph_attr={**style.LARGE.graph_attr, "concentrate": "true"}),
+    ),
+    (
+        "no edge text, ranked, groups bundled, splines=ortho",
+        dataclasses.replace(style.LARGE, graph_attr={**style.LARGE.graph_attr, "splines": "ortho"}),
+    ),
+    (
+        "no edge text, ranked, groups bundled, splines=polyline",
+        dataclasses.replace(style.LARGE, graph_attr={**style.LARGE.graph_attr, "splines": "polyline"}),
+    ),
     ("no edge text, ranked, groups bundled (chosen: `large`)", style.LARGE),
 ]
 
@@ -91,10 +101,16 @@ def main() -> None:
         layout = style.layout_for(len(diagram.nodes), len(diagram.edges))
         source = str(diagram_digraph(diagram, layout).source)
         draw = best_dot(source, args.timeout)
-        rows.append([
-            str(n), str(len(diagram.edges)), layout.name, f"{build * 1000:.0f}",
-            _seconds(draw, args.timeout), _ratio(draw, baseline),
-        ])
+        rows.append(
+            [
+                str(n),
+                str(len(diagram.edges)),
+                layout.name,
+                f"{build * 1000:.0f}",
+                _seconds(draw, args.timeout),
+                _ratio(draw, baseline),
+            ]
+        )
 
     print("… settings on 200 agents", file=sys.stderr, flush=True)
     flow = synthetic_flow(200, seed=1)
@@ -105,19 +121,21 @@ def main() -> None:
         draw = best_dot(str(diagram_digraph(diagram, layout).source), args.timeout, repeat=1)
         compared.append([name, _seconds(draw, args.timeout), _ratio(draw, baseline)])
 
-    body = "\n".join([
-        "## Render at scale (`tools/bench_render.py`)",
-        "",
-        f"{machine_line()}; {version}. Generated flows (`engine/render/synthetic.py`): teams of 8 as groups,",
-        "~5 handoffs per agent, every handoff with a `when` rule and a carry list. Best of 3.",
-        f"Baseline: `dot -Tsvg` of a trivial 2-node graph, {baseline * 1000:.0f} ms in this run.",
-        "",
-        table(["agents", "edges", "layout", "DOT build ms", "dot -Tsvg s", "dot / baseline"], rows),
-        "",
-        f"`dot -Tsvg` of the 200-agent flow under other settings (one run each, cut off at {args.timeout:g} s):",
-        "",
-        table(["settings", "dot -Tsvg s", "dot / baseline"], compared),
-    ])
+    body = "\n".join(
+        [
+            "## Render at scale (`tools/bench_render.py`)",
+            "",
+            f"{machine_line()}; {version}. Generated flows (`engine/render/synthetic.py`): teams of 8 as groups,",
+            "~5 handoffs per agent, every handoff with a `when` rule and a carry list. Best of 3.",
+            f"Baseline: `dot -Tsvg` of a trivial 2-node graph, {baseline * 1000:.0f} ms in this run.",
+            "",
+            table(["agents", "edges", "layout", "DOT build ms", "dot -Tsvg s", "dot / baseline"], rows),
+            "",
+            f"`dot -Tsvg` of the 200-agent flow under other settings (one run each, cut off at {args.timeout:g} s):",
+            "",
+            table(["settings", "dot -Tsvg s", "dot / baseline"], compared),
+        ]
+    )
     print(body)
     if args.write:
         write_section("render", body)

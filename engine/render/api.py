@@ -91,11 +91,18 @@ def render_sources(doc: FlowDocument, diagnostics: Sequence[Diagnostic] | None =
         diagnostics = verify(doc)
     diagram = build_diagram(doc.flow, diagnostics)
     layout = layout_of(diagram)
-    return Sources(diagram, layout, str(diagram_digraph(diagram, layout).source), diagram_mermaid(diagram, layout))
+    return Sources(
+        diagram, layout, str(diagram_digraph(diagram, layout).source), diagram_mermaid(diagram, layout)
+    )
 
 
-def render(doc: FlowDocument, out: Path | str, *, diagnostics: Sequence[Diagnostic] | None = None,
-           stdout: TextIO | None = None) -> RenderResult:
+def render(
+    doc: FlowDocument,
+    out: Path | str,
+    *,
+    diagnostics: Sequence[Diagnostic] | None = None,
+    stdout: TextIO | None = None,
+) -> RenderResult:
     """Draw ``doc`` into ``out`` (format by extension; ``"-"``: DOT to ``stdout``).
 
     Raises :class:`RenderError` for an unknown extension or a failed ``dot``, and :class:`DotMissing` when an
@@ -110,7 +117,9 @@ def render(doc: FlowDocument, out: Path | str, *, diagnostics: Sequence[Diagnost
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         known = ", ".join(sorted(FORMATS))
-        raise RenderError(f"cannot render {path}: unknown format {path.suffix or '(none)'!r}; use one of {known}")
+        raise RenderError(
+            f"cannot render {path}: unknown format {path.suffix or '(none)'!r}; use one of {known}"
+        )
     started = time.perf_counter()
     if fmt == "dot":
         _write(path, sources.dot.encode("utf-8"))

@@ -44,13 +44,36 @@ class Layout:
     graph_attr: dict[str, str] = field(default_factory=dict)
 
 
-SMALL = Layout("small", description_width=30, description_lines=2, when_width=28, when_lines=3,
-               rank_by_distance=True, graph_attr={"nodesep": "0.35", "ranksep": "0.5"})
-MEDIUM = Layout("medium", description_width=28, description_lines=2, when_width=32, when_lines=1,
-                rank_by_distance=True, bundle_groups=True, graph_attr={"nodesep": "0.3", "ranksep": "0.5"})
-LARGE = Layout("large", description_width=26, description_lines=1, when_width=0, when_lines=0,
-               rank_by_distance=True, carry_labels=False, bundle_groups=True,
-               graph_attr={"nodesep": "0.2", "ranksep": "0.6"})
+SMALL = Layout(
+    "small",
+    description_width=30,
+    description_lines=2,
+    when_width=28,
+    when_lines=3,
+    rank_by_distance=True,
+    graph_attr={"nodesep": "0.35", "ranksep": "0.5"},
+)
+MEDIUM = Layout(
+    "medium",
+    description_width=28,
+    description_lines=2,
+    when_width=32,
+    when_lines=1,
+    rank_by_distance=True,
+    bundle_groups=True,
+    graph_attr={"nodesep": "0.3", "ranksep": "0.5"},
+)
+LARGE = Layout(
+    "large",
+    description_width=26,
+    description_lines=1,
+    when_width=0,
+    when_lines=0,
+    rank_by_distance=True,
+    carry_labels=False,
+    bundle_groups=True,
+    graph_attr={"nodesep": "0.2", "ranksep": "0.6"},
+)
 
 MEDIUM_FROM_EDGES = 40
 """From this many drawn edges: one-line rules, handoffs between groups bundled."""

@@ -13,15 +13,36 @@ from typing import Any
 from engine.flow.loader import FlowDocument, SourceMap
 from engine.flow.model import Flow
 
-TOPICS = ("billing", "returns", "orders", "sales", "loyalty", "shipping", "warranty", "accounts", "fraud",
-          "technical", "onboarding", "retention", "payments", "claims", "support", "booking")
-RULES = ("the caller asks about {t}", "the caller wants to change their {t} details",
-         "the caller is unhappy with {t} and wants someone to look at it again",
-         "the request needs a {t} specialist", "the caller has a follow-up on {t}")
+TOPICS = (
+    "billing",
+    "returns",
+    "orders",
+    "sales",
+    "loyalty",
+    "shipping",
+    "warranty",
+    "accounts",
+    "fraud",
+    "technical",
+    "onboarding",
+    "retention",
+    "payments",
+    "claims",
+    "support",
+    "booking",
+)
+RULES = (
+    "the caller asks about {t}",
+    "the caller wants to change their {t} details",
+    "the caller is unhappy with {t} and wants someone to look at it again",
+    "the request needs a {t} specialist",
+    "the caller has a follow-up on {t}",
+)
 
 
-def synthetic_flow(agents: int, handoffs: int = 5, team_size: int = 8, seed: int = 0,
-                   name: str = "synthetic") -> Flow:
+def synthetic_flow(
+    agents: int, handoffs: int = 5, team_size: int = 8, seed: int = 0, name: str = "synthetic"
+) -> Flow:
     """A valid flow of ``agents`` agents (recovery included) with about ``handoffs`` handoffs each.
 
     Agents form teams of ``team_size``; the first member of a team is its hub. The entry is the first hub;
@@ -33,14 +54,14 @@ def synthetic_flow(agents: int, handoffs: int = 5, team_size: int = 8, seed: int
         raise ValueError("a flow needs at least an entry and a recovery agent")
     rng = random.Random(seed)
     names = [f"{TOPICS[(i // team_size) % len(TOPICS)]}_{i}" for i in range(agents - 1)]
-    teams = [names[i:i + team_size] for i in range(0, len(names), team_size)]
+    teams = [names[i : i + team_size] for i in range(0, len(names), team_size)]
     hubs = [team[0] for team in teams]
     table: dict[str, Any] = {}
     contracts: list[dict[str, Any]] = []
     for t, team in enumerate(teams):
         for j, agent in enumerate(team):
-            targets = hubs[4 * t + 1: 4 * t + 5] if j == 0 else []
-            targets += team[j + 1: j + 2]
+            targets = hubs[4 * t + 1 : 4 * t + 5] if j == 0 else []
+            targets += team[j + 1 : j + 2]
             others = [h for h in hubs if h != agent]
             mates = [m for m in team if m != agent]
             budget = max(handoffs, len(targets))
@@ -68,8 +89,13 @@ def synthetic_flow(agents: int, handoffs: int = 5, team_size: int = 8, seed: int
         "terminal": True,
     }
     data = {
-        "flow": {"name": name, "entry": names[0], "recovery": "generalist", "max_handoff_depth": 50,
-                 "initial_context": ["user_id"]},
+        "flow": {
+            "name": name,
+            "entry": names[0],
+            "recovery": "generalist",
+            "max_handoff_depth": 50,
+            "initial_context": ["user_id"],
+        },
         "agents": table,
         "handoff": contracts,
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 import textwrap
 
@@ -48,3 +49,9 @@ def clip(text: str, width: int, lines: int) -> list[str]:
     if not kept[-1].endswith(ELLIPSIS):
         kept[-1] = kept[-1].rstrip(" ,;:.-") + ELLIPSIS
     return kept
+
+
+def html_text(text: str) -> str:
+    """``text`` on one line for a graphviz HTML-like label: markup characters escaped, and ``]`` as ``&#93;``
+    (graphviz 2.43 rejects a label that ends in ``]``)."""
+    return html.escape(one_line(text)).replace("]", "&#93;")

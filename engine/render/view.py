@@ -63,7 +63,9 @@ class Node:
         """The worst severity among the node's findings (``None``: not flagged)."""
         if not self.findings:
             return None
-        return Severity.ERROR if any(f.severity is Severity.ERROR for f in self.findings) else Severity.WARNING
+        return (
+            Severity.ERROR if any(f.severity is Severity.ERROR for f in self.findings) else Severity.WARNING
+        )
 
 
 @dataclass(frozen=True)
@@ -151,8 +153,16 @@ def build_diagram(flow: Flow, diagnostics: Sequence[Diagnostic] = ()) -> Diagram
         roles |= {Role.RECOVERY} if name == recovery else set()
         roles |= {Role.FRONT} if name in front else set()
         roles |= {Role.TERMINAL} if agent.terminal else set()
-        nodes.append(Node(name, first_sentence(agent.description), frozenset(roles),
-                          agent.max_visits, agent.group, findings.get(name, ())))
+        nodes.append(
+            Node(
+                name,
+                first_sentence(agent.description),
+                frozenset(roles),
+                agent.max_visits,
+                agent.group or None,
+                findings.get(name, ()),
+            )
+        )
 
     graph = routing_graph(flow)
     edges: list[Edge] = []
@@ -169,11 +179,22 @@ def build_diagram(flow: Flow, diagnostics: Sequence[Diagnostic] = ()) -> Diagram
 
     fallback_all = None
     if recovery is not None and len(fallback) >= 2 and _everyone_falls_back(flow, recovery, fallback):
-        fallback_all = FallbackAll(tuple(e.source for e in fallback), recovery, tuple(settings.fallback_carry))
+        fallback_all = FallbackAll(
+            tuple(e.source for e in fallback), recovery, tuple(settings.fallback_carry)
+        )
         fallback = []
 
-    return Diagram(settings.name, settings.description, settings.max_handoff_depth, entry, recovery,
-                   tuple(nodes), tuple(edges + fallback), fallback_all, _escalation(flow, front))
+    return Diagram(
+        settings.name,
+        settings.description,
+        settings.max_handoff_depth,
+        entry,
+        recovery,
+        tuple(nodes),
+        tuple(edges + fallback),
+        fallback_all,
+        _escalation(flow, front),
+    )
 
 
 def _findings_by_agent(diagnostics: Iterable[Diagnostic]) -> dict[str, tuple[Finding, ...]]:
@@ -186,7 +207,9 @@ def _findings_by_agent(diagnostics: Iterable[Diagnostic]) -> dict[str, tuple[Fin
 
 def merge_pairs(edges: Sequence[Edge], labelled: Callable[[Edge], bool] = lambda e: e.labelled) -> list[Edge]:
     """One ``both=True`` edge for every unlabelled handoff pair ``a -> b``, ``b -> a`` (where the first was)."""
-    plain = {(e.source, e.target) for e in edges if e.kind is EdgeKind.HANDOFF and not e.both and not labelled(e)}
+    plain = {
+        (e.source, e.target) for e in edges if e.kind is EdgeKind.HANDOFF and not e.both and not labelled(e)
+    }
     merged: list[Edge] = []
     for e in edges:
         if (e.source, e.target) in plain and (e.target, e.source) in plain:
@@ -200,13 +223,23 @@ def merge_pairs(edges: Sequence[Edge], labelled: Callable[[Edge], bool] = lambda
 def _everyone_falls_back(flow: Flow, recovery: str, fallback: list[Edge]) -> bool:
     """Every agent but recovery routes to it: through the implicit fallback or a declared handoff."""
     implicit = {e.source for e in fallback}
-    return all(name == recovery or name in implicit or recovery in agent.handoffs
-               for name, agent in flow.agents.items())
+    return all(
+        name == recovery or name in implicit or recovery in agent.handoffs
+        for name, agent in flow.agents.items()
+    )
 
 
 def _escalation(flow: Flow, front: list[str]) -> Escalation | None:
     sup = flow.supervisor
     if sup is None:
         return None
-    return Escalation(tuple(front), sup.model, sup.backend, tuple(sup.tools), sup.timeout_s, sup.max_tool_rounds,
-                      sup.max_escalations, sup.on_budget_exhausted)
+    return Escalation(
+        tuple(front),
+        sup.model,
+        sup.backend,
+        tuple(sup.tools),
+        sup.timeout_s,
+        sup.max_tool_rounds,
+        sup.max_escalations,
+        sup.on_budget_exhausted,
+    )

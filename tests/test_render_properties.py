@@ -1,0 +1,104 @@
+"""Properties of the renderer on random flows: Mermaid reads back into the routing graph, DOT always builds.
+
+Names include Mermaid and DOT keywords (``end``, ``graph``, ``subgraph``...) and texts include every character
+either language treats specially, so the escaping is exercised, not just the happy path.
+"""
+
+from __future__ import annotations
+
+import shutil
+import xml.etree.ElementTree as ET
+from typing import Any
+
+import graphviz
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine.flow.diagnostics import Diagnostic, Location, Severity
+from engine.flow.model import Flow
+from engine.render import style
+from engine.render.dot import diagram_digraph
+from engine.render.mermaid import diagram_mermaid
+from engine.render.view import build_diagram
+from tests.test_render import SVG_NS, graph_routes, read_mermaid
+
+NAMES = ["end", "graph", "node", "subgraph", "o1", "x_y", "Start", "edge", "a", "b", "strict", "default"]
+TEXT = st.text(st.sampled_from([*'ab "|#<>&`;\\{}[]()-.\n\t%:', "é", "→", "…"]), max_size=60)
+LAYOUTS = st.sampled_from([style.SMALL, style.MEDIUM, style.LARGE])
+
+
+@st.composite
+def flows(draw: st.DrawFn) -> Flow:
+    names = draw(st.lists(st.sampled_from(NAMES), min_size=1, max_size=9, unique=True))
+    agent = st.sampled_from([*names, "ghost"])
+    keys = st.lists(st.sampled_from(["k0", "k1", "user_id"]), max_size=2, unique=True)
+    data: dict[str, Any] = {
+        "flow": {
+            "name": draw(st.sampled_from(["random", "end", "graph"])),
+            "description": draw(TEXT),
+            "entry": draw(agent),
+            "recovery": draw(agent),
+            "implicit_fallback": draw(st.booleans()),
+            "fallback_carry": draw(keys),
+        },
+        "agents": {
+            name: {
+                "description": draw(TEXT),
+                "handoffs": draw(st.lists(agent, max_size=5)),
+                "max_visits": draw(st.none() | st.integers(1, 3)),
+                "terminal": draw(st.booleans()),
+                "group": draw(st.none() | st.sampled_from(["", "team a", 'we"ird <g>', "end"])),
+            }
+            for name in names
+        },
+    }
+    edges = [(a, b) for a in names for b in data["agents"][a]["handoffs"] if draw(st.booleans())]
+    data["handoff"] = [
+        {"from": a, "to": b, "when": draw(TEXT), "carry": draw(st.none() | keys)} for a, b in edges
+    ]
+    if draw(st.booleans()):
+        data["supervisor"] = {"front": draw(st.lists(agent, max_size=2)), "model": draw(TEXT)}
+    return Flow.model_validate(data)
+
+
+@st.composite
+def findings(draw: st.DrawFn, flow: Flow) -> list[Diagnostic]:
+    names = [*flow.agents, "ghost"]
+    return [
+        Diagnostic(
+            draw(st.sampled_from(["SB201", "SB205", "SB206"])),
+            draw(st.sampled_from(list(Severity))),
+            "finding",
+            Location("<random>"),
+            tuple(draw(st.lists(st.sampled_from(names), max_size=3))),
+            rule=draw(st.sampled_from(["unreachable-agent", "dead-end", 'we"ird <rule>'])),
+        )
+        for _ in range(draw(st.integers(0, 3)))
+    ]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), flow=flows(), layout=LAYOUTS)
+def test_mermaid_edges_are_the_routing_graph(data: st.DataObject, flow: Flow, layout: style.Layout) -> None:
+    diagram = build_diagram(flow, data.draw(findings(flow)))
+    assert diagram.routes() == {(a, b, k) for a, b, k in graph_routes(flow)}
+    mermaid = read_mermaid(diagram_mermaid(diagram, layout))
+    assert mermaid.agents() == set(flow.agents)
+    assert mermaid.routes() == graph_routes(flow)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), flow=flows(), layout=LAYOUTS)
+def test_dot_always_builds_and_draws(data: st.DataObject, flow: Flow, layout: style.Layout) -> None:
+    diagram = build_diagram(flow, data.draw(findings(flow)))
+    source = str(diagram_digraph(diagram, layout).source)
+    assert source.startswith("digraph ")
+    if shutil.which("dot") is None:
+        return
+    svg = graphviz.pipe("dot", "svg", source.encode("utf-8"), quiet=True)
+    titles = {
+        g.findtext(f"{SVG_NS}title")
+        for g in ET.fromstring(svg).iter(f"{SVG_NS}g")
+        if g.get("class") == "node"
+    }
+    assert set(flow.agents) <= titles
