@@ -374,3 +374,14 @@ def test_client_user_message_and_response_create_are_tracked(shop: CompiledFlow)
         "conversation.item.create",
     ]
     assert sent_types(session.receive(done())) == ["response.create"]  # ours, only after the client's is done
+
+
+def test_model_supplied_carry_keys_count_only_when_the_handoff_happens(shop: CompiledFlow) -> None:
+    capped = new_session(shop)
+    capped.depth = 3  # at the cap: the transfer is rerouted, the supplied value must not stay behind
+    respond_with(capped, call("transfer_to_returns", {"reason": "r", "user_id": "u-said"}))
+    assert capped.agent == "help" and capped.context == {}
+    session = new_session(shop)
+    actions = respond_with(session, call("transfer_to_returns", {"reason": "r", "user_id": "u-said"}))
+    assert session.agent == "returns" and session.visible_context() == {"user_id": "u-said"}
+    assert audits(actions)[0].carried == ("user_id",)

@@ -110,15 +110,9 @@ class Session:
 
     def user_text(self, text: str) -> list[Action]:
         """A typed user turn: add it to the conversation and ask for a response."""
-        actions = self._barge_in("the user spoke again")
-        self.history.append(("user", text))
-        self.user_turns += 1
         item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
-        actions += [
-            Transcript("user", self.agent, text),
-            Send({"type": "conversation.item.create", "item": item}),
-        ]
-        return actions + self._request_response()
+        send = Send({"type": "conversation.item.create", "item": item})
+        return [*self._user_said(text), send, *self._request_response()]
 
     def client_event(self, event: dict[str, Any]) -> list[Action]:
         """An event from a downstream Realtime client (relay mode), on its way upstream.
@@ -144,10 +138,7 @@ class Session:
                 text = " ".join(
                     str(part.get("text", "")) for part in item.get("content", []) if isinstance(part, dict)
                 ).strip()
-                actions += self._barge_in("the user spoke again")
-                self.history.append(("user", text))
-                self.user_turns += 1
-                actions.append(Transcript("user", self.agent, text))
+                actions += self._user_said(text)
         elif kind == "response.create":
             self.response_in_flight = True
         return [*actions, Send(event)]
@@ -209,9 +200,7 @@ class Session:
             self.history.append(("assistant", text))
             return [Transcript("assistant", self.agent, text)]
         if isinstance(event, ev.InputTranscription):
-            self.history.append(("user", event.transcript))
-            self.user_turns += 1
-            return [Transcript("user", self.agent, event.transcript)]
+            return self._user_said(event.transcript, barge_in=False)
         if isinstance(event, ev.SpeechStarted):
             return self._barge_in("the user started speaking")
         if isinstance(event, ev.ErrorEvent):
@@ -265,10 +254,11 @@ class Session:
         source, reason = self.agent, str(arguments.get("reason", ""))
         recovery = self.flow.flow.recovery
         carry = self.plan.agents[source].carry[target]
-        for key in carry or []:
-            if isinstance(arguments.get(key), str) and key not in self.context:
-                self.context[key] = arguments[key]
-                self.visible.add(key)
+        supplied = {  # carried keys the model gives as arguments; a tool's value is never overridden
+            k: arguments[k]
+            for k in carry or []
+            if isinstance(arguments.get(k), str) and k not in self.context
+        }
         guard: tuple[Outcome, str] | None = None
         limit = self.flow.agents[target].max_visits
         if self.depth >= self.flow.flow.max_handoff_depth:
@@ -280,15 +270,18 @@ class Session:
             if source == recovery:
                 return self._refuse_handoff(call, target, arguments, f"{why}; staying with '{recovery}'")
             return self._reroute(call.call_id, target, outcome, why, reason)
+        known = self.visible.intersection(self.context) | supplied.keys()
         missing = [
             k
             for k in self.flow.agents[target].requires
-            if k not in self.context or (carry is not None and k not in carry) or k not in self.visible
+            if k not in known or (carry is not None and k not in carry)
         ]
         if missing:
             return self._refuse_handoff(
                 call, target, arguments, f"'{target}' requires {', '.join(missing)}, which is not known yet"
             )
+        self.context.update(supplied)
+        self.visible |= supplied.keys()
         kept = self._apply_carry(carry)
         self.machine.send(transfer_event(target))
         self.version += 1
@@ -486,6 +479,13 @@ class Session:
             Transcript("escalation", request.agent, f"supervisor: {answer}", {"outcome": "answered"}),
             *self._function_output(pending.call_id, {"status": "answered", "nextResponse": answer or ""}),
         ]
+
+    def _user_said(self, text: str, *, barge_in: bool = True) -> list[Action]:
+        """A user turn: it barges in on a pending escalation, joins the history and counts as a turn."""
+        actions = self._barge_in("the user spoke again") if barge_in else []
+        self.history.append(("user", text))
+        self.user_turns += 1
+        return [*actions, Transcript("user", self.agent, text)]
 
     def _barge_in(self, why: str) -> list[Action]:
         """The user spoke while escalated: abandon the pending escalation (its answer would be stale)."""
