@@ -158,6 +158,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         upstream=args.upstream,
         api_key=args.api_key,
         turn_timeout=args.turn_timeout,
+        supervisor_url=args.supervisor_base_url,
         modalities=("audio",) if args.audio else ("text",),
     )
     target = args.upstream or "embedded emulator"
@@ -311,6 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
         run.add_argument("--api-key", default=None, help="API key (default: $OPENAI_API_KEY)")
         run.add_argument("--audit", metavar="FILE", help="append audit records (JSON Lines) to FILE")
         run.add_argument("--audio", action="store_true", help="ask for audio output instead of text")
+        run.add_argument("--supervisor-base-url", metavar="URL",
+                         help="base URL of the supervisor's Responses API (backend = \"openai\")")
         run.add_argument("--turn-timeout", type=float, default=30.0, metavar="S")
         run.set_defaults(func=cmd_run)
 

@@ -7,9 +7,8 @@ by one pump, so the client events of one step are sent in order and never interl
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable, Sequence
-from contextlib import suppress
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -64,14 +63,15 @@ def _can_interrupt(session: Session) -> bool:
 
 
 @dataclass(frozen=True)
-class _UserTurn:
-    text: str
-
-
-@dataclass(frozen=True)
 class _Closed:
     error: BaseException | None
-    by_client: bool = False
+
+
+class _Start:
+    """The conversation starts: the core configures the entry agent."""
+
+
+_START = _Start()
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,9 @@ class Downstream(Protocol):
     def __aiter__(self) -> Any: ...
 
 
-Input = dict[str, Any] | ProtocolError | _ToolDone | _SupervisorDone | _UserTurn | _ClientEvent | _Closed
+Input = (
+    dict[str, Any] | _Start | ProtocolError | _ToolDone | _SupervisorDone | UserTurn | _ClientEvent | _Closed
+)
 
 
 class Conversation:
@@ -177,19 +179,32 @@ class Conversation:
                     await downstream.send(encode(exc.to_event()))
         except Exception:  # the client went away abruptly: same as a close
             pass
-        self._inputs.put_nowait(_Closed(None, by_client=True))
+        self._inputs.put_nowait(_Closed(None))
 
     # -- machinery ---------------------------------------------------------------------------------------
 
     async def _start(self) -> None:
-        await self._execute(self.session.start())
-
-    def _say(self, text: str) -> None:
-        self._inputs.put_nowait(_UserTurn(text))
+        """Configure the entry agent, through the pump like everything else."""
+        self._inputs.put_nowait(_START)
         self._step.clear()
 
-    def _running(self) -> _Running:
-        return _Running(self)
+    def _say(self, text: str) -> None:
+        self._inputs.put_nowait(UserTurn(text))
+        self._step.clear()
+
+    @asynccontextmanager
+    async def _running(self) -> AsyncIterator[None]:
+        """The reader and the pump run inside; on the way out they (and tool tasks) are cancelled."""
+        self._spawn(self._read())
+        self._spawn(self._pump())
+        try:
+            yield
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+            for task in list(self._tasks):
+                with suppress(asyncio.CancelledError, Exception):
+                    await task
 
     async def _wait_until(
         self, ready: Callable[[Session], bool], timeout: float, *, closing_is_error: bool = True
@@ -230,9 +245,11 @@ class Conversation:
                 self._closed = item
                 self._step.set()
                 return
-            if isinstance(item, ProtocolError):
+            if isinstance(item, _Start):
+                actions: list[Action] = self.session.start()
+            elif isinstance(item, ProtocolError):
                 self.on_action(item)
-                actions: list[Action] = []
+                actions = []
             elif isinstance(item, _ToolDone):
                 actions = self.session.tool_result(item.call_id, item.output, error=item.error)
             elif isinstance(item, _SupervisorDone):
@@ -244,17 +261,22 @@ class Conversation:
                     error=item.error,
                     timed_out=item.timed_out,
                 )
-            elif isinstance(item, _UserTurn):
+            elif isinstance(item, UserTurn):
                 actions = self.session.user_text(item.text)
             elif isinstance(item, _ClientEvent):
                 actions = self.session.client_event(item.event)
             else:
                 actions = self.session.receive(item)
                 if self._downstream is not None and not await self._forward(self._downstream, item):
-                    self._closed = _Closed(None, by_client=True)
+                    self._closed = _Closed(None)
                     self._step.set()
                     return
-            await self._execute(actions)
+            try:
+                await self._execute(actions)
+            except Exception as exc:  # the upstream broke while we sent: the conversation ends
+                self._closed = _Closed(exc)
+                self._step.set()
+                return
             self._step.set()
 
     async def _execute(self, actions: list[Action]) -> None:
@@ -309,28 +331,3 @@ class Conversation:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
-
-
-class _Running:
-    """Starts the reader and the pump; stops them (and tool tasks) on exit."""
-
-    def __init__(self, conversation: Conversation) -> None:
-        self.c = conversation
-
-    async def __aenter__(self) -> None:
-        self.c._spawn(self.c._read())
-        self.c._spawn(self.c._pump())
-
-    async def __aexit__(self, *exc: object) -> None:
-        for task in list(self.c._tasks):
-            task.cancel()
-        for task in list(self.c._tasks):
-            with suppress(asyncio.CancelledError, Exception):
-                await task
-
-
-def wall_clock() -> float:
-    return time.time()
-
-
-__all__ = ["Connection", "Conversation", "ConversationError", "UserTurn", "wall_clock"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -14,7 +15,7 @@ from rich.markup import escape
 
 from engine.compile.pipeline import CompiledFlow
 from engine.realtime.client import RealtimeClient
-from engine.realtime.conversation import Conversation, UserTurn, wall_clock
+from engine.realtime.conversation import Conversation, UserTurn
 from engine.realtime.emulator import Emulator
 from engine.realtime.protocol import ProtocolError
 from engine.realtime.script import Script
@@ -94,7 +95,7 @@ async def run_conversation(
             compiled.doc, tools, base_url=options.supervisor_url, api_key=options.api_key
         )
     session = Session(
-        compiled, f"conv-{uuid.uuid4().hex[:8]}", clock=wall_clock, modalities=options.modalities
+        compiled, f"conv-{uuid.uuid4().hex[:8]}", clock=time.time, modalities=options.modalities
     )
     async with connect(compiled, script, options) as client:
         conversation = Conversation(session, client, tools, audit, on_action, supervisor)

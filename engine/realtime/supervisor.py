@@ -23,7 +23,11 @@ from engine.realtime.tools import ToolRegistry
 from engine.session.actions import EscalationRequest
 
 __all__ = [
-    "SupervisorAnswer", "SupervisorBackend", "SupervisorConfigError", "SupervisorFailure", "make_supervisor",
+    "SupervisorAnswer",
+    "SupervisorBackend",
+    "SupervisorConfigError",
+    "SupervisorFailure",
+    "make_supervisor",
 ]
 
 

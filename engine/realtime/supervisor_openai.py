@@ -31,8 +31,13 @@ __all__ = ["OpenAISupervisor", "function_tool"]
 
 def function_tool(name: str, tool: Tool) -> FunctionToolParam:
     """The Responses API definition of flow tool ``name``."""
-    return {"type": "function", "name": name, "description": tool.description, "parameters": tool.parameters,
-            "strict": False}
+    return {
+        "type": "function",
+        "name": name,
+        "description": tool.description,
+        "parameters": tool.parameters,
+        "strict": False,
+    }
 
 
 def request_input(request: EscalationRequest) -> list[ResponseInputItemParam]:
@@ -42,10 +47,15 @@ def request_input(request: EscalationRequest) -> list[ResponseInputItemParam]:
         for role, text in request.transcript
     ]
     snapshot = json.dumps(request.context, ensure_ascii=False, sort_keys=True, default=str)
-    items.append({"role": "user", "content": (
-        f"Relevant context from the last user message:\n{request.relevant_context}\n\n"
-        f"Conversation context (JSON):\n{snapshot}"
-    )})
+    items.append(
+        {
+            "role": "user",
+            "content": (
+                f"Relevant context from the last user message:\n{request.relevant_context}\n\n"
+                f"Conversation context (JSON):\n{snapshot}"
+            ),
+        }
+    )
     return items
 
 
@@ -53,7 +63,12 @@ class OpenAISupervisor:
     """Answers escalations with ``model`` over ``client``'s Responses API; tools run through ``registry``."""
 
     def __init__(
-        self, client: AsyncOpenAI, *, model: str, instructions: str, tools: Sequence[FunctionToolParam],
+        self,
+        client: AsyncOpenAI,
+        *,
+        model: str,
+        instructions: str,
+        tools: Sequence[FunctionToolParam],
         registry: ToolRegistry,
     ) -> None:
         self.client = client
@@ -64,8 +79,13 @@ class OpenAISupervisor:
 
     @classmethod
     def create(
-        cls, supervisor: Supervisor, flow_tools: Mapping[str, Tool], registry: ToolRegistry, *,
-        base_url: str | None = None, api_key: str | None = None,
+        cls,
+        supervisor: Supervisor,
+        flow_tools: Mapping[str, Tool],
+        registry: ToolRegistry,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
     ) -> OpenAISupervisor:
         """From a flow's ``[supervisor]``; ``base_url``/``api_key`` default to the SDK's (``OPENAI_*``)."""
         try:
@@ -73,8 +93,13 @@ class OpenAISupervisor:
         except OpenAIError as exc:
             raise SupervisorFailure(f"cannot build the OpenAI client: {exc}") from None
         tools = [function_tool(name, flow_tools[name]) for name in supervisor.tools if name in flow_tools]
-        return cls(client, model=supervisor.model, instructions=supervisor.instructions, tools=tools,
-                   registry=registry)
+        return cls(
+            client,
+            model=supervisor.model,
+            instructions=supervisor.instructions,
+            tools=tools,
+            registry=registry,
+        )
 
     async def aclose(self) -> None:
         await self.client.close()
@@ -89,8 +114,14 @@ class OpenAISupervisor:
                 break
             outputs = await asyncio.gather(*(self._run(call) for call in calls))
             for call, output in zip(calls, outputs, strict=True):
-                inputs.append({"type": "function_call", "call_id": call.call_id, "name": call.name,
-                               "arguments": call.arguments})
+                inputs.append(
+                    {
+                        "type": "function_call",
+                        "call_id": call.call_id,
+                        "name": call.name,
+                        "arguments": call.arguments,
+                    }
+                )
                 inputs.append({"type": "function_call_output", "call_id": call.call_id, "output": output})
             names += [call.name for call in calls]
             rounds += 1
@@ -105,12 +136,17 @@ class OpenAISupervisor:
     ) -> Response:
         try:
             response = await self.client.responses.create(
-                model=self.model, instructions=self.instructions or omit, input=inputs,
-                tools=self.tools or omit, tool_choice=choice if self.tools else omit,
+                model=self.model,
+                instructions=self.instructions or omit,
+                input=inputs,
+                tools=self.tools or omit,
+                tool_choice=choice if self.tools else omit,
             )
         except APIStatusError as exc:
-            raise SupervisorFailure(f"the supervisor model request failed: HTTP {exc.status_code} from "
-                                    f"{exc.request.method} {exc.request.url}: {exc.message}") from exc
+            raise SupervisorFailure(
+                f"the supervisor model request failed: HTTP {exc.status_code} from "
+                f"{exc.request.method} {exc.request.url}: {exc.message}"
+            ) from exc
         except APIConnectionError as exc:
             where = exc.request.url
             raise SupervisorFailure(f"cannot reach the supervisor model at {where}: {exc.message}") from exc

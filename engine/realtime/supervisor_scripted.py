@@ -147,8 +147,10 @@ def _check_template(template: str, pattern: re.Pattern[str] | None, tools: Seque
                 raise ValueError(f"placeholder {shown}: the `match` regex has no such group")
         elif head != "context" and tools is not None and head not in tools:
             names = ", ".join(tools) or "none"
-            raise ValueError(f"unknown placeholder {shown}: use {{context.KEY}}, {{match.GROUP}} or a tool "
-                             f"this rule calls before it (here: {names})")
+            raise ValueError(
+                f"unknown placeholder {shown}: use {{context.KEY}}, {{match.GROUP}} or a tool "
+                f"this rule calls before it (here: {names})"
+            )
 
 
 # -- rules ---------------------------------------------------------------------------------------------------
@@ -186,7 +188,9 @@ class Rule(_Strict):
         for i, call in enumerate(calls):
             where = f"tools[{i}]"
             if call.name in ("context", "match"):
-                raise ValueError(f"{where}: a tool named '{call.name}' would hide the {{{call.name}.…}} placeholders")
+                raise ValueError(
+                    f"{where}: a tool named '{call.name}' would hide the {{{call.name}.…}} placeholders"
+                )
             if schemas is not None and call.name not in schemas:
                 allowed = ", ".join(sorted(schemas)) or "none"
                 raise ValueError(f"{where}: '{call.name}' is not one of the supervisor's tools ({allowed})")
@@ -211,8 +215,15 @@ class Rule(_Strict):
 
     @model_validator(mode="after")
     def _one_outcome(self) -> Self:
-        outcomes = [key for key, given in (("answer", self.answer is not None), ("hang", self.hang),
-                                           ("fail", self.fail is not None)) if given]
+        outcomes = [
+            key
+            for key, given in (
+                ("answer", self.answer is not None),
+                ("hang", self.hang),
+                ("fail", self.fail is not None),
+            )
+            if given
+        ]
         if len(outcomes) != 1:
             got = " and ".join(outcomes) or "none"
             raise ValueError(f"a rule needs exactly one of `answer`, `hang = true`, `fail` (got {got})")
@@ -227,8 +238,10 @@ def _check_arguments(where: str, call: ToolCall, schema: dict[str, Any]) -> None
         if isinstance(err.instance, str) and placeholders(err.instance):
             continue
         field = ".".join(str(p) for p in err.path)
-        raise ValueError(f"{where}.arguments{'.' + field if field else ''}: {err.message} "
-                         f"(the parameters of '{call.name}')")
+        raise ValueError(
+            f"{where}.arguments{'.' + field if field else ''}: {err.message} "
+            f"(the parameters of '{call.name}')"
+        )
 
 
 class _Document(_Strict):
@@ -248,7 +261,10 @@ class ScriptedSupervisor:
 
     @classmethod
     def load(
-        cls, path: str | Path, tools: ToolRegistry, *,
+        cls,
+        path: str | Path,
+        tools: ToolRegistry,
+        *,
         tool_schemas: Mapping[str, dict[str, Any]] | None = None,
     ) -> ScriptedSupervisor:
         """Read a rules file; ``tool_schemas`` (name -> parameters) restricts and checks the tool calls."""
@@ -262,7 +278,11 @@ class ScriptedSupervisor:
 
     @classmethod
     def parse(
-        cls, text: str, tools: ToolRegistry, *, name: str = "<script>",
+        cls,
+        text: str,
+        tools: ToolRegistry,
+        *,
+        name: str = "<script>",
         tool_schemas: Mapping[str, dict[str, Any]] | None = None,
     ) -> ScriptedSupervisor:
         """Parse rules ``text`` (``name``: the file named in errors); raise :class:`SupervisorConfigError`."""
