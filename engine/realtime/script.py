@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
@@ -32,6 +32,7 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, field_validator, model_validator
 
 from engine.flow.diagnostics import Location
+from engine.flow.loader import SourceMap
 from engine.flow.positions import toml_positions
 
 __all__ = ["Call", "MatchState", "Rule", "Script", "ScriptError", "Turn"]
@@ -238,7 +239,7 @@ class Script:
             doc = _Document.model_validate(data)
         except ValidationError as exc:
             positions = toml_positions(text)
-            problems = [_problem(name, positions, err) for err in exc.errors()]
+            problems = [validation_problem(name, positions, err) for err in exc.errors()]
             raise ScriptError(problems) from None
         return cls(doc.rule, doc.turn, name)
 
@@ -247,14 +248,11 @@ class Script:
         return next((rule for rule in self.rules if rule.matches(state)), None)
 
 
-def _problem(
-    name: str, positions: dict[tuple[str | int, ...], tuple[int, int]], err: Any
+def validation_problem(
+    name: str, positions: Mapping[tuple[str | int, ...], tuple[int, int]], err: Any
 ) -> tuple[Location, str]:
+    """One pydantic error of a TOML rules file as ``(where in the file, "rule[2].field: message")``."""
     loc: tuple[str | int, ...] = tuple(err["loc"])
-    found = next((loc[:n] for n in range(len(loc), -1, -1) if loc[:n] in positions), ())
-    line, col = positions.get(found, (1, 1))
     where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "script"
-    message = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        message = "unknown key"
-    return Location(name, line, col), f"{where}: {message}"
+    message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+    return SourceMap(name, dict(positions)).locate(loc), f"{where}: {message}"

@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, fie
 
 from engine.flow.diagnostics import Location
 from engine.flow.positions import toml_positions
-from engine.realtime.script import compile_regex
+from engine.realtime.script import compile_regex, validation_problem
 from engine.realtime.supervisor import SupervisorAnswer, SupervisorConfigError, SupervisorFailure
 from engine.realtime.tools import ToolRegistry
 from engine.session.actions import EscalationRequest
@@ -296,7 +296,9 @@ class ScriptedSupervisor:
             doc = _Document.model_validate(data, context={"tool_schemas": tool_schemas})
         except ValidationError as exc:
             positions = toml_positions(text)
-            raise SupervisorConfigError([_problem(name, positions, err) for err in exc.errors()]) from None
+            raise SupervisorConfigError(
+                [validation_problem(name, positions, err) for err in exc.errors()]
+            ) from None
         if not doc.rule:
             raise SupervisorConfigError([(Location(name), "the script has no [[rule]]")])
         return cls(doc.rule, tools, name)
@@ -342,14 +344,3 @@ def _subject(request: EscalationRequest) -> str:
     if request.relevant_context.strip():
         return request.relevant_context
     return next((text for role, text in reversed(request.transcript) if role == "user"), "")
-
-
-def _problem(
-    name: str, positions: Mapping[tuple[str | int, ...], tuple[int, int]], err: Any
-) -> tuple[Location, str]:
-    loc: tuple[str | int, ...] = tuple(err["loc"])
-    found = next((loc[:n] for n in range(len(loc), -1, -1) if loc[:n] in positions), ())
-    line, col = positions.get(found, (1, 1))
-    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "script"
-    message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
-    return Location(name, line, col), f"{where}: {message}"
