@@ -385,3 +385,20 @@ def test_model_supplied_carry_keys_count_only_when_the_handoff_happens(shop: Com
     actions = respond_with(session, call("transfer_to_returns", {"reason": "r", "user_id": "u-said"}))
     assert session.agent == "returns" and session.visible_context() == {"user_id": "u-said"}
     assert audits(actions)[0].carried == ("user_id",)
+
+
+def test_per_flow_plans_do_not_keep_compiled_classes_alive() -> None:
+    import gc
+    import weakref
+
+    from engine.compile import clear_cache
+
+    refs = []
+    for i in range(5):
+        compiled = compiled_from_text(FLOW.replace('name = "shop"', f'name = "shop{i}"'))
+        Session(compiled, "c", clock=lambda: 0.0).start()
+        refs.append(weakref.ref(compiled.machine))
+        del compiled
+    clear_cache()
+    gc.collect()
+    assert [r() for r in refs] == [None] * 5

@@ -29,19 +29,20 @@ class AgentPlan:
 
 @dataclass(frozen=True)
 class FlowPlan:
-    compiled: CompiledFlow
+    flow: Flow
     agents: dict[str, AgentPlan]
-
-    @property
-    def flow(self) -> Flow:
-        return self.compiled.flow
 
     @classmethod
     def of(cls, compiled: CompiledFlow) -> FlowPlan:
-        """The plan of ``compiled`` (built once per compiled machine class)."""
+        """The plan of ``compiled``, built once per compiled machine class and dropped with it.
+
+        The plan must not refer to the class (its key), or the weak key would never die.
+        """
         plan = _plans.get(compiled.machine)
-        if plan is None or plan.compiled is not compiled:
-            plan = cls(compiled, {name: _agent_plan(compiled.flow, name) for name in compiled.flow.agents})
+        if plan is None or plan.flow is not compiled.flow:
+            plan = cls(
+                compiled.flow, {name: _agent_plan(compiled.flow, name) for name in compiled.flow.agents}
+            )
             _plans[compiled.machine] = plan
         return plan
 
