@@ -155,11 +155,53 @@ def test_chat_reads_the_users_turns_from_stdin(tmp_path: Path) -> None:
 
     audit = tmp_path / "chat.jsonl"
     result = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "chat", "flows/retail.toml", "--script", "flows/scripts/retail.toml",
-         "--audit", str(audit)],
-        input="Sure: my phone is (206) 135-1246\n", capture_output=True, text=True, timeout=60, check=False,
+        [
+            sys.executable,
+            "-m",
+            "engine.cli",
+            "chat",
+            "flows/retail.toml",
+            "--script",
+            "flows/scripts/retail.toml",
+            "--audit",
+            str(audit),
+        ],
+        input="Sure: my phone is (206) 135-1246\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == EXIT_OK, result.stderr
     assert "authentication -> returns: verified caller wants to return a snowboard" in result.stdout
     assert "ended with returns after 1 handoff(s)" in result.stdout
     assert [r.outcome for _, r in read_jsonl(audit)] == ["done", "ended"]  # type: ignore[union-attr]
+
+
+def test_run_against_openai_without_a_key_is_a_clear_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    code, _, err = run_cli(
+        capsys,
+        "run",
+        "flows/retail.toml",
+        "--script",
+        "flows/scripts/retail.toml",
+        "--upstream",
+        "wss://api.openai.com/v1/realtime?model=gpt-realtime",
+    )
+    assert code == EXIT_FINDINGS and "OPENAI_API_KEY is not set" in err and "Traceback" not in err
+
+
+def test_run_against_an_unreachable_upstream_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(
+        capsys,
+        "run",
+        "flows/retail.toml",
+        "--script",
+        "flows/scripts/retail.toml",
+        "--upstream",
+        "ws://127.0.0.1:9/v1/realtime",
+    )
+    assert code == EXIT_FINDINGS and "refused the connection" in err
