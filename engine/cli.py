@@ -90,7 +90,8 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from engine.render import DotMissing, RenderError, render
+    from engine.render import DotMissing, RenderError, Traffic, TrafficError, read_traffic, render
+    from engine.render.legend import traffic_line
 
     try:
         doc = load_flow(args.flow)
@@ -98,8 +99,15 @@ def cmd_render(args: argparse.Namespace) -> int:
         for d in exc.diagnostics:
             err.print(str(d), markup=False)
         return EXIT_USAGE
+    traffic: Traffic | None = None
+    if args.audit:
+        try:
+            traffic = read_traffic(args.audit, lambda problem: err.print(problem, markup=False))
+        except TrafficError as exc:
+            err.print(f"switchboard render: {exc}", markup=False)
+            return EXIT_USAGE
     try:
-        result = render(doc, args.output)
+        result = render(doc, args.output, traffic=traffic)
     except DotMissing as exc:
         err.print(f"switchboard render: {exc}", markup=False)
         return EXIT_FINDINGS
@@ -107,7 +115,18 @@ def cmd_render(args: argparse.Namespace) -> int:
         err.print(f"switchboard render: {exc}", markup=False)
         return EXIT_USAGE
     if result.path is not None:  # status goes to stderr, so `-o -` stays clean DOT
-        err.print(f"wrote {result.path} ({result.agents} agents, {result.layout} layout)", markup=False)
+        status = f"{result.agents} agents, {result.layout} layout"
+        if result.traffic is not None:
+            status += ", " + traffic_line(result.traffic)
+        err.print(f"wrote {result.path} ({status})", markup=False)
+    if result.traffic is not None and result.traffic.elsewhere:
+        routes = len(result.traffic.elsewhere)
+        err.print(
+            f"switchboard render: {routes} route{'s' * (routes != 1)} in the audit logs "
+            f"{'is' if routes == 1 else 'are'} not in {args.flow} (listed in the legend, not drawn)"
+            + ("; were the logs written by another flow?" if result.traffic.busiest == 0 else ""),
+            markup=False,
+        )
     return EXIT_OK
 
 
@@ -289,6 +308,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="OUT",
         help="output file; its extension picks the format ('-': DOT)",
     )
+    render.add_argument(
+        "--audit",
+        action="append",
+        metavar="LOG",
+        help="overlay the handoffs counted in this audit log (JSON Lines, from run/serve --audit); repeatable",
+    )
     render.set_defaults(func=cmd_render)
 
     schema = sub.add_parser("schema", help="print the flow JSON Schema")
@@ -312,8 +337,11 @@ def build_parser() -> argparse.ArgumentParser:
         run.add_argument("--api-key", default=None, help="API key (default: $OPENAI_API_KEY)")
         run.add_argument("--audit", metavar="FILE", help="append audit records (JSON Lines) to FILE")
         run.add_argument("--audio", action="store_true", help="ask for audio output instead of text")
-        run.add_argument("--supervisor-base-url", metavar="URL",
-                         help="base URL of the supervisor's Responses API (backend = \"openai\")")
+        run.add_argument(
+            "--supervisor-base-url",
+            metavar="URL",
+            help='base URL of the supervisor\'s Responses API (backend = "openai")',
+        )
         run.add_argument("--turn-timeout", type=float, default=30.0, metavar="S")
         run.set_defaults(func=cmd_run)
 

@@ -3,7 +3,8 @@
 :func:`render` writes one file whose format follows the extension: ``.svg``, ``.png``, ``.pdf`` (through the
 graphviz ``dot`` binary), ``.dot``/``.gv`` (DOT text) or ``.mmd`` (Mermaid); ``"-"`` writes DOT to stdout.
 Without ``dot`` an image cannot be made: :class:`DotMissing` says how to install it, after the ``.dot`` and
-``.mmd`` have been written next to the requested file.
+``.mmd`` have been written next to the requested file. With a :class:`Traffic` (counted from audit logs by
+:func:`read_traffic`), each edge also shows how many handoffs took it.
 """
 
 from engine.render.api import (
@@ -22,6 +23,7 @@ from engine.render.api import (
 )
 from engine.render.dot import dot_source
 from engine.render.mermaid import mermaid_source
+from engine.render.traffic import Traffic, TrafficError, read_traffic
 from engine.render.view import Diagram, build_diagram
 
 __all__ = [
@@ -34,11 +36,14 @@ __all__ = [
     "RenderError",
     "RenderResult",
     "Sources",
+    "Traffic",
+    "TrafficError",
     "build_diagram",
     "committed_dot_hash",
     "dot_hash",
     "dot_source",
     "mermaid_source",
+    "read_traffic",
     "render",
     "render_sources",
 ]

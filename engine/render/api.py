@@ -21,7 +21,8 @@ from engine.flow.loader import FlowDocument
 from engine.render.dot import diagram_digraph, layout_of
 from engine.render.mermaid import diagram_mermaid
 from engine.render.style import Layout
-from engine.render.view import Diagram, build_diagram
+from engine.render.traffic import Traffic, overlay
+from engine.render.view import Diagram, TrafficSummary, build_diagram
 
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot", ".mmd": "mermaid"}
 """Output extension -> format."""
@@ -71,6 +72,8 @@ class RenderResult:
     edges: int
     seconds: float
     """Time spent in ``dot`` (0 for DOT and Mermaid output)."""
+    traffic: TrafficSummary | None = None
+    """The totals of the traffic overlay (``None``: none was asked for)."""
 
 
 def dot_hash(dot: str) -> str:
@@ -83,14 +86,22 @@ def committed_dot_hash(svg: str) -> str | None:
     return match.group(1) if match else None
 
 
-def render_sources(doc: FlowDocument, diagnostics: Sequence[Diagnostic] | None = None) -> Sources:
-    """DOT and Mermaid text of ``doc``; ``diagnostics`` default to the verifier's findings."""
+def render_sources(
+    doc: FlowDocument, diagnostics: Sequence[Diagnostic] | None = None, traffic: Traffic | None = None
+) -> Sources:
+    """DOT and Mermaid text of ``doc``; ``diagnostics`` default to the verifier's findings.
+
+    ``traffic`` (counted from audit logs) is overlaid on the edges; the layout preset stays the one the plain
+    diagram gets, so the two pictures of a flow look alike.
+    """
     if diagnostics is None:
         from engine.verify import verify
 
         diagnostics = verify(doc)
     diagram = build_diagram(doc.flow, diagnostics)
     layout = layout_of(diagram)
+    if traffic is not None:
+        diagram = overlay(diagram, traffic)
     return Sources(
         diagram, layout, str(diagram_digraph(diagram, layout).source), diagram_mermaid(diagram, layout)
     )
@@ -102,17 +113,20 @@ def render(
     *,
     diagnostics: Sequence[Diagnostic] | None = None,
     stdout: TextIO | None = None,
+    traffic: Traffic | None = None,
 ) -> RenderResult:
-    """Draw ``doc`` into ``out`` (format by extension; ``"-"``: DOT to ``stdout``).
+    """Draw ``doc`` into ``out`` (format by extension; ``"-"``: DOT to ``stdout``), with ``traffic`` overlaid.
 
     Raises :class:`RenderError` for an unknown extension or a failed ``dot``, and :class:`DotMissing` when an
     image was asked for and ``dot`` is not installed (after writing the ``.dot`` and ``.mmd`` beside ``out``).
     """
-    sources = render_sources(doc, diagnostics)
+    sources = render_sources(doc, diagnostics, traffic)
     counts = (len(sources.diagram.nodes), len(sources.diagram.edges))
     if str(out) == "-":
         (stdout or sys.stdout).write(sources.dot)
-        return RenderResult(None, "dot", sources.layout.name, sources.dot_sha256, *counts, 0.0)
+        return RenderResult(
+            None, "dot", sources.layout.name, sources.dot_sha256, *counts, 0.0, sources.diagram.traffic
+        )
     path = Path(out)
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
@@ -128,7 +142,9 @@ def render(
     else:
         _write(path, _draw(sources, fmt, path))
     seconds = time.perf_counter() - started if fmt in DOT_FORMATS else 0.0
-    return RenderResult(path, fmt, sources.layout.name, sources.dot_sha256, *counts, seconds)
+    return RenderResult(
+        path, fmt, sources.layout.name, sources.dot_sha256, *counts, seconds, sources.diagram.traffic
+    )
 
 
 def _draw(sources: Sources, fmt: str, path: Path) -> bytes:

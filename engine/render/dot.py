@@ -18,6 +18,7 @@ from engine.render.view import (
     Diagram,
     Edge,
     EdgeKind,
+    EdgeTraffic,
     FallbackAll,
     Node,
     Role,
@@ -103,27 +104,38 @@ def diagram_digraph(diagram: Diagram, layout: st.Layout | None = None) -> graphv
             fixedsize="true",
             tooltip="conversations start here",
         )
-        g.edge(START, diagram.entry, color=st.ENTRY_LINE, penwidth="1.6", tooltip="entry")
+        tooltip = "entry"
+        if diagram.traffic is not None:
+            n = diagram.traffic.conversations
+            tooltip = f"entry: {n} conversation{'s' * (n != 1)} in the audit logs"
+        g.edge(START, diagram.entry, color=st.ENTRY_LINE, penwidth="1.6", tooltip=tooltip)
     colours = {n.name: st.EDGE_COLOURS[i % len(st.EDGE_COLOURS)] for i, n in enumerate(diagram.nodes)}
     levels = handoff_distances(diagram) if layout.rank_by_distance else None
     edges = list(diagram.edges)
     if not layout.when_lines and not layout.carry_labels:
-        edges = merge_pairs(edges, labelled=lambda e: False)
-    single, bundles = bundle(diagram, edges) if layout.bundle_groups else (edges, {})
+        edges = merge_pairs(edges, labelled=lambda e: e.hot)
+    single: list[Edge] = edges
+    bundles: dict[tuple[str, str], list[Edge]] = {}
+    if layout.bundle_groups:  # routes with traffic are drawn one by one, never bundled
+        single, bundles = bundle(diagram, [e for e in edges if not e.hot])
+        single = [e for e in edges if e.hot] + single
+    busiest = diagram.traffic.busiest if diagram.traffic is not None else 0
     for edge in single:
-        _edge(g, edge, layout, colours[edge.source], levels)
+        _edge(g, edge, layout, colours[edge.source], levels, diagram.recovery, busiest)
     group_of = {n.name: n.group for n in diagram.nodes}
     cluster = {group: cluster_name(i) for i, group in enumerate(diagram.groups)}
     for group_edges in bundles.values():
         tail, head = group_of[group_edges[0].source], group_of[group_edges[0].target]
         assert tail is not None and head is not None
         one_way = all(group_of[e.source] == tail and not e.both for e in group_edges)
-        bundle_edge(g, group_edges, one_way, (cluster[tail], cluster[head]), levels)
+        bundle_edge(
+            g, group_edges, one_way, (cluster[tail], cluster[head]), levels, cold=diagram.traffic is not None
+        )
     if diagram.fallback_all is not None:
-        _fallback_all(g, diagram.fallback_all, layout)
+        _fallback_all(g, diagram, diagram.fallback_all, layout)
     g.attr(label=legend(diagram, layout, bundled=bool(bundles)))
     if diagram.escalation is not None:
-        draw_escalation(g, diagram.escalation)
+        draw_escalation(g, diagram.escalation, diagram.traffic)
     return g
 
 
@@ -183,11 +195,20 @@ def _edge_text(when: str, carry: tuple[str, ...] | None, layout: st.Layout) -> l
 
 
 def _edge(
-    g: graphviz.Digraph, edge: Edge, layout: st.Layout, colour: str, levels: dict[str, int] | None
+    g: graphviz.Digraph,
+    edge: Edge,
+    layout: st.Layout,
+    colour: str,
+    levels: dict[str, int] | None,
+    recovery: str | None = None,
+    busiest: int = 0,
 ) -> None:
     full = _edge_text(edge.when, edge.carry, st.SMALL)
     arrow = "↔" if edge.both else "→"
-    tooltip = _plain(f"{edge.source} {arrow} {edge.target}" + (": " + " ".join(full) if full else ""))
+    counted = f" ({edge.traffic.text(recovery)})" if edge.hot and edge.traffic is not None else ""
+    tooltip = _plain(
+        f"{edge.source} {arrow} {edge.target}{counted}" + (": " + " ".join(full) if full else "")
+    )
     attrs: dict[str, str] = {"tooltip": tooltip}
     if edge.both:
         attrs["dir"] = "both"
@@ -201,22 +222,57 @@ def _edge(
         text = ["fallback", *text] if layout.when_lines else []
     else:
         attrs.update(color=colour, fontcolor=colour)
-    if text:
-        attrs.update(label="<" + "<BR/>".join(escape(t) for t in text) + ">", labeltooltip=tooltip)
+    lines = [escape(t) for t in text]
+    if edge.traffic is not None:
+        lines = _traffic(attrs, edge.traffic, recovery, busiest, lines, layout)
+    if lines:
+        attrs.update(label="<" + "<BR/>".join(lines) + ">", labeltooltip=tooltip)
     g.edge(*ends, **attrs)
 
 
-def _fallback_all(g: graphviz.Digraph, fallback: FallbackAll, layout: st.Layout) -> None:
+def _traffic(
+    attrs: dict[str, str],
+    traffic: EdgeTraffic,
+    recovery: str | None,
+    busiest: int,
+    lines: list[str],
+    layout: st.Layout,
+) -> list[str]:
+    """Style an edge by its traffic: counts first in its label, width by handoffs taken, lighter if none."""
+    if not traffic.any:
+        attrs.update(color=st.faded(attrs["color"]), fontcolor=st.faded(attrs["color"], st.COLD_TEXT_ALPHA))
+        return lines
+    if traffic.taken:
+        width = st.traffic_width(traffic.taken, busiest)
+        attrs.update(penwidth=f"{width:g}", arrowsize=f"{max(0.45, 0.9 - width / 12):.2g}")
+    elif "style" not in attrs:  # asked for, never taken: every attempt refused or rerouted
+        attrs["style"] = "dotted"
+    if not (layout.when_lines or layout.carry_labels):
+        return lines  # no text on edges: the counts are in the tooltip
+    colours = {"taken": attrs["color"], "refused": st.REFUSED_LINE, "rerouted": st.REROUTED_LINE}
+    counts = " · ".join(
+        f'<FONT COLOR="{colours[kind]}"><B>{escape(text)}</B></FONT>'
+        for text, kind in traffic.parts(recovery)
+    )
+    return [f'<FONT POINT-SIZE="10">{counts}</FONT>', *lines]
+
+
+def _fallback_all(g: graphviz.Digraph, diagram: Diagram, fallback: FallbackAll, layout: st.Layout) -> None:
+    colour, text_colour, label, tooltip = st.FALLBACK_LINE, st.FALLBACK_LINE, "any agent", "every agent"
+    if diagram.traffic is not None:  # the agents whose fallback carried traffic have their own edge
+        colour, text_colour = st.faded(colour), st.faded(colour, st.COLD_TEXT_ALPHA)
+        if any(e.kind is EdgeKind.FALLBACK and e.target == fallback.target for e in diagram.edges):
+            label, tooltip = "any other agent", "every other agent"
     g.node(
         ANY_AGENT,
-        "<<I>any agent</I>>",
+        f"<<I>{label}</I>>",
         shape="box",
         style="rounded,dashed",
-        color=st.FALLBACK_LINE,
-        fontcolor=st.FALLBACK_LINE,
+        color=colour,
+        fontcolor=text_colour,
         fontsize="10",
         margin="0.08,0.03",
-        tooltip="every agent may fall back to " + fallback.target,
+        tooltip=f"{tooltip} may fall back to {fallback.target}",
     )
     text = ["implicit fallback", *_edge_text("", fallback.carry or None, layout)]
     g.edge(
@@ -224,7 +280,7 @@ def _fallback_all(g: graphviz.Digraph, fallback: FallbackAll, layout: st.Layout)
         fallback.target,
         "<" + "<BR/>".join(escape(t) for t in text) + ">",
         style="dashed",
-        color=st.FALLBACK_LINE,
-        fontcolor=st.FALLBACK_LINE,
+        color=colour,
+        fontcolor=text_colour,
         penwidth="1.4",
     )

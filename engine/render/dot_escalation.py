@@ -7,13 +7,15 @@ import graphviz
 from engine.render import style as st
 from engine.render.text import html_text as escape
 from engine.render.text import wrap
-from engine.render.view import ESCALATION_STATES, Escalation
+from engine.render.view import ESCALATION_STATES, Escalation, TrafficSummary
 
 SUPERVISOR = "__supervisor"
 CHATTING, ESCALATED = (f"__{state}" for state in ESCALATION_STATES)
 
 
-def draw_escalation(g: graphviz.Digraph, esc: Escalation) -> None:
+def draw_escalation(g: graphviz.Digraph, esc: Escalation, traffic: TrafficSummary | None = None) -> None:
+    """The supervisor, the escalation machine and the front agents' links to it; ``traffic``: the escalations
+    counted from audit logs go on those links."""
     purple = st.ESCALATION_LINE
     with g.subgraph(name="cluster_escalation") as c:
         c.attr(
@@ -83,12 +85,13 @@ def draw_escalation(g: graphviz.Digraph, esc: Escalation) -> None:
             same.node(esc.front[0])
             same.node(CHATTING)
     for front in esc.front:
-        g.edge(
-            front,
-            CHATTING,
-            "<<I>hard turns</I>>",
-            color=purple,
-            fontcolor=purple,
-            style="bold",
-            arrowhead="none",
-        )
+        attrs = {"color": purple, "fontcolor": purple}
+        label = "<I>hard turns</I>"
+        if traffic is not None:
+            counted = traffic.escalation_text(front)
+            if counted:
+                label += f"<BR/><B>{escape(counted)}</B>"
+                attrs["tooltip"] = f"{front}: {counted}"
+            else:
+                attrs.update(color=st.faded(purple), fontcolor=st.faded(purple, st.COLD_TEXT_ALPHA))
+        g.edge(front, CHATTING, f"<{label}>", style="bold", arrowhead="none", **attrs)

@@ -71,11 +71,13 @@ def bundle_edge(
     one_way: bool,
     clusters: tuple[str, str],
     levels: dict[str, int] | None,
+    cold: bool = False,
 ) -> None:
     """One edge between two clusters standing for ``edges`` (listed in its tooltip).
 
     It is drawn between the ends of the first edge, clipped at the cluster borders; ``one_way``: every edge
-    goes from the first cluster to the second (otherwise the bundle has arrows at both ends).
+    goes from the first cluster to the second (otherwise the bundle has arrows at both ends). ``cold``: a
+    traffic overlay is on and none of the edges carried traffic (drawn lighter).
     """
     count = sum(2 if e.both else 1 for e in edges)
     routes = "; ".join(f"{e.source} {'↔' if e.both else '→'} {e.target}" for e in edges)
@@ -92,8 +94,8 @@ def bundle_edge(
         lhead=head,
         label=f"<<B>{count}</B>>",
         penwidth=f"{1 + min(count, 12) / 4:g}",
-        color=st.BUNDLE_LINE,
-        fontcolor=st.BUNDLE_LINE,
+        color=st.faded(st.BUNDLE_LINE) if cold else st.BUNDLE_LINE,
+        fontcolor=st.faded(st.BUNDLE_LINE, st.COLD_TEXT_ALPHA) if cold else st.BUNDLE_LINE,
         tooltip=tooltip,
         labeltooltip=tooltip,
         dir=direction,

@@ -6,7 +6,7 @@ from engine.flow.diagnostics import Severity
 from engine.render import style as st
 from engine.render.text import clip
 from engine.render.text import html_text as escape
-from engine.render.view import Diagram, EdgeKind, Role
+from engine.render.view import Diagram, EdgeKind, Role, TrafficSummary
 
 
 def legend(diagram: Diagram, layout: st.Layout, bundled: bool = False) -> str:
@@ -25,8 +25,14 @@ def legend(diagram: Diagram, layout: st.Layout, bundled: bool = False) -> str:
             f'<TR><TD ALIGN="LEFT" COLSPAN="2"><FONT COLOR="{st.MUTED}">{desc}'
             '<BR ALIGN="LEFT"/></FONT></TD></TR>'
         )
+    if diagram.traffic is not None:
+        rows.append(
+            f'<TR><TD ALIGN="LEFT" COLSPAN="2"><B>{escape(traffic_line(diagram.traffic))}</B></TD></TR>'
+        )
     for key, meaning in legend_keys(diagram, layout, bundled):
         rows.append(f'<TR>{key}<TD ALIGN="LEFT">{escape(meaning)}</TD></TR>')
+    if diagram.traffic is not None and diagram.traffic.elsewhere:
+        rows += _elsewhere(diagram.traffic, diagram.recovery)
     return '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="1">' + "".join(rows) + "</TABLE>>"
 
 
@@ -60,11 +66,68 @@ def legend_keys(diagram: Diagram, layout: st.Layout, bundled: bool) -> list[tupl
         keys.append((_text_key(st.HANDOFF_LINE, "───→"), "handoff (hover for its when rule)"))
     if any(e.both for e in diagram.edges) or not (layout.when_lines or layout.carry_labels):
         keys.append((_text_key(st.HANDOFF_LINE, "←──→"), "handoffs both ways"))
-    if bundled:
+    if bundled and diagram.traffic is not None:
+        keys.append(
+            (
+                _text_key(st.faded(st.BUNDLE_LINE, st.COLD_TEXT_ALPHA), "══ N ══→"),
+                "N handoffs between two groups, none taken (hover: which)",
+            )
+        )
+    elif bundled:
         keys.append((_text_key(st.BUNDLE_LINE, "══ N ══→"), "N handoffs between two groups (hover: which)"))
     if diagram.fallback_all is not None or any(e.kind is EdgeKind.FALLBACK for e in diagram.edges):
         keys.append((_text_key(st.FALLBACK_LINE, "- - - →"), "implicit fallback to recovery"))
+    if diagram.traffic is not None:
+        keys += _traffic_keys(diagram, diagram.traffic, layout)
     return keys
+
+
+def traffic_line(traffic: TrafficSummary) -> str:
+    """``traffic from N conversations / M handoffs`` (and the refused attempts, if any)."""
+    n, m = traffic.conversations, traffic.handoffs
+    line = f"traffic from {n} conversation{'s' * (n != 1)} / {m} handoff{'s' * (m != 1)}"
+    line += f" ({traffic.refused} refused)" if traffic.refused else ""
+    escalations = sum(count for _, _, count in traffic.escalations)
+    return line + (f" / {escalations} escalation{'s' * (escalations != 1)}" if escalations else "")
+
+
+def _traffic_keys(diagram: Diagram, traffic: TrafficSummary, layout: st.Layout) -> list[tuple[str, str]]:
+    edges = [e.traffic for e in diagram.edges if e.traffic is not None]
+    where = "on the edge" if layout.when_lines or layout.carry_labels else "hover an edge"
+    keys = [
+        (_text_key(st.HANDOFF_LINE, "━━ ×N ━→"), f"taken N times in the logs ({where}; thicker: more)"),
+        (_text_key(st.faded(st.HANDOFF_LINE, st.COLD_TEXT_ALPHA), "───→"), "no traffic in the logs"),
+    ]
+    if any(t.any and not t.taken for t in edges):
+        keys.append((_text_key(st.HANDOFF_LINE, "· · · ·→"), "asked for, never taken (refused or rerouted)"))
+    if traffic.refused:
+        keys.append((_text_key(st.REFUSED_LINE, "refused N"), "transfers asked for and refused"))
+    if any(t.capped or t.rerouted_capped for t in edges):
+        keys.append((_text_key(st.REROUTED_LINE, "capped N"), "sent to recovery: handoff depth cap reached"))
+    if any(t.recovered or t.rerouted_recovered for t in edges):
+        keys.append(
+            (
+                _text_key(st.REROUTED_LINE, "recovered N"),
+                "sent to recovery: a visit (or escalation) budget spent",
+            )
+        )
+    return keys
+
+
+def _elsewhere(traffic: TrafficSummary, recovery: str | None, limit: int = 8) -> list[str]:
+    """Rows for the attempts on routes the flow does not have (at most ``limit``, then how many more)."""
+    rows = [
+        f'<TR><TD ALIGN="LEFT" COLSPAN="2"><FONT COLOR="{st.REFUSED_LINE}"><B>'
+        "not routes of this flow (not drawn):</B></FONT></TD></TR>"
+    ]
+    for source, target, counts in traffic.elsewhere[:limit]:
+        rows.append(
+            f'<TR><TD ALIGN="CENTER"><FONT COLOR="{st.REFUSED_LINE}">{escape(counts.text(recovery))}</FONT></TD>'
+            f'<TD ALIGN="LEFT">{escape(source)} ↛ {escape(target)}</TD></TR>'
+        )
+    if len(traffic.elsewhere) > limit:
+        rows.append(f'<TR><TD></TD><TD ALIGN="LEFT">… and {len(traffic.elsewhere) - limit} more</TD></TR>')
+    return rows
 
 
 def _swatch(fill: str, line: str, text: str) -> str:

@@ -13,8 +13,20 @@ from collections.abc import Sequence
 from engine.flow.diagnostics import Diagnostic, Severity
 from engine.flow.model import Flow
 from engine.render import style as st
+from engine.render.legend import traffic_line
 from engine.render.text import clip, one_line
-from engine.render.view import Diagram, Edge, EdgeKind, Escalation, Node, Role, build_diagram, merge_pairs
+from engine.render.view import (
+    Diagram,
+    Edge,
+    EdgeKind,
+    EdgeTraffic,
+    Escalation,
+    Node,
+    Role,
+    TrafficSummary,
+    build_diagram,
+    merge_pairs,
+)
 
 AGENT_PREFIX = "a_"
 ANY_AGENT = "f_any"
@@ -76,26 +88,64 @@ def diagram_mermaid(diagram: Diagram, layout: st.Layout | None = None) -> str:
         out.append(f'    subgraph g_{i}["{escape(group)}"]')
         out += [f"        {_node(n, layout)}" for n in by_group[group]]
         out.append("    end")
+    links: list[str] = []
+    """The style of each link, in the order Mermaid numbers them (``""``: default; traffic overlay only)."""
     if diagram.entry is not None:
         out += [f'    {START}(("start")):::start', f"    {START} --> {agent_id(diagram.entry)}"]
+        links.append("")
     edges = diagram.edges
     if not layout.when_lines and not layout.carry_labels:
-        edges = tuple(merge_pairs(edges, labelled=lambda e: False))
+        edges = tuple(merge_pairs(edges, labelled=lambda e: e.hot))
     if len(edges) + 2 > MAX_EDGES:
         out.insert(1, f"%% {len(edges)} edges: more than Mermaid draws by default ({MAX_EDGES}); see the SVG")
-    out += [f"    {_edge(e, layout)}" for e in edges]
+    busiest = diagram.traffic.busiest if diagram.traffic is not None else 0
+    out += [f"    {_edge(e, layout, diagram.recovery)}" for e in edges]
+    links += [_link_style(e.traffic, busiest) for e in edges]
     if diagram.fallback_all is not None:
         carry = diagram.fallback_all.carry
         text = "implicit fallback" + (f"<br/>carry: {escape(', '.join(carry))}" if carry else "")
+        split = diagram.traffic is not None and any(  # some agents' fallback has its own edge
+            e.kind is EdgeKind.FALLBACK and e.target == diagram.fallback_all.target for e in edges
+        )
         out += [
-            f'    {ANY_AGENT}(["any agent"]):::fallback',
+            f'    {ANY_AGENT}(["{"any other agent" if split else "any agent"}"]):::fallback',
             f'    {ANY_AGENT} -.->|"{text}"| {agent_id(diagram.fallback_all.target)}',
         ]
+        links.append(COLD if diagram.traffic is not None else "")
     if diagram.escalation is not None:
-        out += _escalation(diagram.escalation)
+        out += _escalation(diagram.escalation, diagram.traffic)
+        links += ["", "", ""]
+        links += [
+            COLD if diagram.traffic is not None and not diagram.traffic.escalation_text(front) else ""
+            for front in diagram.escalation.front
+        ]
     out += _legend(diagram)
     out += [f"    classDef {name} {css}" for name, css in _CLASSES.items()]
+    out += _link_styles(links)
     return "\n".join(out) + "\n"
+
+
+COLD = "stroke-opacity:0.3"
+"""Mermaid style of a link no logged conversation took."""
+
+
+def _link_style(traffic: EdgeTraffic | None, busiest: int) -> str:
+    if traffic is None:
+        return ""
+    if not traffic.any:
+        return COLD
+    if not traffic.taken:  # asked for, never taken
+        return "stroke-dasharray:2 4"
+    return f"stroke-width:{st.traffic_width(traffic.taken, busiest):g}px"
+
+
+def _link_styles(links: list[str]) -> list[str]:
+    """``linkStyle`` lines: the links that share a style, by their index."""
+    by_style: dict[str, list[str]] = {}
+    for index, style in enumerate(links):
+        if style:
+            by_style.setdefault(style, []).append(str(index))
+    return [f"    linkStyle {','.join(indices)} {style}" for style, indices in by_style.items()]
 
 
 def _node(node: Node, layout: st.Layout) -> str:
@@ -125,7 +175,7 @@ def _class(node: Node) -> str:
     return "entry" if Role.ENTRY in node.roles else "agent"
 
 
-def _edge(edge: Edge, layout: st.Layout) -> str:
+def _edge(edge: Edge, layout: st.Layout, recovery: str | None = None) -> str:
     lines = clip(edge.when, layout.when_width, layout.when_lines) if edge.when and layout.when_lines else []
     carry = edge.carry or None if edge.kind is EdgeKind.FALLBACK else edge.carry
     if carry is not None and layout.carry_labels:
@@ -135,11 +185,14 @@ def _edge(edge: Edge, layout: st.Layout) -> str:
         arrow = "-.->"
     else:
         arrow = "<-->" if edge.both else "-->"
-    text = f'|"{"<br/>".join(escape(t) for t in lines)}"|' if lines else ""
+    texts = [escape(t) for t in lines]
+    if edge.traffic is not None and edge.traffic.any:  # counts first, in every layout (no tooltips here)
+        texts.insert(0, f"<b>{escape(edge.traffic.text(recovery))}</b>")
+    text = f'|"{"<br/>".join(texts)}"|' if texts else ""
     return f"{agent_id(edge.source)} {arrow}{text} {agent_id(edge.target)}"
 
 
-def _escalation(esc: Escalation) -> list[str]:
+def _escalation(esc: Escalation, traffic: TrafficSummary | None = None) -> list[str]:
     tools = escape(", ".join(esc.tools) or "no tools")
     supervisor = (
         f"<b>supervisor</b><br/>{escape(esc.model)} ({escape(esc.backend)})<br/>tools: {tools}<br/>"
@@ -156,7 +209,10 @@ def _escalation(esc: Escalation) -> list[str]:
         '        e_escalated -.->|"asks"| e_supervisor',
         "    end",
     ]
-    out += [f'    {agent_id(front)} ===|"hard turns"| e_chatting' for front in esc.front]
+    for front in esc.front:
+        counted = traffic.escalation_text(front) if traffic is not None else ""
+        text = "hard turns" + (f"<br/><b>{escape(counted)}</b>" if counted else "")
+        out.append(f'    {agent_id(front)} ===|"{text}"| e_chatting')
     return out
 
 
@@ -177,6 +233,16 @@ def _legend(diagram: Diagram) -> list[str]:
         "┄┄▶ implicit fallback to recovery",
         f"max handoff depth {diagram.max_handoff_depth}",
     ]
+    if diagram.traffic is not None:
+        notes += [traffic_line(diagram.traffic), "×N: taken N times (thicker: more)", "faded: no traffic"]
+        if any(e.traffic is not None and e.traffic.any and not e.traffic.taken for e in diagram.edges):
+            notes.append("dotted: asked for, never taken (refused or rerouted)")
+        notes += [
+            f"not a route of this flow: {source} ↛ {target} {counts.text(diagram.recovery)}"
+            for source, target, counts in diagram.traffic.elsewhere[:8]
+        ]
+        if len(diagram.traffic.elsewhere) > 8:
+            notes.append(f"… and {len(diagram.traffic.elsewhere) - 8} more routes not in this flow")
     out = ['    subgraph legend["legend"]', "        direction LR"]
     out += [f'        l_{i}("{escape(text)}"):::{cls}' for i, (cls, text) in enumerate(keys)]
     out.append(f'        l_notes["{"<br/>".join(escape(n) for n in notes)}"]:::legend')

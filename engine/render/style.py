@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 FONT = "Helvetica,Arial,sans-serif"
@@ -88,3 +89,31 @@ def layout_for(agents: int, edges: int) -> Layout:
     if edges >= MEDIUM_FROM_EDGES or agents > 20:
         return MEDIUM
     return SMALL
+
+
+# --- the traffic overlay (counts from audit logs) ---------------------------------------------------------
+
+REFUSED_LINE = ERROR_LINE
+REROUTED_LINE = RECOVERY_LINE
+COLD_ALPHA = "4d"
+"""Alpha appended to an edge's colour when no logged conversation took it (30% opaque)."""
+COLD_TEXT_ALPHA = "73"
+"""Alpha of that edge's label (45%): lighter, still readable."""
+TRAFFIC_WIDTH = (1.8, 6.0)
+"""Pen width of an edge taken once, and of the busiest edge."""
+TRAFFIC_FULL_SCALE = 8
+"""Widths scale as if the busiest edge were taken at least this often: a short log is not drawn all bold."""
+
+
+def faded(colour: str, alpha: str = COLD_ALPHA) -> str:
+    """``colour`` (``#rrggbb``) made translucent: a route without traffic."""
+    return colour + alpha
+
+
+def traffic_width(taken: int, busiest: int) -> float:
+    """Pen width of an edge taken ``taken`` times: grows with its logarithm, up to the busiest edge's."""
+    if taken <= 0:
+        return 1.0
+    low, high = TRAFFIC_WIDTH
+    scale = math.log1p(max(busiest, taken, TRAFFIC_FULL_SCALE))
+    return round(low + (high - low) * (math.log1p(taken) - math.log1p(1)) / (scale - math.log1p(1)), 1)

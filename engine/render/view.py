@@ -7,6 +7,9 @@ builds); the only transformations are presentational and reversible:
 - an unlabelled pair ``a -> b`` / ``b -> a`` is one edge with ``both=True``;
 - when every agent can fall back to the recovery agent and two or more of them do so through the implicit
   route, those fallback edges become a single :class:`FallbackAll` edge from an "any agent" node.
+
+A traffic overlay (:func:`engine.render.traffic.overlay`) adds counts from audit logs: :class:`EdgeTraffic` on
+every edge and a :class:`TrafficSummary` on the diagram. Without one, both stay ``None`` and nothing changes.
 """
 
 from __future__ import annotations
@@ -69,6 +72,75 @@ class Node:
 
 
 @dataclass(frozen=True)
+class EdgeTraffic:
+    """What the audit logs say about one route: attempts by outcome, as logged on it."""
+
+    done: int = 0
+    refused: int = 0
+    capped: int = 0
+    """Taken to the recovery agent (this route) because the handoff depth cap was reached."""
+    recovered: int = 0
+    """Taken to the recovery agent (this route) because the requested agent's visit budget was spent."""
+    rerouted_capped: int = 0
+    """Asked for along this route, but sent to the recovery agent by the depth cap."""
+    rerouted_recovered: int = 0
+    """Asked for along this route, but sent to the recovery agent by the target's visit budget."""
+
+    @property
+    def taken(self) -> int:
+        """Conversations that moved along the route."""
+        return self.done + self.capped + self.recovered
+
+    @property
+    def any(self) -> bool:
+        """Anything was logged about the route (an edge without it is drawn lighter)."""
+        return bool(self.taken or self.refused or self.rerouted_capped or self.rerouted_recovered)
+
+    def parts(self, recovery: str | None) -> list[tuple[str, str]]:
+        """``(text, kind)`` for a label: kind ``taken``, ``refused`` or ``rerouted`` (empty: no traffic)."""
+        found = [(f"×{self.taken}", "taken")] if self.taken else []
+        found += [(f"refused {self.refused}", "refused")] if self.refused else []
+        found += [
+            (f"{o} {n}", "rerouted") for o, n in (("capped", self.capped), ("recovered", self.recovered)) if n
+        ]
+        to = f" → {recovery}" if recovery else ""
+        found += [
+            (f"{o} {n}{to}", "rerouted")
+            for o, n in (("capped", self.rerouted_capped), ("recovered", self.rerouted_recovered))
+            if n
+        ]
+        return found
+
+    def text(self, recovery: str | None) -> str:
+        return " · ".join(t for t, _ in self.parts(recovery))
+
+
+@dataclass(frozen=True)
+class TrafficSummary:
+    """The totals of a traffic overlay, for the legend."""
+
+    conversations: int
+    handoffs: int
+    """Handoffs taken (done, capped or recovered), in every log."""
+    refused: int
+    busiest: int
+    """The most handoffs taken along one drawn edge (the pen widths scale to it)."""
+    elsewhere: tuple[tuple[str, str, EdgeTraffic], ...] = ()
+    """Attempts on routes the flow does not have (a refused transfer to a non-neighbour, an older flow)."""
+    escalations: tuple[tuple[str, str, int], ...] = ()
+    """``(front agent, outcome, count)``: escalations to the supervisor (chat-supervisor flows)."""
+
+    def escalation_text(self, agent: str) -> str:
+        """``×N escalations`` from ``agent``, then the outcomes other than ``answered`` (empty: none)."""
+        outcomes = [(o, n) for a, o, n in self.escalations if a == agent]
+        total = sum(n for _, n in outcomes)
+        if not total:
+            return ""
+        others = [f"{o.replace('_', ' ')} {n}" for o, n in outcomes if o != "answered"]
+        return " · ".join([f"×{total} escalation{'s' * (total != 1)}", *others])
+
+
+@dataclass(frozen=True)
 class Edge:
     source: str
     target: str
@@ -78,10 +150,17 @@ class Edge:
     """Keys that travel along the edge; ``None``: every key (no contract restricts it)."""
     both: bool = False
     """Drawn as one two-headed edge for the unlabelled pair ``source <-> target``."""
+    traffic: EdgeTraffic | None = None
+    """Counts from audit logs (``None``: no overlay; a ``both`` edge stands for two routes without traffic)."""
 
     @property
     def labelled(self) -> bool:
         return bool(self.when) or self.carry is not None
+
+    @property
+    def hot(self) -> bool:
+        """A traffic overlay is on and the audit logs say something about this edge."""
+        return self.traffic is not None and self.traffic.any
 
 
 @dataclass(frozen=True)
@@ -119,6 +198,8 @@ class Diagram:
     edges: tuple[Edge, ...]
     fallback_all: FallbackAll | None = None
     escalation: Escalation | None = None
+    traffic: TrafficSummary | None = None
+    """Totals of the traffic overlay (``None``: a plain topology diagram)."""
 
     @property
     def groups(self) -> list[str]:
@@ -214,7 +295,7 @@ def merge_pairs(edges: Sequence[Edge], labelled: Callable[[Edge], bool] = lambda
     for e in edges:
         if (e.source, e.target) in plain and (e.target, e.source) in plain:
             if e.source < e.target:
-                merged.append(Edge(e.source, e.target, e.kind, both=True))
+                merged.append(Edge(e.source, e.target, e.kind, both=True, traffic=e.traffic))
             continue
         merged.append(e)
     return merged
