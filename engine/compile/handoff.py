@@ -37,8 +37,6 @@ _cache_lock = Lock()
 class HandoffMachine(StateMachine):
     """Base of every compiled handoff machine: the current agent is ``agent``."""
 
-    flow_name: str = ""
-
     @property
     def agent(self) -> str:
         (state,) = self.configuration
@@ -85,7 +83,6 @@ def _build(flow: Flow) -> type[HandoffMachine]:
         "validate_disconnected_states": False,
         "validate_trap_states": False,
         "validate_final_reachability": False,
-        "flow_name": flow.flow.name,
         "__module__": __name__,
     }
     attrs.update({STATE_PREFIX + name: state for name, state in states.items()})

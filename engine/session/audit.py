@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal, Protocol
@@ -87,7 +87,3 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, AuditRecord | str]]:
                 yield number, AuditRecord.from_json(line)
             except (ValueError, TypeError) as exc:
                 yield number, f"not an audit record: {exc}"
-
-
-def records_only(items: Iterable[tuple[int, AuditRecord | str]]) -> list[AuditRecord]:
-    return [r for _, r in items if isinstance(r, AuditRecord)]

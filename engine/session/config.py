@@ -106,11 +106,11 @@ def session_update(
     flow: Flow,
     agent: str,
     context: Mapping[str, Any],
-    *,
-    modalities: tuple[str, ...] = ("text",),
-    escalation: bool = False,
+    tools: list[dict[str, Any]],
+    modalities: tuple[str, ...],
 ) -> dict[str, Any]:
-    """A full ``session.update`` for ``agent``; ``voice`` and ``model`` stay fixed across handoffs."""
+    """A full ``session.update`` for ``agent`` with its ``tools`` (see :func:`agent_tools`) and the context
+    it may see; ``voice`` and ``model`` stay fixed across handoffs."""
     return {
         "type": "session.update",
         "session": {
@@ -118,7 +118,7 @@ def session_update(
             "model": flow.flow.model,
             "output_modalities": list(modalities),
             "instructions": agent_instructions(flow, agent, context),
-            "tools": agent_tools(flow, agent, escalation=escalation),
+            "tools": tools,
             "tool_choice": "auto",
             "audio": {"output": {"voice": flow.flow.voice}},
         },

@@ -33,7 +33,7 @@ from engine.session.actions import (
     Transcript,
 )
 from engine.session.audit import AuditRecord, Kind, Outcome
-from engine.session.config import agent_instructions
+from engine.session.config import session_update
 from engine.session.plan import FlowPlan
 
 
@@ -536,18 +536,7 @@ class Session:
 
     def _session_update(self) -> dict[str, Any]:
         agent = self.plan.agents[self.agent]
-        return {
-            "type": "session.update",
-            "session": {
-                "type": "realtime",
-                "model": self.flow.flow.model,
-                "output_modalities": list(self.modalities),
-                "instructions": agent_instructions(self.flow, agent.name, self.visible_context()),
-                "tools": agent.tools,
-                "tool_choice": "auto",
-                "audio": {"output": {"voice": self.flow.flow.voice}},
-            },
-        }
+        return session_update(self.flow, agent.name, self.visible_context(), agent.tools, self.modalities)
 
     def _audit(
         self,
