@@ -6,8 +6,13 @@ import textwrap
 from collections.abc import Callable
 
 import pytest
+from hypothesis import settings
 
 from engine.flow.loader import FlowDocument, parse_flow
+
+# Properties are about correctness, not speed: no per-example deadline (a busy CI machine is not a bug).
+settings.register_profile("switchboard", deadline=None, print_blob=True)
+settings.load_profile("switchboard")
 
 
 def _parse_toml(text: str, file: str = "flow.toml") -> FlowDocument:
