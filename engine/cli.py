@@ -151,6 +151,7 @@ def _compiled_or_report(path: str) -> Any:
 def cmd_run(args: argparse.Namespace) -> int:
     import asyncio
 
+    from engine.realtime.client import UpstreamError
     from engine.realtime.conversation import ConversationError
     from engine.realtime.runner import (
         RunOptions,
@@ -159,6 +160,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         script_or_empty,
         stdin_lines,
     )
+    from engine.realtime.tools import ToolBindingError
     from engine.session.audit import AuditSink, JsonlSink, MemorySink
 
     compiled = _compiled_or_report(args.flow)
@@ -196,7 +198,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ConversationError as exc:
         err.print(f"switchboard {args.command}: {exc}", markup=False)
         return EXIT_FINDINGS
-    except Exception as exc:  # transport refusal, tool binding: one clear line, no traceback
+    except (UpstreamError, ToolBindingError, ValueError, OSError) as exc:
+        # a refused upstream, an unbindable tool, a bad supervisor script: one clear line, no traceback
         err.print(f"switchboard {args.command}: {type(exc).__name__}: {exc}", markup=False)
         return EXIT_FINDINGS
     finally:
