@@ -26,11 +26,11 @@ class CompiledFlow:
 
 
 def compile_document(doc: FlowDocument) -> CompiledFlow:
-    """Verify ``doc`` and compile it; raise :class:`FlowError` when the verifier finds an error."""
+    """Verify ``doc`` and compile it; raise :class:`FlowError` (with every finding, warnings included) when
+    the verifier finds an error."""
     findings = verify(doc)
-    errors = [d for d in findings if d.severity is Severity.ERROR]
-    if errors:
-        raise FlowError(errors)
+    if any(d.severity is Severity.ERROR for d in findings):
+        raise FlowError(findings)
     return CompiledFlow(doc, compile_handoff_machine(doc.flow), tuple(findings))
 
 
