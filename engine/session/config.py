@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.flow.model import ESCALATION_TOOL, TRANSFER_PREFIX, Flow
+from engine.verify.graph import has_fallback
 
 AGENT_MARKER = "# agent: "
 """First line of every agent's instructions: names the agent (the emulator's scripts match on it)."""
@@ -27,10 +28,7 @@ ESCALATION_PARAMETERS: dict[str, Any] = {
 def transfer_targets(flow: Flow, agent: str) -> list[str]:
     """Where ``agent`` may transfer: its declared handoffs, then the implicit fallback to recovery."""
     declared = [t for t in dict.fromkeys(flow.agents[agent].handoffs) if t in flow.agents and t != agent]
-    recovery = flow.flow.recovery
-    if flow.flow.implicit_fallback and agent != recovery and recovery not in declared:
-        declared.append(recovery)
-    return declared
+    return [*declared, flow.flow.recovery] if has_fallback(flow, agent) else declared
 
 
 def carry_keys(flow: Flow, source: str, target: str) -> list[str] | None:

@@ -28,19 +28,27 @@ def handoff_graph(flow: Flow) -> nx.DiGraph:
     return graph
 
 
+def has_fallback(flow: Flow, agent: str) -> bool:
+    """Whether ``agent`` gets the implicit route straight to the recovery agent (not declared, not opted out)."""
+    recovery = flow.flow.recovery
+    return (
+        flow.flow.implicit_fallback
+        and recovery in flow.agents
+        and agent != recovery
+        and recovery not in flow.agents[agent].handoffs
+    )
+
+
 def fallback_sources(flow: Flow) -> list[str]:
     """Agents that get the implicit route straight to the recovery agent (none when the flow opts out)."""
-    recovery = flow.flow.recovery
-    if not flow.flow.implicit_fallback or recovery not in flow.agents:
-        return []
-    return [
-        name for name, agent in flow.agents.items() if name != recovery and recovery not in agent.handoffs
-    ]
+    return [name for name in flow.agents if has_fallback(flow, name)]
 
 
 def routing_graph(flow: Flow) -> nx.DiGraph:
     """The handoff graph plus the implicit fallback edges (``kind="fallback"``): every route the runtime allows."""
     graph = handoff_graph(flow)
     recovery = flow.flow.recovery
-    graph.add_edges_from((name, recovery, {"kind": FALLBACK, "contract": None}) for name in fallback_sources(flow))
+    graph.add_edges_from(
+        (name, recovery, {"kind": FALLBACK, "contract": None}) for name in fallback_sources(flow)
+    )
     return graph
