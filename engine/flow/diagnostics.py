@@ -19,9 +19,19 @@ class Location:
     file: str
     line: int = 1
     col: int = 1
+    length: int = field(default=1, compare=False)
+    """How many characters of the line the span covers (the caret run in a code frame)."""
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True)
+class Related:
+    """A secondary location of a finding (rustc's "note: ... here"): where the other half of the cause is."""
+
+    location: Location
+    message: str
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,10 @@ class Diagnostic:
     """The short name of the rule (``unreachable-agent``)."""
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     """Machine-readable detail (a path, a depth) for JSON/SARIF output."""
+    help: str = field(default="", compare=False)
+    """The fix, in one line (``add max_visits = 3 to 'card_services'``); empty when there is none to give."""
+    related: tuple[Related, ...] = field(default=(), compare=False)
+    """Secondary locations (the contract whose ``carry`` drops a key, the first definition of a name)."""
 
     def __str__(self) -> str:
         return f"{self.location}: {self.code} [{self.severity}] {self.message}"
@@ -52,6 +66,22 @@ class Diagnostic:
             "line": self.location.line,
             "col": self.location.col,
             "agents": list(self.agents),
+            **({"help": self.help} if self.help else {}),
+            **(
+                {
+                    "related": [
+                        {
+                            "message": r.message,
+                            "file": r.location.file,
+                            "line": r.location.line,
+                            "col": r.location.col,
+                        }
+                        for r in self.related
+                    ]
+                }
+                if self.related
+                else {}
+            ),
             **({"detail": self.extra} if self.extra else {}),
         }
 

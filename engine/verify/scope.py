@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 import networkx as nx
 
-from engine.flow.diagnostics import Diagnostic
+from engine.flow.diagnostics import Diagnostic, Related
 from engine.flow.loader import FlowDocument
 from engine.flow.model import Flow
 from engine.flow.positions import PathKey
@@ -71,11 +72,24 @@ class Scope:
         path: PathKey,
         agents: tuple[str, ...] = (),
         extra: dict[str, Any] | None = None,
+        *,
+        help: str = "",
+        related: Sequence[tuple[PathKey, str]] = (),
     ) -> Diagnostic:
-        """A finding of rule ``code`` at document ``path`` (severity and name come from the catalogue)."""
+        """A finding of rule ``code`` at document ``path`` (severity and name come from the catalogue);
+        ``help`` is the fix, ``related`` the secondary locations as ``(document path, note)``."""
         rule = RULES[code]
+        locate = self.doc.source.locate
         return Diagnostic(
-            code, rule.severity, message, self.doc.source.locate(path), agents, rule.name, extra or {}
+            code,
+            rule.severity,
+            message,
+            locate(path),
+            agents,
+            rule.name,
+            extra or {},
+            help=help,
+            related=tuple(Related(locate(p), note) for p, note in related),
         )
 
 
