@@ -6,14 +6,14 @@ import textwrap
 from typing import Any
 
 from engine.compile.pipeline import CompiledFlow
-from engine.realtime.client import RealtimeClient
-from engine.realtime.conversation import Conversation, UserTurn
-from engine.realtime.emulator import Emulator, Faults
-from engine.realtime.protocol import ProtocolError
-from engine.realtime.script import Script
-from engine.realtime.tools import ToolRegistry
+from engine.emulator.script import Script
+from engine.emulator.server import Emulator, Faults
+from engine.runtime.client import RealtimeClient
+from engine.runtime.conversation import Conversation, UserTurn
+from engine.runtime.tools import ToolRegistry
 from engine.session import MemorySink, Session, Transcript
 from engine.session.actions import Action
+from engine.wire.protocol import ProtocolError
 from tests.realtime_schema import run, validate_client_event, validate_server_event
 
 

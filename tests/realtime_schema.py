@@ -17,7 +17,7 @@ from openai.types.realtime import RealtimeClientEvent, RealtimeServerEvent
 from pydantic import BaseModel, Field, TypeAdapter
 from websockets.asyncio.client import ClientConnection, connect
 
-from engine.realtime.protocol import decode, encode
+from engine.wire.protocol import decode, encode
 
 ADAPTER: TypeAdapter[Any] = TypeAdapter(
     Annotated[RealtimeClientEvent | RealtimeServerEvent, Field(discriminator="type")]

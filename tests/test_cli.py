@@ -9,7 +9,7 @@ import pytest
 
 from engine.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, find_flow_files, main
 from engine.flow.schema import flow_json_schema_text
-from engine.session.audit import read_jsonl
+from engine.runtime.audit_file import read_jsonl
 
 BROKEN = Path("flows/broken")
 

@@ -9,16 +9,16 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request
 
-from engine.realtime.client import (
+from engine.emulator.script import Script
+from engine.emulator.server import Emulator, Faults
+from engine.runtime.client import (
     RealtimeClient,
     UpstreamClosed,
     UpstreamDropped,
     UpstreamError,
     UpstreamRefused,
 )
-from engine.realtime.emulator import Emulator, Faults
-from engine.realtime.protocol import Event, ProtocolError
-from engine.realtime.script import Script
+from engine.wire.protocol import Event, ProtocolError
 from tests.realtime_schema import (
     run,
     text_session,

@@ -12,9 +12,10 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosedError, InvalidStatus
 
-from engine.realtime.emulator import Emulator, Faults, run_emulator
-from engine.realtime.protocol import ProtocolError
-from engine.realtime.script import Script, ScriptError
+from engine.cli.run import serve_emulator
+from engine.emulator.script import Script, ScriptError
+from engine.emulator.server import Emulator, Faults
+from engine.wire.protocol import ProtocolError
 from tests.realtime_schema import (
     Wire,
     count,
@@ -667,7 +668,7 @@ def test_run_emulator_prints_the_url_and_serves_until_cancelled(
     path.write_text('[[rule]]\nsay = "Hello from the script."\n', encoding="utf-8")
 
     async def main() -> None:
-        server = asyncio.create_task(run_emulator(path, "127.0.0.1", 0))
+        server = asyncio.create_task(serve_emulator(path, "127.0.0.1", 0))
         printed = ""
         while "ws://" not in printed:  # yield to the loop until the server has started
             await asyncio.sleep(0)
@@ -688,4 +689,4 @@ def test_run_emulator_reports_script_errors(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text('[[rule]]\nsay = "x"\nuser = "("\n', encoding="utf-8")
     with pytest.raises(ScriptError, match=r"bad\.toml:3:1: rule\[0\]\.user"):
-        run(run_emulator(path, "127.0.0.1", 0))
+        run(serve_emulator(path, "127.0.0.1", 0))

@@ -10,8 +10,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.realtime.emulator import Emulator
-from engine.realtime.script import Script
+from engine.emulator.script import Script
+from engine.emulator.server import Emulator
 from tests.realtime_schema import Wire, run, text_session, user_message
 
 SCRIPT = Script.parse(

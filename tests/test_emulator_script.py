@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.realtime.protocol import ProtocolError, check_client_event, decode, encode, new_id
-from engine.realtime.script import MatchState, Script, ScriptError
+from engine.emulator.script import MatchState, Script, ScriptError
+from engine.wire.protocol import ProtocolError, check_client_event, decode, encode, new_id
 
 EXAMPLE = """
 [[rule]]                 # rules are tried in order; first match wins

@@ -13,9 +13,9 @@ import pytest
 from agents import function_tool
 from agents.realtime import RealtimeAgent, RealtimeRunner
 
-from engine.realtime.emulator import Emulator
-from engine.realtime.protocol import Event
-from engine.realtime.script import Script
+from engine.emulator.script import Script
+from engine.emulator.server import Emulator
+from engine.wire.protocol import Event
 from tests.realtime_schema import run, validate_client_event, validate_server_event
 
 SCRIPT = Script.parse(

@@ -10,10 +10,10 @@ import pytest
 from websockets.asyncio.client import connect
 
 from engine.compile.pipeline import CompiledFlow, compile_document
+from engine.emulator.script import Script
+from engine.emulator.server import Emulator
 from engine.flow.loader import parse_flow
-from engine.realtime.emulator import Emulator
-from engine.realtime.relay import Relay
-from engine.realtime.script import Script
+from engine.runtime.relay import Relay
 from engine.session import MemorySink
 from tests.e2e_helpers import Recorder
 from tests.realtime_schema import run

@@ -28,10 +28,10 @@ from engine.render import (
     render_sources,
     style,
 )
-from engine.render.synthetic import synthetic_document
 from engine.render.text import ELLIPSIS, clip, shorten
 from engine.verify import verify
 from engine.verify.graph import routing_graph
+from tools.synthetic import synthetic_document
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = sorted((ROOT / "flows").glob("*.toml"))

@@ -30,10 +30,10 @@ from engine.render import (
     render_sources,
     style,
 )
-from engine.render.synthetic import synthetic_document
 from engine.render.traffic import overlay
 from engine.render.view import EdgeKind, build_diagram
 from tests.test_render import graph_routes, read_mermaid
+from tools.synthetic import synthetic_document
 
 ROOT = Path(__file__).resolve().parent.parent
 RETAIL = ROOT / "flows" / "retail.toml"

@@ -8,15 +8,16 @@ from typing import Any
 import pytest
 
 from engine.compile.pipeline import CompiledFlow, compile_document, compile_flow
+from engine.emulator.script import Script
+from engine.emulator.server import Faults
 from engine.flow.loader import parse_flow
-from engine.realtime.client import UpstreamDropped
-from engine.realtime.conversation import ConversationError, UserTurn
-from engine.realtime.emulator import Faults
-from engine.realtime.protocol import ProtocolError
-from engine.realtime.script import Script
-from engine.realtime.tools import ToolRegistry
-from engine.session import JsonlSink, MemorySink
-from engine.session.audit import AuditRecord, read_jsonl
+from engine.runtime.audit_file import JsonlSink, read_jsonl
+from engine.runtime.client import UpstreamDropped
+from engine.runtime.conversation import ConversationError, UserTurn
+from engine.runtime.tools import ToolRegistry
+from engine.session import MemorySink
+from engine.session.audit import AuditRecord
+from engine.wire.protocol import ProtocolError
 from tests.e2e_helpers import converse as _converse
 
 FLOW = """

@@ -20,16 +20,16 @@ from openai import AsyncOpenAI
 from openai.types.responses import Response
 
 from engine.flow.loader import FlowDocument, load_flow, parse_flow
-from engine.realtime.supervisor import (
+from engine.runtime.tools import ToolRegistry
+from engine.session.actions import EscalationRequest
+from engine.supervisor.backend import (
     SupervisorAnswer,
     SupervisorConfigError,
     SupervisorFailure,
-    make_supervisor,
 )
-from engine.realtime.supervisor_openai import OpenAISupervisor
-from engine.realtime.supervisor_scripted import ScriptedSupervisor
-from engine.realtime.tools import ToolRegistry
-from engine.session.actions import EscalationRequest
+from engine.supervisor.factory import make_supervisor
+from engine.supervisor.openai import OpenAISupervisor
+from engine.supervisor.scripted import ScriptedSupervisor
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_SCRIPT = "scripts/chat_supervisor_supervisor.toml"

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from engine.compile.pipeline import CompiledFlow, compile_flow
-from engine.realtime.conversation import UserTurn
-from engine.realtime.script import Script
-from engine.realtime.supervisor import make_supervisor
-from engine.realtime.tools import ToolRegistry
+from engine.emulator.script import Script
+from engine.runtime.conversation import UserTurn
+from engine.runtime.tools import ToolRegistry
 from engine.session import MemorySink, Session
+from engine.supervisor.factory import make_supervisor
 from tests.e2e_helpers import Recorder, converse
 
 FLOW = """

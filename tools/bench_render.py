@@ -21,7 +21,7 @@ from benchlib import best_of, machine_line, table, write_section
 
 from engine.render import style
 from engine.render.dot import diagram_digraph
-from engine.render.synthetic import synthetic_flow
+from tools.synthetic import synthetic_flow
 from engine.render.view import build_diagram
 
 TRIVIAL = "digraph g { a -> b }"

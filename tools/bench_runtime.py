@@ -26,11 +26,11 @@ from benchlib import machine_line, percentiles, table, write_section
 from engine.compile.pipeline import CompiledFlow, compile_document
 from engine.flow.loader import parse_flow
 from engine.flow.model import ESCALATION_TOOL
-from engine.realtime.client import RealtimeClient
-from engine.realtime.conversation import Conversation, UserTurn
-from engine.realtime.emulator import Emulator
-from engine.realtime.script import Script
-from engine.realtime.tools import ToolRegistry
+from engine.runtime.client import RealtimeClient
+from engine.runtime.conversation import Conversation, UserTurn
+from engine.emulator.server import Emulator
+from engine.emulator.script import Script
+from engine.runtime.tools import ToolRegistry
 from engine.session import MemorySink, Session
 from engine.session.actions import Escalate, Transcript
 

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from engine.errors import SwitchboardError
+
 
 class Severity(StrEnum):
     ERROR = "error"
@@ -86,9 +88,19 @@ class Diagnostic:
         }
 
 
-class FlowError(Exception):
-    """A flow that could not be loaded; carries the diagnostics that say why."""
+class DocumentError(SwitchboardError, ValueError):
+    """A document (a flow, an emulator script, supervisor rules) that could not be loaded or used; carries
+    the positioned diagnostics that say why."""
 
     def __init__(self, diagnostics: list[Diagnostic]) -> None:
         self.diagnostics = diagnostics
-        super().__init__("\n".join(str(d) for d in diagnostics))
+        super().__init__("\n".join(self.line(d) for d in diagnostics))
+
+    @staticmethod
+    def line(diagnostic: Diagnostic) -> str:
+        """One diagnostic as a line of this error's message."""
+        return str(diagnostic)
+
+
+class FlowError(DocumentError):
+    """A flow that could not be loaded, verified or compiled."""

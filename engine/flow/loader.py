@@ -10,37 +10,25 @@ Every failure becomes a :class:`FlowError` whose diagnostics name the file, line
 
 from __future__ import annotations
 
-import json
-import re
-import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
-from engine.flow.diagnostics import Diagnostic, FlowError, Location, Severity
+from engine.flow.diagnostics import Diagnostic, DocumentError, FlowError, Location
+from engine.flow.document import (
+    FORMATS,
+    SourceMap,
+    error,
+    parse_document,
+    read_document,
+    validate_document,
+)
 from engine.flow.model import Flow
-from engine.flow.positions import PathKey, json_duplicate_keys, json_positions, toml_positions
+from engine.flow.positions import PathKey
 from engine.gcpause import gc_paused
 
-FORMATS = {".toml": "toml", ".json": "json"}
-
-
-@dataclass(frozen=True)
-class SourceMap:
-    """Maps a document path (``("agents", "returns", "handoffs", 1)``) to where it stands in the file."""
-
-    file: str
-    positions: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
-
-    def locate(self, path: PathKey = ()) -> Location:
-        """The position of ``path``, or of its nearest ancestor that has one."""
-        for end in range(len(path), 0, -1):
-            pos = self.positions.get(path[:end])
-            if pos is not None:
-                return Location(self.file, *pos)
-        return Location(self.file, 1, 1)
+__all__ = ["FORMATS", "FlowDocument", "SourceMap", "load_flow", "parse_flow"]
 
 
 @dataclass(frozen=True)
@@ -60,99 +48,33 @@ class FlowDocument:
 def load_flow(path: str | Path) -> FlowDocument:
     """Load a ``.toml`` or ``.json`` flow file; raise :class:`FlowError` with positioned diagnostics."""
     path = Path(path)
-    name = str(path)
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise FlowError(
-            [
-                _error(
-                    "SB001",
-                    "unreadable",
-                    f"unknown flow format {path.suffix!r}: use .toml or .json",
-                    Location(name),
-                )
-            ]
-        )
+        message = f"unknown flow format {path.suffix!r}: use .toml or .json"
+        raise FlowError([error("SB001", "unreadable", message, Location(str(path)))])
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FlowError(
-            [_error("SB001", "unreadable", f"cannot read flow file: {exc}", Location(name))]
-        ) from None
-    return parse_flow(text, name, fmt, base_dir=path.parent)
+        text = read_document(path, "flow file")
+    except DocumentError as exc:
+        raise FlowError(exc.diagnostics) from None
+    return parse_flow(text, str(path), fmt, base_dir=path.parent)
 
 
 def parse_flow(text: str, file: str, fmt: str = "toml", base_dir: Path | None = None) -> FlowDocument:
     """Parse flow ``text`` (``fmt`` is ``"toml"`` or ``"json"``); ``file`` names it in diagnostics."""
     with gc_paused():
-        return _parse_flow(text, file, fmt, base_dir)
-
-
-def _parse_flow(text: str, file: str, fmt: str, base_dir: Path | None) -> FlowDocument:
-    data, positions, problems = _parse(text, file, fmt)
-    source = SourceMap(file, positions)
-    if data is None:
-        raise FlowError(problems)
-    try:
-        flow = Flow.model_validate(data)
-    except ValidationError as exc:
-        raise FlowError(problems + [_schema_diagnostic(err, source) for err in exc.errors()]) from None
-    flow, file_problems = _resolve_instruction_files(flow, source, base_dir)
-    problems += file_problems
-    if problems:
-        raise FlowError(problems)
-    return FlowDocument(flow, source, base_dir or Path("."))
-
-
-def _parse(text: str, file: str, fmt: str) -> tuple[Any, dict[PathKey, tuple[int, int]], list[Diagnostic]]:
-    if fmt == "json":
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            return (
-                None,
-                {},
-                [
-                    _error(
-                        "SB002",
-                        "malformed",
-                        f"malformed JSON: {exc.msg}",
-                        Location(file, exc.lineno, exc.colno),
-                    )
-                ],
-            )
-        dupes = [
-            _error(
-                "SB104",
-                "duplicate-name",
-                f"duplicate key {'.'.join(map(str, p))!r}: the earlier one is lost",
-                Location(file, *pos),
-            )
-            for p, pos in json_duplicate_keys(text)
-        ]
-        return data, json_positions(text), dupes
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        line, col = _toml_error_position(exc)
-        message = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", str(exc))
-        return (
-            None,
-            {},
-            [_error("SB002", "malformed", f"malformed TOML: {message}", Location(file, line, col))],
-        )
-    return data, toml_positions(text), []
+            parsed = parse_document(text, file, fmt)
+            flow = validate_document(Flow, parsed, message=_schema_message)
+        except DocumentError as exc:
+            raise FlowError(exc.diagnostics) from None
+        flow, problems = _resolve_instruction_files(flow, parsed.source, base_dir)
+        problems = [*parsed.problems, *problems]
+        if problems:
+            raise FlowError(problems)
+        return FlowDocument(flow, parsed.source, base_dir or Path("."))
 
 
-def _toml_error_position(exc: tomllib.TOMLDecodeError) -> tuple[int, int]:
-    line, col = getattr(exc, "lineno", None), getattr(exc, "colno", None)
-    if isinstance(line, int) and isinstance(col, int):
-        return line, col
-    match = re.search(r"at line (\d+), column (\d+)", str(exc))
-    return (int(match.group(1)), int(match.group(2))) if match else (1, 1)
-
-
-def _schema_diagnostic(err: Any, source: SourceMap) -> Diagnostic:
+def _schema_message(err: ErrorDetails) -> str:
     loc: PathKey = tuple(err["loc"])
     where = _describe(loc[:-1]) if loc else "the flow"
     kind = err["type"]
@@ -164,7 +86,7 @@ def _schema_diagnostic(err: Any, source: SourceMap) -> Diagnostic:
         message = f"{_describe(loc)}: {err['msg']}"
         if "input" in err and not isinstance(err["input"], dict | list):
             message += f" (got {err['input']!r})"
-    return _error("SB003", "schema", message, source.locate(loc))
+    return message
 
 
 def _describe(loc: PathKey) -> str:
@@ -194,7 +116,7 @@ def _resolve_instruction_files(
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             problems.append(
-                _error(
+                error(
                     "SB004",
                     "instructions-file",
                     f"cannot read instructions_file {ref!r}: {reason}",
@@ -215,7 +137,3 @@ def _resolve_instruction_files(
         if text is not None:
             supervisor = supervisor.model_copy(update={"instructions": text})
     return flow.model_copy(update={"agents": agents, "supervisor": supervisor}), problems
-
-
-def _error(code: str, rule: str, message: str, location: Location) -> Diagnostic:
-    return Diagnostic(code, Severity.ERROR, message, location, rule=rule)

@@ -16,6 +16,7 @@ from typing import TextIO
 
 import graphviz
 
+from engine.errors import SwitchboardError
 from engine.flow.diagnostics import Diagnostic
 from engine.flow.loader import FlowDocument
 from engine.render.dot import diagram_digraph, layout_of
@@ -34,7 +35,7 @@ MARKER = "switchboard:dot-sha256="
 _MARKER_RE = re.compile(re.escape(MARKER) + r"([0-9a-f]{64})")
 
 
-class RenderError(Exception):
+class RenderError(SwitchboardError):
     """The diagram could not be written (unknown format, ``dot`` failed, output not writable)."""
 
 

@@ -14,15 +14,17 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from engine.errors import SwitchboardError
 from engine.render.view import Diagram, Edge, EdgeKind, EdgeTraffic, TrafficSummary
-from engine.session.audit import AuditRecord, read_jsonl
+from engine.runtime.audit_file import read_jsonl
+from engine.session.audit import AuditRecord
 
 Route = tuple[str, str]
 HANDOFF_OUTCOMES = ("done", "refused", "capped", "recovered")
 REROUTES = ("capped", "recovered")
 
 
-class TrafficError(Exception):
+class TrafficError(SwitchboardError):
     """An audit log could not be read."""
 
 

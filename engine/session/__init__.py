@@ -1,9 +1,9 @@
 """Layer 4: the orchestration core, sans-I/O (server events in, client events and actions out)."""
 
+from engine.compile.plan import FlowPlan
 from engine.session.actions import Action, Audit, ProtocolProblem, RunTool, Send, Transcript
-from engine.session.audit import AuditRecord, AuditSink, JsonlSink, MemorySink
+from engine.session.audit import AuditRecord, AuditSink, MemorySink
 from engine.session.core import Session
-from engine.session.plan import FlowPlan
 
 __all__ = [
     "Action",
@@ -11,7 +11,6 @@ __all__ = [
     "AuditRecord",
     "AuditSink",
     "FlowPlan",
-    "JsonlSink",
     "MemorySink",
     "ProtocolProblem",
     "RunTool",

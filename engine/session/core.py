@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from engine.compile.escalation import escalation_machine
 from engine.compile.handoff import RECOVER, transfer_event
 from engine.compile.pipeline import CompiledFlow
+from engine.compile.plan import FlowPlan
 from engine.flow.model import ESCALATION_TOOL, TRANSFER_PREFIX, Flow
 from engine.session import events as ev
 from engine.session.actions import (
@@ -34,7 +35,6 @@ from engine.session.actions import (
 )
 from engine.session.audit import AuditRecord, Kind, Outcome
 from engine.session.config import session_update
-from engine.session.plan import FlowPlan
 
 
 @dataclass

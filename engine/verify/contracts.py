@@ -47,7 +47,8 @@ def _required(scope: Scope, net: Network, keys: Keys) -> Iterator[Diagnostic]:
         yield scope.diagnostic(
             "SB301",
             f"agent '{name}' requires '{key}', which is lost on path {show(path)} ({why})",
-            ("agents", name, "requires", j), tuple(dict.fromkeys((name, *edge))),
+            ("agents", name, "requires", j),
+            tuple(dict.fromkeys((name, *edge))),
             {"key": key, "path": path, "lost_on": list(edge) or None},
         )
 
@@ -87,7 +88,9 @@ def _carried(scope: Scope, net: Network, keys: Keys) -> Iterator[Diagnostic]:
                     "SB302",
                     f"contract '{src}' -> '{dst}' carries '{key}', but no route from entry agent "
                     f"'{net.entry}' brings '{key}' to '{src}' and '{src}' does not produce it",
-                    ("handoff", n, "carry", j), (src, dst), {"key": key},
+                    ("handoff", n, "carry", j),
+                    (src, dst),
+                    {"key": key},
                 )
 
 
@@ -102,10 +105,14 @@ def _produced(scope: Scope) -> Iterator[Diagnostic]:
             if key in sets:
                 continue
             why = (
-                f"none of its tools ({', '.join(agent.tools)}) sets it" if agent.tools
+                f"none of its tools ({', '.join(agent.tools)}) sets it"
+                if agent.tools
                 else "it has no tools to set it"
             )
             yield scope.diagnostic(
-                "SB303", f"agent '{name}' produces '{key}' but {why}",
-                ("agents", name, "produces", i), (name,), {"key": key},
+                "SB303",
+                f"agent '{name}' produces '{key}' but {why}",
+                ("agents", name, "produces", i),
+                (name,),
+                {"key": key},
             )

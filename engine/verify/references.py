@@ -45,15 +45,19 @@ def _settings(scope: Scope, hint: _Hints) -> Iterator[Diagnostic]:
     for key, name in (("entry", settings.entry), ("recovery", settings.recovery)):
         if name not in agents:
             yield scope.diagnostic(
-                "SB103", f"{key} agent '{name}' is not defined{hint(name, agents)}", ("flow", key),
+                "SB103",
+                f"{key} agent '{name}' is not defined{hint(name, agents)}",
+                ("flow", key),
                 extra={"agent": name},
             )
     supervisor = scope.flow.supervisor
     for i, name in enumerate(supervisor.front if supervisor else []):
         if name not in agents:
             yield scope.diagnostic(
-                "SB103", f"supervisor front agent '{name}' is not defined{hint(name, agents)}",
-                ("supervisor", "front", i), extra={"agent": name},
+                "SB103",
+                f"supervisor front agent '{name}' is not defined{hint(name, agents)}",
+                ("supervisor", "front", i),
+                extra={"agent": name},
             )
 
 
@@ -64,14 +68,18 @@ def _agent_lists(scope: Scope, hint: _Hints) -> Iterator[Diagnostic]:
         for i, target in enumerate(agent.handoffs):
             path = ("agents", name, "handoffs", i)
             if target in seen:
-                yield scope.diagnostic("SB104", f"agent '{name}' lists handoff '{target}' twice", path,
-                                       (name,))
+                yield scope.diagnostic(
+                    "SB104", f"agent '{name}' lists handoff '{target}' twice", path, (name,)
+                )
             elif target == name:
                 yield scope.diagnostic("SB105", f"agent '{name}' hands off to itself", path, (name,))
             elif target not in agents:
                 yield scope.diagnostic(
-                    "SB101", f"agent '{name}' hands off to unknown agent '{target}'{hint(target, agents)}",
-                    path, (name,), {"target": target},
+                    "SB101",
+                    f"agent '{name}' hands off to unknown agent '{target}'{hint(target, agents)}",
+                    path,
+                    (name,),
+                    {"target": target},
                 )
             seen.add(target)
         yield from _tool_list(scope, hint, agent.tools, ("agents", name), f"agent '{name}'", (name,))
@@ -104,8 +112,10 @@ def _contracts(scope: Scope, hint: _Hints) -> Iterator[Diagnostic]:
         edge = f"'{src}' -> '{dst}'"
         if (src, dst) in first:
             yield scope.diagnostic(
-                "SB104", f"second contract for {edge} (the first is [[handoff]] #{first[src, dst] + 1})",
-                ("handoff", n), tuple(a for a in dict.fromkeys((src, dst)) if a in agents),
+                "SB104",
+                f"second contract for {edge} (the first is [[handoff]] #{first[src, dst] + 1})",
+                ("handoff", n),
+                tuple(a for a in dict.fromkeys((src, dst)) if a in agents),
             )
             continue
         first[src, dst] = n
@@ -113,14 +123,18 @@ def _contracts(scope: Scope, hint: _Hints) -> Iterator[Diagnostic]:
         for end, name in unknown:
             known = tuple(a for a in (src, dst) if a in agents)
             yield scope.diagnostic(
-                "SB101", f"contract {edge} names unknown agent '{name}'{hint(name, agents)}",
-                ("handoff", n, end), known, {"target": name},
+                "SB101",
+                f"contract {edge} names unknown agent '{name}'{hint(name, agents)}",
+                ("handoff", n, end),
+                known,
+                {"target": name},
             )
         if not unknown and dst not in agents[src].handoffs:
             yield scope.diagnostic(
                 "SB106",
                 f"contract {edge} is for a handoff '{src}' does not declare ('{dst}' is not in its handoffs)",
-                ("handoff", n), tuple(dict.fromkeys((src, dst))),
+                ("handoff", n),
+                tuple(dict.fromkeys((src, dst))),
             )
 
 
@@ -143,5 +157,9 @@ def _tools(scope: Scope) -> Iterator[Diagnostic]:
                 "SB108", f"tool '{tool}' collides with {clash}", ("tools", tool), agents, {"tool": tool}
             )
         if not agents and tool not in supervised:
-            yield scope.diagnostic("SB107", f"tool '{tool}' is not used by any agent or the supervisor",
-                                   ("tools", tool), extra={"tool": tool})
+            yield scope.diagnostic(
+                "SB107",
+                f"tool '{tool}' is not used by any agent or the supervisor",
+                ("tools", tool),
+                extra={"tool": tool},
+            )

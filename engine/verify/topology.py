@@ -37,12 +37,15 @@ def _dead_ends(scope: Scope) -> Iterator[Diagnostic]:
                 "SB204",
                 f"recovery agent '{name}' is not terminal and hands off to no other agent: "
                 "conversations routed there can neither continue nor end",
-                ("agents", name), (name,),
+                ("agents", name),
+                (name,),
             )
         else:
             yield scope.diagnostic(
-                "SB205", f"agent '{name}' is not terminal but declares no handoff (a dead end)",
-                ("agents", name), (name,),
+                "SB205",
+                f"agent '{name}' is not terminal but declares no handoff (a dead end)",
+                ("agents", name),
+                (name,),
             )
 
 
@@ -64,7 +67,9 @@ def _loops(scope: Scope) -> Iterator[Diagnostic]:
             "SB206",
             f"handoff loop {show(cycle)} has no max_visits budget "
             f"(set max_visits on one of {quoted(members)})",
-            ("agents", first), tuple(members), {"cycle": cycle, "agents": members},
+            ("agents", first),
+            tuple(members),
+            {"cycle": cycle, "agents": members},
         )
 
 
@@ -79,8 +84,10 @@ def _reach(scope: Scope, entry: str) -> Iterator[Diagnostic]:
     for name in scope.flow.agents:
         if name not in tree:
             yield scope.diagnostic(
-                "SB201", f"agent '{name}' cannot be reached from entry agent '{entry}'",
-                ("agents", name), (name,),
+                "SB201",
+                f"agent '{name}' cannot be reached from entry agent '{entry}'",
+                ("agents", name),
+                (name,),
             )
         elif tree.depth[name] > cap:
             depth = tree.depth[name]
@@ -89,7 +96,9 @@ def _reach(scope: Scope, entry: str) -> Iterator[Diagnostic]:
                 "SB202",
                 f"agent '{name}' is {depth} handoffs from entry agent '{entry}' at best "
                 f"({show(route)}), more than max_handoff_depth = {cap}",
-                ("agents", name), (name,), {"depth": depth, "max_handoff_depth": cap, "path": route},
+                ("agents", name),
+                (name,),
+                {"depth": depth, "max_handoff_depth": cap, "path": route},
             )
 
 
@@ -114,7 +123,8 @@ def _stranded(scope: Scope, entry: str, recovery: str) -> Iterator[Diagnostic]:
             yield scope.diagnostic(
                 "SB203",
                 f"agent '{name}' has no route to recovery agent '{recovery}' (implicit_fallback is off)",
-                ("agents", name), (name, recovery),
+                ("agents", name),
+                (name, recovery),
                 {"depth": depth, "to_recovery": None, "max_handoff_depth": cap},
             )
             continue
@@ -125,6 +135,7 @@ def _stranded(scope: Scope, entry: str, recovery: str) -> Iterator[Diagnostic]:
                 "SB203",
                 f"agent '{name}' is stranded: {depth} handoffs from entry agent '{entry}' plus {back} to "
                 f"recovery agent '{recovery}' exceed max_handoff_depth = {cap} ({show(route)})",
-                ("agents", name), (name, recovery),
+                ("agents", name),
+                (name, recovery),
                 {"depth": depth, "to_recovery": back, "max_handoff_depth": cap, "path": route},
             )

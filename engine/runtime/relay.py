@@ -17,15 +17,16 @@ from typing import Any
 from websockets.asyncio.server import ServerConnection
 
 from engine.compile.pipeline import CompiledFlow
-from engine.realtime.client import RealtimeClient, UpstreamError
-from engine.realtime.conversation import Conversation
-from engine.realtime.protocol import ProtocolError, encode, new_id
-from engine.realtime.server import RealtimeServer
-from engine.realtime.supervisor import SupervisorBackend, make_supervisor
-from engine.realtime.tools import ToolRegistry
+from engine.runtime.client import RealtimeClient, UpstreamError
+from engine.runtime.conversation import Conversation
+from engine.runtime.tools import ToolRegistry
 from engine.session.actions import Action
 from engine.session.audit import AuditSink
 from engine.session.core import Session
+from engine.supervisor.backend import SupervisorBackend
+from engine.supervisor.factory import make_supervisor
+from engine.wire.protocol import ProtocolError, encode, new_id
+from engine.wire.server import RealtimeServer
 
 
 class Relay(RealtimeServer):

@@ -27,20 +27,22 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
 
 from jsonschema import Draft202012Validator
-from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
 
-from engine.flow.diagnostics import Location
-from engine.flow.positions import toml_positions
-from engine.realtime.script import compile_regex, validation_problem
-from engine.realtime.supervisor import SupervisorAnswer, SupervisorConfigError, SupervisorFailure
-from engine.realtime.tools import ToolRegistry
+from engine.flow.diagnostics import DocumentError, Location
+from engine.flow.document import error, parse_document, read_document, regex_field, validate_document
 from engine.session.actions import EscalationRequest
+from engine.supervisor.backend import (
+    SupervisorAnswer,
+    SupervisorConfigError,
+    SupervisorFailure,
+    ToolCaller,
+)
 
 __all__ = ["Rule", "ScriptedSupervisor", "ToolCall", "render"]
 
@@ -178,7 +180,7 @@ class Rule(_Strict):
     hang: bool = False
     fail: str | None = None
 
-    _compile = field_validator("match", mode="before")(compile_regex)
+    _compile = field_validator("match", mode="before")(regex_field)
 
     @field_validator("tools")
     @classmethod
@@ -254,7 +256,7 @@ class _Document(_Strict):
 class ScriptedSupervisor:
     """Answers escalations from rules (see the module doc); tools run through ``tools``."""
 
-    def __init__(self, rules: Sequence[Rule], tools: ToolRegistry, name: str = "<script>") -> None:
+    def __init__(self, rules: Sequence[Rule], tools: ToolCaller, name: str = "<script>") -> None:
         self.rules = list(rules)
         self.tools = tools
         self.name = name
@@ -263,44 +265,36 @@ class ScriptedSupervisor:
     def load(
         cls,
         path: str | Path,
-        tools: ToolRegistry,
+        tools: ToolCaller,
         *,
         tool_schemas: Mapping[str, dict[str, Any]] | None = None,
     ) -> ScriptedSupervisor:
         """Read a rules file; ``tool_schemas`` (name -> parameters) restricts and checks the tool calls."""
         try:
-            text = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            problem = (Location(str(path)), f"cannot read supervisor script: {reason}")
-            raise SupervisorConfigError([problem]) from None
+            text = read_document(Path(path), "supervisor script")
+        except DocumentError as exc:
+            raise SupervisorConfigError(exc.diagnostics) from None
         return cls.parse(text, tools, name=str(path), tool_schemas=tool_schemas)
 
     @classmethod
     def parse(
         cls,
         text: str,
-        tools: ToolRegistry,
+        tools: ToolCaller,
         *,
         name: str = "<script>",
         tool_schemas: Mapping[str, dict[str, Any]] | None = None,
     ) -> ScriptedSupervisor:
         """Parse rules ``text`` (``name``: the file named in errors); raise :class:`SupervisorConfigError`."""
+        context = {"tool_schemas": tool_schemas}
         try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            line, col = getattr(exc, "lineno", 1), getattr(exc, "colno", 1)
-            message = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", str(exc))
-            raise SupervisorConfigError([(Location(name, line, col), f"malformed TOML: {message}")]) from None
-        try:
-            doc = _Document.model_validate(data, context={"tool_schemas": tool_schemas})
-        except ValidationError as exc:
-            positions = toml_positions(text)
-            raise SupervisorConfigError(
-                [validation_problem(name, positions, err) for err in exc.errors()]
-            ) from None
+            doc = validate_document(_Document, parse_document(text, name), context=context)
+        except DocumentError as exc:
+            raise SupervisorConfigError(exc.diagnostics) from None
         if not doc.rule:
-            raise SupervisorConfigError([(Location(name), "the script has no [[rule]]")])
+            raise SupervisorConfigError(
+                [error("SB003", "schema", "the script has no [[rule]]", Location(name))]
+            )
         return cls(doc.rule, tools, name)
 
     def match(self, request: EscalationRequest) -> tuple[Rule, re.Match[str]] | None:

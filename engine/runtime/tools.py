@@ -10,12 +10,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from engine.errors import SwitchboardError
 from engine.flow.loader import FlowDocument
 
 ToolFunction = Callable[..., Any] | Callable[..., Awaitable[Any]]
 
 
-class ToolBindingError(Exception):
+class ToolBindingError(SwitchboardError):
     """A tool's ``impl`` cannot be imported."""
 
 

@@ -16,6 +16,8 @@ from typing import Any, NoReturn
 
 from pydantic import BaseModel, ValidationError
 
+from engine.errors import SwitchboardError
+
 Event = dict[str, Any]
 """A decoded realtime event: a JSON object with a string ``type``."""
 
@@ -24,7 +26,7 @@ MAX_FRAME = 16 * 1024 * 1024
 """The largest websocket frame either side accepts (audio appends are big)."""
 
 
-class ProtocolError(ValueError):
+class ProtocolError(SwitchboardError, ValueError):
     """A frame or event that breaks the protocol; names the event type (if known) and the field."""
 
     def __init__(

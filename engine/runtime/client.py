@@ -29,7 +29,8 @@ from websockets.exceptions import (
     InvalidURI,
 )
 
-from engine.realtime.protocol import MAX_FRAME, Event, ProtocolError, decode, encode
+from engine.errors import SwitchboardError
+from engine.wire.protocol import MAX_FRAME, Event, ProtocolError, decode, encode
 
 __all__ = [
     "OPENAI_URL",
@@ -43,7 +44,7 @@ __all__ = [
 OPENAI_URL = "wss://api.openai.com/v1/realtime?model=gpt-realtime"
 
 
-class UpstreamError(Exception):
+class UpstreamError(SwitchboardError):
     """The upstream cannot be used (bad URL, missing API key); base of the other upstream errors."""
 
 

@@ -22,9 +22,8 @@ from openai.types.responses import (
 )
 
 from engine.flow.model import Supervisor, Tool
-from engine.realtime.supervisor import SupervisorAnswer, SupervisorFailure
-from engine.realtime.tools import ToolRegistry
 from engine.session.actions import EscalationRequest
+from engine.supervisor.backend import SupervisorAnswer, SupervisorFailure, ToolCaller
 
 __all__ = ["OpenAISupervisor", "function_tool"]
 
@@ -69,7 +68,7 @@ class OpenAISupervisor:
         model: str,
         instructions: str,
         tools: Sequence[FunctionToolParam],
-        registry: ToolRegistry,
+        registry: ToolCaller,
     ) -> None:
         self.client = client
         self.model = model
@@ -82,7 +81,7 @@ class OpenAISupervisor:
         cls,
         supervisor: Supervisor,
         flow_tools: Mapping[str, Tool],
-        registry: ToolRegistry,
+        registry: ToolCaller,
         *,
         base_url: str | None = None,
         api_key: str | None = None,

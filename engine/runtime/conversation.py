@@ -12,14 +12,15 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from engine.realtime.protocol import ProtocolError, decode, encode
-from engine.realtime.tools import ToolRegistry
+from engine.errors import SwitchboardError
+from engine.runtime.tools import ToolRegistry
 from engine.session.actions import Action, Audit, CancelEscalation, Escalate, RunTool, Send
 from engine.session.audit import AuditSink
 from engine.session.core import Session
+from engine.wire.protocol import ProtocolError, decode, encode
 
 if TYPE_CHECKING:
-    from engine.realtime.supervisor import SupervisorBackend
+    from engine.supervisor.backend import SupervisorBackend
 
 
 class Connection(Protocol):
@@ -28,7 +29,7 @@ class Connection(Protocol):
     def __aiter__(self) -> Any: ...
 
 
-class ConversationError(Exception):
+class ConversationError(SwitchboardError):
     """The conversation could not go on (upstream dropped, a turn timed out)."""
 
 

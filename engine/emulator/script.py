@@ -23,27 +23,25 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, PrivateAttr, field_validator, model_validator
 
-from engine.flow.diagnostics import Location
-from engine.flow.loader import SourceMap
-from engine.flow.positions import toml_positions
+from engine.flow.diagnostics import Diagnostic, DocumentError
+from engine.flow.document import load_document, parse_document, regex_field, validate_document
 
 __all__ = ["Call", "MatchState", "Rule", "Script", "ScriptError", "Turn"]
 
 
-class ScriptError(ValueError):
+class ScriptError(DocumentError):
     """A script that could not be loaded; each problem names ``file:line:col``, the rule and the field."""
 
-    def __init__(self, problems: list[tuple[Location, str]]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(f"{loc}: {msg}" for loc, msg in problems))
+    @staticmethod
+    def line(diagnostic: Diagnostic) -> str:
+        return f"{diagnostic.location}: {diagnostic.message}"
 
 
 @dataclass(frozen=True)
@@ -95,16 +93,6 @@ class Call(_Strict):
         return _json_object(value)
 
 
-def compile_regex(value: object) -> object:
-    """A pydantic ``before`` validator: a string becomes a compiled pattern, or a clear error."""
-    if isinstance(value, str):
-        try:
-            return re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
-    return value
-
-
 _OUTPUT_FIELD = re.compile(r"\{output\.([A-Za-z_]\w*)\}")
 
 
@@ -127,7 +115,7 @@ class Rule(_Strict):
         """Position in the script (0-based)."""
         return self._index
 
-    _compile = field_validator("user", "output", mode="before")(compile_regex)
+    _compile = field_validator("user", "output", mode="before")(regex_field)
 
     @field_validator("call")
     @classmethod
@@ -218,41 +206,21 @@ class Script:
     @classmethod
     def load(cls, path: str | Path) -> Script:
         """Read and parse a script file (``ScriptError`` names file:line:col on any problem)."""
-        path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ScriptError([(Location(str(path)), f"cannot read script: {exc}")]) from None
-        return cls.parse(text, str(path))
+            doc = load_document(Path(path), _Document, "script")
+        except DocumentError as exc:
+            raise ScriptError(exc.diagnostics) from None
+        return cls(doc.rule, doc.turn, str(path))
 
     @classmethod
     def parse(cls, text: str, name: str = "<script>") -> Script:
         """Parse script text; ``name`` is the file name used in error messages."""
         try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            at = re.search(r"at line (\d+), column (\d+)", str(exc))
-            line, col = (int(at.group(1)), int(at.group(2))) if at else (1, 1)
-            message = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", str(exc))
-            raise ScriptError([(Location(name, line, col), f"malformed TOML: {message}")]) from None
-        try:
-            doc = _Document.model_validate(data)
-        except ValidationError as exc:
-            positions = toml_positions(text)
-            problems = [validation_problem(name, positions, err) for err in exc.errors()]
-            raise ScriptError(problems) from None
+            doc = validate_document(_Document, parse_document(text, name))
+        except DocumentError as exc:
+            raise ScriptError(exc.diagnostics) from None
         return cls(doc.rule, doc.turn, name)
 
     def match(self, state: MatchState) -> Rule | None:
         """The first rule whose conditions all hold, or ``None``."""
         return next((rule for rule in self.rules if rule.matches(state)), None)
-
-
-def validation_problem(
-    name: str, positions: Mapping[tuple[str | int, ...], tuple[int, int]], err: Any
-) -> tuple[Location, str]:
-    """One pydantic error of a TOML rules file as ``(where in the file, "rule[2].field: message")``."""
-    loc: tuple[str | int, ...] = tuple(err["loc"])
-    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "script"
-    message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
-    return SourceMap(name, dict(positions)).locate(loc), f"{where}: {message}"

@@ -1,7 +1,7 @@
 """A local Realtime server that speaks the OpenAI Realtime GA websocket protocol with a scripted model.
 
 ``async with Emulator(Script.load("x.toml")) as emu:`` serves ``emu.url`` (``ws://127.0.0.1:PORT/v1/realtime``);
-the OpenAI SDK, the Agents SDK and :class:`engine.realtime.client.RealtimeClient` connect to it unchanged.
+the OpenAI SDK, the Agents SDK and :class:`engine.runtime.client.RealtimeClient` connect to it unchanged.
 Every event it sends has the shape ``openai.types.realtime.RealtimeServerEvent`` defines. Client events are
 checked against ``openai.types.realtime``; a bad one gets an ``error`` event and the socket stays open.
 ``Faults`` makes the server misbehave deterministically (malformed frame, abrupt TCP drop) for tests.
@@ -16,22 +16,30 @@ import contextlib
 import copy
 import json
 import logging
-import re
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from engine.realtime.protocol import Event, ProtocolError, check_client_event, decode, encode, new_id
-from engine.realtime.script import MatchState, Script
-from engine.realtime.server import RealtimeServer
+from engine.emulator.script import MatchState, Script
+from engine.emulator.session import (
+    SILENCE,
+    chunks,
+    default_session,
+    dig,
+    merge_session,
+    position,
+    text_of,
+    tokens,
+    tool_names,
+)
+from engine.wire.protocol import Event, ProtocolError, check_client_event, decode, encode, new_id
+from engine.wire.server import RealtimeServer
 
-__all__ = ["Emulator", "EmulatorStats", "Faults", "run_emulator"]
+__all__ = ["Emulator", "EmulatorStats", "Faults"]
 
 log = logging.getLogger(__name__)
 
@@ -64,100 +72,6 @@ class EmulatorStats:
     errors: int = 0
 
 
-# -- the session and its conversation --------------------------------------------------------------------
-
-_SILENCE = {"audio/pcm": b"\x00" * 480, "audio/pcmu": b"\xff" * 80, "audio/pcma": b"\xd5" * 80}
-"""10 ms of silence per output format: the "audio" of a spoken reply."""
-
-
-def _default_session(model: str) -> Event:
-    pcm = {"type": "audio/pcm", "rate": 24000}
-    vad = {
-        "type": "server_vad",
-        "threshold": 0.5,
-        "prefix_padding_ms": 300,
-        "silence_duration_ms": 200,
-        "idle_timeout_ms": None,
-        "create_response": True,
-        "interrupt_response": True,
-    }
-    return {
-        "type": "realtime",
-        "object": "realtime.session",
-        "id": new_id("sess"),
-        "model": model,
-        "output_modalities": ["audio"],
-        "instructions": "",
-        "tools": [],
-        "tool_choice": "auto",
-        "max_output_tokens": "inf",
-        "tracing": None,
-        "prompt": None,
-        "truncation": "auto",
-        "include": None,
-        "expires_at": int(time.time()) + 3600,
-        "audio": {
-            "input": {
-                "format": dict(pcm),
-                "transcription": None,
-                "noise_reduction": None,
-                "turn_detection": vad,
-            },
-            "output": {"format": dict(pcm), "voice": "marin", "speed": 1.0},
-        },
-    }
-
-
-def _merge_session(session: Event, update: Event) -> None:
-    """Apply ``update`` in place: top-level keys replace; ``audio.input``/``audio.output`` merge by key."""
-    for key, value in update.items():
-        if key == "audio" and isinstance(value, dict):
-            audio = session.setdefault("audio", {})
-            for side, conf in value.items():
-                if isinstance(conf, dict) and isinstance(audio.get(side), dict):
-                    audio[side].update(copy.deepcopy(conf))
-                else:
-                    audio[side] = copy.deepcopy(conf)
-        else:
-            session[key] = copy.deepcopy(value)
-
-
-def _dig(data: Event, *keys: str) -> Event:
-    """``data[k1][k2]…``, with ``{}`` for anything missing or null."""
-    for key in keys:
-        value = data.get(key)
-        data = value if isinstance(value, dict) else {}
-    return data
-
-
-def _text_of(item: Event) -> str:
-    parts = (c.get("text") or c.get("transcript") or "" for c in item.get("content") or [])
-    return " ".join(p for p in parts if p)
-
-
-def _tool_names(tools: Any) -> tuple[str, ...]:
-    return tuple(t["name"] for t in tools or [] if isinstance(t, dict) and isinstance(t.get("name"), str))
-
-
-def _chunks(text: str, parts: int) -> list[str]:
-    """Split ``text`` into up to ``parts`` pieces (at spaces when it has them) that join back to it."""
-    if not text:
-        return [""]
-    pieces = re.findall(r"\S+\s*|\s+", text) if " " in text else list(text)
-    size = -(-len(pieces) // parts)
-    return ["".join(pieces[i : i + size]) for i in range(0, len(pieces), size)]
-
-
-def _position(items: list[Event], item: Event) -> int | None:
-    """Index of ``item`` (by identity) in ``items``."""
-    return next((n for n, other in enumerate(items) if other is item), None)
-
-
-def _tokens(item: Event) -> int:
-    """A stand-in token count: the words of an item's text, output or arguments."""
-    return len(f"{_text_of(item)} {item.get('output', '')} {item.get('arguments', '')}".split())
-
-
 # -- one response ----------------------------------------------------------------------------------------
 
 
@@ -177,7 +91,7 @@ class _Response:
 
     def body(self, status: str, usage: Event | None = None) -> Event:
         session = self.conn.session
-        output_audio, audio = _dig(session, "audio", "output"), _dig(self.params, "audio", "output")
+        output_audio, audio = dig(session, "audio", "output"), dig(self.params, "audio", "output")
         return {
             "object": "realtime.response",
             "id": self.id,
@@ -218,10 +132,10 @@ class _Response:
     def match_state(self) -> MatchState:
         context, session = self._context(), self.conn.session
         instructions = self.params.get("instructions", session.get("instructions")) or ""
-        tools = _tool_names(self.params.get("tools", session.get("tools")))
+        tools = tool_names(self.params.get("tools", session.get("tools")))
         for item in reversed(context):
             if item.get("type") == "message" and item.get("role") == "user":
-                return MatchState(instructions, tools, user_text=_text_of(item))
+                return MatchState(instructions, tools, user_text=text_of(item))
             if item.get("type") == "function_call_output":
                 calls = (
                     i
@@ -253,7 +167,7 @@ class _Response:
             if self.cancelled:
                 break
             yield from self._message(what) if kind == "say" else self._call(what.name, what.arguments)
-        words_out = sum(_tokens(i) for i in self.output)
+        words_out = sum(tokens(i) for i in self.output)
         audio = "audio" in self.modalities
         usage = {
             "total_tokens": words_in + words_out,
@@ -297,10 +211,10 @@ class _Response:
         yield {
             "type": "response.output_item.done",
             "response_id": self.id,
-            "output_index": _position(self.output, item),
+            "output_index": position(self.output, item),
             "item": copy.deepcopy(item),
         }
-        at = _position(self.conn.items, item)
+        at = position(self.conn.items, item)
         if self.in_conversation and at is not None:
             previous = self.conn.items[at - 1]["id"] if at else None
             yield {
@@ -335,11 +249,11 @@ class _Response:
             "part": {"type": "audio" if audio else "text", key: ""},
         }
         prefix = "response.output_audio_transcript" if audio else "response.output_text"
-        fmt = _dig(self.params, "audio", "output", "format") or _dig(
+        fmt = dig(self.params, "audio", "output", "format") or dig(
             self.conn.session, "audio", "output", "format"
         )
-        silence = base64.b64encode(_SILENCE.get(fmt.get("type", ""), _SILENCE["audio/pcm"])).decode()
-        for chunk in _chunks(text, 4):
+        silence = base64.b64encode(SILENCE.get(fmt.get("type", ""), SILENCE["audio/pcm"])).decode()
+        for chunk in chunks(text, 4):
             if self.cancelled:
                 break
             if audio:
@@ -373,7 +287,7 @@ class _Response:
             "output_index": len(self.output) - 1,
             "call_id": item["call_id"],
         }
-        for chunk in _chunks(json.dumps(arguments, separators=(",", ":")), 2):
+        for chunk in chunks(json.dumps(arguments, separators=(",", ":")), 2):
             if self.cancelled:
                 break
             item["arguments"] += chunk
@@ -395,7 +309,7 @@ class _Connection:
 
     def __init__(self, ws: ServerConnection, emulator: Emulator, model: str) -> None:
         self.ws, self.emulator, self.script = ws, emulator, emulator.script
-        self.session = _default_session(model)
+        self.session = default_session(model)
         self.conversation_id = new_id("conv")
         self.items: list[Event] = []
         self.audio_bytes = 0
@@ -405,12 +319,12 @@ class _Connection:
         self._tokens: dict[str, int] = {}
 
     def tokens(self, item: Event) -> int:
-        """:func:`_tokens` of a finished item, memoized (truncate/delete forget it)."""
+        """:func:`tokens` of a finished item, memoized (truncate/delete forget it)."""
         key = item.get("id")
         if key is None:
-            return _tokens(item)
+            return tokens(item)
         if key not in self._tokens:
-            self._tokens[key] = _tokens(item)
+            self._tokens[key] = tokens(item)
         return self._tokens[key]
 
     def find(self, item_id: str) -> Event | None:
@@ -468,7 +382,7 @@ class _Connection:
         await self.send({"type": "error", "error": error | {"event_id": exc.event_id}})
 
     async def on_session_update(self, event: Event) -> None:
-        _merge_session(self.session, event["session"])
+        merge_session(self.session, event["session"])
         await self.send({"type": "session.updated", "session": copy.deepcopy(self.session)})
 
     async def on_conversation_item_create(self, event: Event) -> None:
@@ -594,7 +508,7 @@ class _Connection:
         committed = {"item_id": item["id"], "previous_item_id": previous}
         await self.send({"type": "input_audio_buffer.committed", **committed})
         await self.add_item(item, None)
-        detection = _dig(self.session, "audio", "input", "turn_detection")
+        detection = dig(self.session, "audio", "input", "turn_detection")
         if detection and detection.get("create_response") is not False and self.active is None:
             await self.start(_Response(self, {}))
 
@@ -643,18 +557,3 @@ class Emulator(RealtimeServer):
         self.stats.connections += 1
         query = parse_qs(urlsplit(ws.request.path).query) if ws.request is not None else {}
         await _Connection(ws, self, query.get("model", [DEFAULT_MODEL])[0]).run()
-
-
-async def run_emulator(script_path: str | Path | None, host: str = "127.0.0.1", port: int = 8765) -> None:
-    """``switchboard emulate``: load the script (none: every answer is "no rule matched"), print the URL,
-    serve until cancelled."""
-    script = Script.load(script_path) if script_path is not None else Script(name="<no script>")
-    async with Emulator(script, host, port) as emulator:
-        print(
-            f"switchboard emulator: {emulator.url} ({len(script.rules)} rules from {script.name})", flush=True
-        )
-        print(
-            f"  OpenAI SDK: AsyncOpenAI(websocket_base_url={emulator.url.removesuffix('/realtime')!r})",
-            flush=True,
-        )
-        await emulator.serve_forever()

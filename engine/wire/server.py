@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
-from engine.realtime.protocol import MAX_FRAME
+from engine.wire.protocol import MAX_FRAME
 
 PATH = "/v1/realtime"
 

@@ -1,12 +1,15 @@
-"""Terminal views for the CLI (rich tables): the audit-log summary."""
+"""``switchboard log``: the audit-log summary as rich tables."""
 
 from __future__ import annotations
+
+import argparse
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from engine.session.summary import ConversationSummary, LogSummary, by_edge
+from engine.cli.console import EXIT_OK, EXIT_USAGE, err, out
+from engine.session.tally import ConversationSummary, LogSummary, by_edge
 
 OUTCOMES = ("done", "refused", "capped", "recovered")
 
@@ -49,3 +52,23 @@ def print_summary(console: Console, summary: LogSummary) -> None:
     for conv in summary.conversations.values():
         console.print(f"[bold]{escape(conv.conversation_id)}[/]: " + escape(_describe(conv)))
     console.print(f"{summary.records} records, {len(summary.conversations)} conversation(s)")
+
+
+def cmd_log(args: argparse.Namespace) -> int:
+    from engine.cli.log import print_summary
+    from engine.runtime.audit_file import read_jsonl
+    from engine.session.audit import AuditRecord
+    from engine.session.tally import summarise
+
+    records: list[AuditRecord] = []
+    try:
+        for line, item in read_jsonl(args.file):
+            if isinstance(item, str):
+                err.print(f"{args.file}:{line}: {item}", markup=False)
+            else:
+                records.append(item)
+    except OSError as exc:
+        err.print(f"switchboard log: cannot read {args.file}: {exc.strerror}", markup=False)
+        return EXIT_USAGE
+    print_summary(out, summarise(records))
+    return EXIT_OK

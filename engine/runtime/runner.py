@@ -10,29 +10,17 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from rich.console import Console
-from rich.markup import escape
-
 from engine.compile.pipeline import CompiledFlow
-from engine.realtime.client import RealtimeClient
-from engine.realtime.conversation import Conversation, UserTurn
-from engine.realtime.emulator import Emulator
-from engine.realtime.protocol import ProtocolError
-from engine.realtime.script import Script
-from engine.realtime.supervisor import make_supervisor
-from engine.realtime.tools import ToolRegistry
-from engine.session.actions import Action, ProtocolProblem, Transcript
+from engine.emulator.script import Script
+from engine.emulator.server import Emulator
+from engine.runtime.client import RealtimeClient
+from engine.runtime.conversation import Conversation, UserTurn
+from engine.runtime.tools import ToolRegistry
+from engine.session.actions import Action
 from engine.session.audit import AuditSink
 from engine.session.core import Session
-
-STYLES = {
-    "user": "bold cyan",
-    "assistant": "green",
-    "handoff": "bold magenta",
-    "tool": "blue",
-    "escalation": "bold yellow",
-    "notice": "red",
-}
+from engine.supervisor.factory import make_supervisor
+from engine.wire.protocol import ProtocolError
 
 
 @dataclass
@@ -43,22 +31,6 @@ class RunOptions:
     modalities: tuple[str, ...] = ("text",)
     turn_timeout: float = 30.0
     supervisor_url: str | None = None
-
-
-class TranscriptPrinter:
-    """Prints the conversation as it happens: who said what, each handoff with its reason."""
-
-    def __init__(self, console: Console) -> None:
-        self.console = console
-
-    def __call__(self, action: Action | ProtocolError) -> None:
-        if isinstance(action, ProtocolError | ProtocolProblem):
-            self.console.print(f"[red]! protocol:[/] {escape(str(action))}")
-        elif isinstance(action, Transcript):
-            style = STYLES.get(action.kind, "")
-            label = {"user": "user", "assistant": action.agent}.get(action.kind, action.kind)
-            arrow = "⇢ " if action.kind == "handoff" else ""
-            self.console.print(f"[{style}]{escape(label):>14}[/] {arrow}{escape(action.text)}")
 
 
 @asynccontextmanager
@@ -124,4 +96,4 @@ def script_or_empty(path: str | Path | None) -> Script:
     return Script.load(path) if path else Script(name="<no script>")
 
 
-__all__ = ["RunOptions", "TranscriptPrinter", "run_conversation", "script_or_empty", "stdin_lines"]
+__all__ = ["RunOptions", "run_conversation", "script_or_empty", "stdin_lines"]

@@ -1,0 +1,72 @@
+"""``switchboard lint`` and ``switchboard schema``."""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from rich.markup import escape
+
+from engine.cli.console import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, err, out, package_version
+from engine.flow.diagnostics import Diagnostic, FlowError, Severity
+from engine.flow.document import FORMATS
+from engine.flow.schema import flow_json_schema_text
+
+NOT_FLOWS = {"scripts", "prompts", "tools"}
+"""Folders under a flow folder that hold a flow's companions (emulator scripts, prompts, tool code)."""
+
+
+def find_flow_files(paths: Iterable[str], exclude: Sequence[str] = ()) -> list[Path]:
+    """Files as given; folders expanded to their ``.toml``/``.json`` flows (companion folders skipped)."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            candidates = sorted(
+                p
+                for p in path.rglob("*")
+                if p.suffix in FORMATS and p.is_file() and not NOT_FLOWS & set(p.relative_to(path).parts[:-1])
+            )
+        else:
+            candidates = [path]
+        found += [p for p in candidates if not any(fnmatch.fnmatch(str(p), pat) for pat in exclude)]
+    return found
+
+
+def cmd_lint(args: argparse.Namespace) -> int:
+    from engine.compile.pipeline import compile_flow
+    from engine.verify.report import summary_line, to_json, to_sarif
+
+    files = find_flow_files(args.paths, args.exclude)
+    if not files:
+        err.print("switchboard lint: no flow files found in " + " ".join(args.paths))
+        return EXIT_USAGE
+    findings: list[Diagnostic] = []
+    unreadable = False
+    for path in files:
+        try:  # a flow that passes is compiled too: lint proves it runs
+            findings += compile_flow(path).warnings
+        except FlowError as exc:
+            findings += exc.diagnostics
+            unreadable |= any(d.code == "SB001" for d in exc.diagnostics)
+    if args.format == "json":
+        out.print(to_json(findings), markup=False)
+    elif args.format == "sarif":
+        out.print(to_sarif(findings, package_version()), markup=False)
+    else:
+        for d in findings:
+            style = "red" if d.severity is Severity.ERROR else "yellow"
+            out.print(f"[bold]{escape(str(d.location))}:[/] [{style}]{d.code}[/] {escape(d.message)}")
+        out.print(summary_line(findings, len(files)), markup=False)
+    if unreadable:
+        return EXIT_USAGE
+    failing = [d for d in findings if d.severity is Severity.ERROR or args.strict]
+    return EXIT_FINDINGS if failing else EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    sys.stdout.write(flow_json_schema_text())
+    return EXIT_OK

@@ -1,0 +1,109 @@
+"""The ``switchboard`` command: lint, schema, render, run, chat, emulate, serve, log.
+
+Exit codes: 0 clean, 1 findings (or a failed run), 2 usage error or unreadable input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from engine.cli.console import package_version
+from engine.cli.lint import cmd_lint, cmd_schema
+from engine.cli.log import cmd_log
+from engine.cli.render import cmd_render
+from engine.cli.run import cmd_emulate, cmd_run, cmd_serve
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="switchboard", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"switchboard {package_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    lint = sub.add_parser("lint", help="verify flows: references, reachability, depth, fallback, contracts")
+    lint.add_argument("paths", nargs="+", metavar="PATH", help="flow files or folders")
+    lint.add_argument("--format", choices=["text", "json", "sarif"], default="text")
+    lint.add_argument("--strict", action="store_true", help="fail on warnings too")
+    lint.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip matching files")
+    lint.set_defaults(func=cmd_lint)
+
+    render = sub.add_parser("render", help="draw a flow: .svg .png .pdf (graphviz), .dot, .mmd (Mermaid)")
+    render.add_argument("flow", metavar="FLOW", help="a .toml or .json flow file")
+    render.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help="output file; its extension picks the format ('-': DOT)",
+    )
+    render.add_argument(
+        "--audit",
+        action="append",
+        metavar="LOG",
+        help="overlay the handoffs counted in this audit log (JSON Lines, from run/serve --audit); repeatable",
+    )
+    render.set_defaults(func=cmd_render)
+
+    schema = sub.add_parser("schema", help="print the flow JSON Schema")
+    schema.set_defaults(func=cmd_schema)
+
+    for name, help_text in (
+        ("run", "run a scripted conversation (user turns from the script)"),
+        ("chat", "type the user's turns yourself"),
+    ):
+        run = sub.add_parser(name, help=help_text)
+        run.add_argument("flow", metavar="FLOW")
+        run.add_argument(
+            "--script", required=(name == "run"), metavar="FILE", help="emulator rules and user turns (TOML)"
+        )
+        run.add_argument(
+            "--upstream",
+            metavar="URL",
+            help="a Realtime endpoint instead of the embedded emulator "
+            "(e.g. wss://api.openai.com/v1/realtime?model=gpt-realtime; key from OPENAI_API_KEY)",
+        )
+        run.add_argument("--api-key", default=None, help="API key (default: $OPENAI_API_KEY)")
+        run.add_argument("--audit", metavar="FILE", help="append audit records (JSON Lines) to FILE")
+        run.add_argument("--audio", action="store_true", help="ask for audio output instead of text")
+        run.add_argument(
+            "--supervisor-base-url",
+            metavar="URL",
+            help='base URL of the supervisor\'s Responses API (backend = "openai")',
+        )
+        run.add_argument("--turn-timeout", type=float, default=30.0, metavar="S")
+        run.set_defaults(func=cmd_run)
+
+    serve = sub.add_parser("serve", help="relay: Realtime clients connect here; the flow runs in the middle")
+    serve.add_argument("flow", metavar="FLOW")
+    serve.add_argument("--upstream", metavar="URL", help="Realtime endpoint (default: an embedded emulator)")
+    serve.add_argument("--script", metavar="FILE", help="the embedded emulator's rules")
+    serve.add_argument("--api-key", default=None, help="API key (default: $OPENAI_API_KEY)")
+    serve.add_argument("--audit", metavar="FILE", help="append audit records (JSON Lines) to FILE")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8766)
+    serve.set_defaults(func=cmd_serve)
+
+    emulate = sub.add_parser("emulate", help="serve the local Realtime emulator")
+    emulate.add_argument("--host", default="127.0.0.1")
+    emulate.add_argument("--port", type=int, default=8765)
+    emulate.add_argument("--script", metavar="FILE", help="the emulator's rules (TOML)")
+    emulate.set_defaults(func=cmd_emulate)
+
+    log = sub.add_parser("log", help="summarise an audit log")
+    log.add_argument("file", metavar="FILE")
+    log.set_defaults(func=cmd_log)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Command = args.func
+    try:
+        return func(args)
+    except KeyboardInterrupt:
+        return 130
+

@@ -1,0 +1,50 @@
+"""``switchboard render``: diagrams of a flow, optionally with traffic from audit logs."""
+
+from __future__ import annotations
+
+import argparse
+
+from engine.cli.console import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, err
+from engine.flow.diagnostics import FlowError
+from engine.flow.loader import load_flow
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from engine.render import DotMissing, RenderError, Traffic, TrafficError, read_traffic, render
+    from engine.render.legend import traffic_line
+
+    try:
+        doc = load_flow(args.flow)
+    except FlowError as exc:
+        for d in exc.diagnostics:
+            err.print(str(d), markup=False)
+        return EXIT_USAGE
+    traffic: Traffic | None = None
+    if args.audit:
+        try:
+            traffic = read_traffic(args.audit, lambda problem: err.print(problem, markup=False))
+        except TrafficError as exc:
+            err.print(f"switchboard render: {exc}", markup=False)
+            return EXIT_USAGE
+    try:
+        result = render(doc, args.output, traffic=traffic)
+    except DotMissing as exc:
+        err.print(f"switchboard render: {exc}", markup=False)
+        return EXIT_FINDINGS
+    except RenderError as exc:
+        err.print(f"switchboard render: {exc}", markup=False)
+        return EXIT_USAGE
+    if result.path is not None:  # status goes to stderr, so `-o -` stays clean DOT
+        status = f"{result.agents} agents, {result.layout} layout"
+        if result.traffic is not None:
+            status += ", " + traffic_line(result.traffic)
+        err.print(f"wrote {result.path} ({status})", markup=False)
+    if result.traffic is not None and result.traffic.elsewhere:
+        routes = len(result.traffic.elsewhere)
+        err.print(
+            f"switchboard render: {routes} route{'s' * (routes != 1)} in the audit logs "
+            f"{'is' if routes == 1 else 'are'} not in {args.flow} (listed in the legend, not drawn)"
+            + ("; were the logs written by another flow?" if result.traffic.busiest == 0 else ""),
+            markup=False,
+        )
+    return EXIT_OK
