@@ -66,7 +66,7 @@ def escalate(session: Session, context: str = "what is my bill?") -> Escalate:
         call(ESCALATION_TOOL, {"relevantContextFromLastUserMessage": context}, call_id="esc-call")
     )
     (request,) = [a for a in actions if isinstance(a, Escalate)]
-    assert session.escalation is not None and session.escalation.is_escalated
+    assert session.status().escalation == "escalated"
     assert sent_types(session.receive(done())) == []  # the filler was said; nothing owed until the answer
     return request
 
@@ -84,7 +84,7 @@ def test_escalate_snapshots_transcript_and_context(flow: CompiledFlow) -> None:
     request = action.request
     assert request.relevant_context == "what is my bill?"
     assert request.transcript == (("user", "what is my bill?"),)
-    assert request.context == {"account": "A-1"} and request.version == session.version
+    assert request.context == {"account": "A-1"} and request.version == session.status().version
     assert action.timeout_s == 2 and not session.idle
 
 
@@ -97,7 +97,7 @@ def test_resolve_answers_through_function_output_and_a_response(flow: CompiledFl
     (record,) = audits(actions)
     assert (record.kind, record.outcome) == ("escalation", "answered")
     assert record.detail["tool_rounds"] == 1 and record.detail["latency_s"] > 0
-    assert session.escalation is not None and not session.escalation.is_escalated
+    assert session.status().escalation == "chatting"
 
 
 def test_timeout_speaks_the_fallback_answer(flow: CompiledFlow) -> None:
@@ -201,13 +201,13 @@ def test_random_interleavings_keep_the_invariants(flow: CompiledFlow, steps: lis
     answered: set[str] = set()
     cancelled: set[str] = set()
     for step in steps:
-        pending = session.pending_escalation
+        pending = session.status().pending_escalation
         if step == "user":
             actions = session.user_text("hi")
         elif step == "escalate":
             actions = session.receive(call(ESCALATION_TOOL, {"relevantContextFromLastUserMessage": "q"}))
         elif step in ("answer", "timeout") and pending is not None:
-            eid = pending.request.escalation_id
+            eid = pending
             actions = session.supervisor_result(eid, f"answer {eid}", timed_out=step == "timeout")
             answered.add(eid)
         elif step == "late" and cancelled:
@@ -239,4 +239,4 @@ def test_random_interleavings_keep_the_invariants(flow: CompiledFlow, steps: lis
                 for eid in cancelled - answered:
                     assert f"answer {eid}" not in event["item"]["output"], "a stale answer was spoken"
         if session.idle:
-            assert session.escalation is not None and not session.escalation.is_escalated
+            assert session.status().escalation == "chatting"

@@ -281,4 +281,4 @@ def test_shipped_retail_flow_runs_its_script(tmp_path: Path) -> None:
     session, _rec, sink = converse(compiled, script, turns, tools=ToolRegistry.from_flow(compiled.doc))
     assert outcomes(sink).count("done") >= 3 and "refused" in outcomes(sink) and "capped" in outcomes(sink)
     assert session.agent == "generalist"
-    assert session.context["user_id"] == "user-2061351246"
+    assert session.known_context()["user_id"] == "user-2061351246"

@@ -176,22 +176,21 @@ def test_depth_cap_reroutes_to_recovery_and_tells_the_model(shop: CompiledFlow) 
     assert sent(actions)[0]["session"]["instructions"].startswith(AGENT_MARKER + "help")
 
 
-def test_visit_budget_reroutes_to_recovery(shop: CompiledFlow) -> None:
-    session = logged_in(shop)
+def test_visit_budget_reroutes_to_recovery() -> None:
+    deep = compiled_from_text(FLOW.replace("max_handoff_depth = 3", "max_handoff_depth = 10"))
+    session = logged_in(deep)  # a cap the hops below do not reach: the visit budget alone decides
     for hop in ("returns", "auth", "returns", "auth"):
-        session.depth = 0  # isolate the visit budget from the depth cap
         respond_with(session, call(f"transfer_to_{hop}", {"reason": hop}))
-    assert session.visits["returns"] == 2 and session.agent == "auth"
+    assert session.status().visits["returns"] == 2 and session.agent == "auth"
     actions = respond_with(session, call("transfer_to_returns", {"reason": "5"}))
     assert session.agent == "help"
     assert audits(actions)[0].outcome == "recovered"
 
 
-def test_recovery_agent_at_the_cap_stays_put(shop: CompiledFlow) -> None:
-    session = logged_in(shop)
+def test_recovery_agent_at_the_cap_stays_put() -> None:
+    session = logged_in(compiled_from_text(FLOW.replace("max_handoff_depth = 3", "max_handoff_depth = 1")))
     respond_with(session, call("transfer_to_help", {"reason": "fallback"}))
-    assert session.agent == "help"
-    session.depth = 3
+    assert session.agent == "help" and session.depth == 1  # at the cap
     actions = respond_with(session, call("transfer_to_auth", {"reason": "back"}))
     assert session.agent == "help"
     assert "staying with 'help'" in function_output(actions)["error"]
@@ -204,7 +203,7 @@ def test_tool_call_runs_and_its_result_sets_declared_context(shop: CompiledFlow)
     assert actions == [RunTool("c1", "login", {"phone": "1"}, "auth")]
     assert sent_types(session.receive(done())) == []  # waits for the tool result
     result = session.tool_result("c1", {"user_id": "u-9", "other": 1})
-    assert session.context == {"user_id": "u-9"}
+    assert session.known_context() == {"user_id": "u-9"}
     assert sent_types(result) == ["session.update", "conversation.item.create", "response.create"]
 
 
@@ -296,7 +295,7 @@ def test_transcript_and_history_record_both_sides(shop: CompiledFlow) -> None:
         }
     )
     assert actions == [Transcript("assistant", "auth", "hello!")]
-    assert session.history == [("user", "hi"), ("assistant", "hello!")]
+    assert session.history() == [("user", "hi"), ("assistant", "hello!")]
 
 
 # -- properties ------------------------------------------------------------------------------------------
@@ -318,7 +317,7 @@ def test_random_calls_respect_cap_requirements_and_states(
     for target, well_formed in steps:
         if target == "login":
             session.receive(call("login", {"phone": "1"}, call_id="L"))
-            if "L" in session.pending_tools:
+            if "L" in session.status().pending_tools:
                 session.tool_result("L", {"user_id": "u"})
             continue
         session.receive(call(f"transfer_to_{target}", {"reason": "x"} if well_formed else "{"))
@@ -326,7 +325,7 @@ def test_random_calls_respect_cap_requirements_and_states(
         assert session.agent in shop.flow.agents
         for key in shop.flow.agents[session.agent].requires:
             assert key in session.visible_context()
-        assert session.machine.agent == session.agent
+        assert session.status().agent == session.agent
 
 
 def test_client_session_update_loses_what_the_flow_owns(shop: CompiledFlow) -> None:
@@ -365,9 +364,9 @@ def test_client_user_message_and_response_create_are_tracked(shop: CompiledFlow)
     session = new_session(shop)
     item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hello"}]}
     actions = session.client_event({"type": "conversation.item.create", "item": item})
-    assert sent_types(actions) == ["conversation.item.create"] and session.history == [("user", "hello")]
+    assert sent_types(actions) == ["conversation.item.create"] and session.history() == [("user", "hello")]
     assert sent_types(session.client_event({"type": "response.create"})) == ["response.create"]
-    assert session.response_in_flight
+    assert session.status().response_in_flight
     session.receive(call("login", {"phone": "1"}, call_id="c"))
     assert sent_types(session.tool_result("c", {"user_id": "u"})) == [
         "session.update",
@@ -377,10 +376,12 @@ def test_client_user_message_and_response_create_are_tracked(shop: CompiledFlow)
 
 
 def test_model_supplied_carry_keys_count_only_when_the_handoff_happens(shop: CompiledFlow) -> None:
-    capped = new_session(shop)
-    capped.depth = 3  # at the cap: the transfer is rerouted, the supplied value must not stay behind
+    capped = new_session(compiled_from_text(FLOW.replace("max_handoff_depth = 3", "max_handoff_depth = 2")))
+    for hop in ("sales", "auth"):  # to the cap: the next transfer is rerouted, the supplied value must not stay
+        respond_with(capped, call(f"transfer_to_{hop}", {"reason": hop}))
+    assert capped.depth == 2
     respond_with(capped, call("transfer_to_returns", {"reason": "r", "user_id": "u-said"}))
-    assert capped.agent == "help" and capped.context == {}
+    assert capped.agent == "help" and capped.known_context() == {}
     session = new_session(shop)
     actions = respond_with(session, call("transfer_to_returns", {"reason": "r", "user_id": "u-said"}))
     assert session.agent == "returns" and session.visible_context() == {"user_id": "u-said"}

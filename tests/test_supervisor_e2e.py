@@ -127,14 +127,14 @@ def test_answered_with_a_tool_round_and_spoken_by_the_front_agent(tmp_path: Path
     (record,) = [r for r in sink.records if r.kind == "escalation"]
     assert record.outcome == "answered" and record.detail["tool_rounds"] == 1
     assert record.detail["latency_s"] > 0 and record.reason == "balance question"
-    assert session.escalation is not None and not session.escalation.is_escalated
+    assert session.status().escalation == "chatting"
 
 
 def test_timeout_speaks_the_fallback(tmp_path: Path) -> None:
     session, rec, sink = talk(desk(tmp_path, timeout=0.05), ["slow one"], ("slow",))
     assert escalations(sink) == ["timed_out"]
     assert rec.transcript("assistant")[-1] == "Sorry, I can't check that right now."
-    assert not session.escalation.is_escalated  # type: ignore[union-attr]
+    assert session.status().escalation == "chatting"
 
 
 def test_backend_failure_speaks_the_fallback(tmp_path: Path) -> None:
@@ -161,7 +161,7 @@ def test_barge_in_abandons_the_escalation_and_its_answer_is_never_spoken(tmp_pat
         if side == "client" and e.get("item", {}).get("type") == "function_call_output"
     ]
     assert len(outputs) == 1 and '"cancelled"' in outputs[0]
-    assert not session.escalation.is_escalated  # type: ignore[union-attr]
+    assert session.status().escalation == "chatting"
 
 
 def test_budget_is_bounded_and_counted(tmp_path: Path) -> None:

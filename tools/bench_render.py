@@ -21,8 +21,8 @@ from benchlib import best_of, machine_line, table, write_section
 
 from engine.render import style
 from engine.render.dot import diagram_digraph
-from tools.synthetic import synthetic_flow
 from engine.render.view import build_diagram
+from tools.synthetic import synthetic_flow
 
 TRIVIAL = "digraph g { a -> b }"
 

@@ -24,12 +24,12 @@ from pathlib import Path
 from benchlib import machine_line, percentiles, table, write_section
 
 from engine.compile.pipeline import CompiledFlow, compile_document
+from engine.emulator.script import Script
+from engine.emulator.server import Emulator
 from engine.flow.loader import parse_flow
 from engine.flow.model import ESCALATION_TOOL
 from engine.runtime.client import RealtimeClient
 from engine.runtime.conversation import Conversation, UserTurn
-from engine.emulator.server import Emulator
-from engine.emulator.script import Script
 from engine.runtime.tools import ToolRegistry
 from engine.session import MemorySink, Session
 from engine.session.actions import Escalate, Transcript
@@ -94,6 +94,9 @@ def _call(name: str, arguments: dict[str, str], call_id: str) -> dict[str, objec
     }
 
 
+RESPONSE_DONE = {"type": "response.done", "event_id": "e", "response": {"id": "r", "status": "completed"}}
+
+
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.3f}"
 
@@ -117,9 +120,9 @@ def bench_core(compiled: CompiledFlow, n: int) -> dict[str, list[float]]:
         actions = session.receive(event)
         handoff.append(time.perf_counter() - start)
         assert session.agent == target and actions
-        session.response_in_flight = session.want_response = False
+        session.receive(RESPONSE_DONE)  # the response the step asked for is over
     for i in range(n):
-        if session.escalation is not None and not session.escalation.has_budget():
+        if session.status().escalations_left == 0:
             session = Session(compiled, "bench", clock=lambda: float(clock()))
         event = _call(ESCALATION_TOOL, {"relevantContextFromLastUserMessage": "hard question"}, f"e{i}")
         start = time.perf_counter()
@@ -129,7 +132,7 @@ def bench_core(compiled: CompiledFlow, n: int) -> dict[str, list[float]]:
         start = time.perf_counter()
         session.supervisor_result(escalate.request.escalation_id, "the supervisor's answer", tool_rounds=1)
         esc_in.append(time.perf_counter() - start)
-        session.response_in_flight = session.want_response = False
+        session.receive(RESPONSE_DONE)  # the response the step asked for is over
     return {"bare": bare, "handoff": handoff, "escalate": esc_out, "resolve": esc_in}
 
 

@@ -6,7 +6,6 @@ Exit codes: 0 clean, 1 findings (or a failed run), 2 usage error or unreadable i
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable, Sequence
 
 from engine.cli.console import package_version

@@ -60,7 +60,7 @@ def _is_idle(session: Session) -> bool:
 
 
 def _can_interrupt(session: Session) -> bool:
-    return not (session.response_in_flight or session.want_response or session.pending_tools)
+    return session.can_interrupt
 
 
 @dataclass(frozen=True)
@@ -220,10 +220,10 @@ class Conversation:
             try:
                 await asyncio.wait_for(self._step.wait(), max(0.0, deadline - loop.time()))
             except TimeoutError:
-                s = self.session
+                s = self.session.status()
                 raise ConversationError(
                     f"no answer within {timeout:g}s (agent '{s.agent}', response in flight: "
-                    f"{s.response_in_flight}, tools pending: {sorted(s.pending_tools) or 'none'}, "
+                    f"{s.response_in_flight}, tools pending: {list(s.pending_tools) or 'none'}, "
                     f"escalation pending: {s.pending_escalation is not None})"
                 ) from None
         if self._closed is not None and closing_is_error:

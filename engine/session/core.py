@@ -37,6 +37,28 @@ from engine.session.audit import AuditRecord, Kind, Outcome
 from engine.session.config import session_update
 
 
+@dataclass(frozen=True)
+class Status:
+    """Where a conversation stands: see :meth:`Session.status`."""
+
+    agent: str
+    depth: int
+    visits: dict[str, int]
+    response_in_flight: bool
+    response_owed: bool
+    """A ``response.create`` is owed once the active response is done and no tool is outstanding."""
+    pending_tools: tuple[str, ...]
+    """Call ids of the tools running now."""
+    escalation: str | None
+    """The escalation machine's state (``chatting``/``escalated``); ``None`` without a supervisor."""
+    pending_escalation: str | None
+    """The id of the escalation the supervisor is working on."""
+    escalations_left: int | None
+    user_turns: int
+    version: int
+    """Bumped whenever the context or the current agent changes (supervisor answers are checked against it)."""
+
+
 @dataclass
 class _PendingTool:
     name: str
@@ -62,45 +84,92 @@ class Session:
         modalities: tuple[str, ...] = ("text",),
         initial_context: dict[str, Any] | None = None,
     ) -> None:
-        self.plan = FlowPlan.of(compiled)
-        self.flow: Flow = compiled.flow
-        self.conversation_id = conversation_id
-        self.clock = clock
-        self.modalities = modalities
-        self.machine = compiled.machine()
-        self.depth = 0
-        self.visits: Counter[str] = Counter({self.flow.flow.entry: 1})
-        self.context: dict[str, Any] = dict(initial_context or {})
-        self.visible: set[str] = set(self.context)
-        self.response_in_flight = False
-        self.want_response = False
-        self.pending_tools: dict[str, _PendingTool] = {}
-        self.history: list[tuple[str, str]] = []
+        self._plan = FlowPlan.of(compiled)
+        self._flow: Flow = compiled.flow
+        self._conversation_id = conversation_id
+        self._clock = clock
+        self._modalities = modalities
+        self._machine = compiled.machine()
+        self._depth = 0
+        self._visits: Counter[str] = Counter({self._flow.flow.entry: 1})
+        self._context: dict[str, Any] = dict(initial_context or {})
+        self._visible: set[str] = set(self._context)
+        self._response_in_flight = False
+        self._want_response = False
+        self._pending_tools: dict[str, _PendingTool] = {}
+        self._history: list[tuple[str, str]] = []
         """``(role, text)`` of the conversation so far: ``user`` / ``assistant``."""
-        self.user_turns = 0
-        self.version = 0
+        self._user_turns = 0
+        self._version = 0
         """Bumped whenever the context or the current agent changes: supervisor answers are checked against it."""
-        supervisor = self.flow.supervisor
-        self.escalation = escalation_machine(supervisor) if supervisor is not None else None
-        self.pending_escalation: _PendingEscalation | None = None
+        supervisor = self._flow.supervisor
+        self._escalation = escalation_machine(supervisor) if supervisor is not None else None
+        self._pending_escalation: _PendingEscalation | None = None
         self._seq = 0
         self._escalations = 0
 
     # -- queries ------------------------------------------------------------------------------------------
 
     @property
+    def conversation_id(self) -> str:
+        return self._conversation_id
+
+    @property
     def agent(self) -> str:
-        return self.machine.agent
+        """The agent the conversation is with now."""
+        return self._machine.agent
+
+    @property
+    def depth(self) -> int:
+        """Handoffs so far (the depth cap counts these)."""
+        return self._depth
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return self._modalities
 
     @property
     def idle(self) -> bool:
         """Nothing in flight, nothing owed: the next user turn may come."""
-        return not (
-            self.response_in_flight or self.want_response or self.pending_tools or self.pending_escalation
+        return self.can_interrupt and self._pending_escalation is None
+
+    @property
+    def can_interrupt(self) -> bool:
+        """No response in flight or owed and no tool outstanding: a user may barge in (even on an escalation)."""
+        return not (self._response_in_flight or self._want_response or self._pending_tools)
+
+    def status(self) -> Status:
+        """A snapshot of where the conversation stands (for drivers, error messages and tests)."""
+        escalation = self._escalation
+        return Status(
+            agent=self.agent,
+            depth=self._depth,
+            visits=dict(self._visits),
+            response_in_flight=self._response_in_flight,
+            response_owed=self._want_response,
+            pending_tools=tuple(sorted(self._pending_tools)),
+            escalation=None
+            if escalation is None
+            else ("escalated" if escalation.is_escalated else "chatting"),
+            pending_escalation=(
+                None if self._pending_escalation is None else self._pending_escalation.request.escalation_id
+            ),
+            escalations_left=None if escalation is None else escalation.budget - escalation.used,
+            user_turns=self._user_turns,
+            version=self._version,
         )
 
     def visible_context(self) -> dict[str, Any]:
-        return {k: self.context[k] for k in sorted(self.visible) if k in self.context}
+        """The context the current agent may see (what its contract carried, plus what its tools set)."""
+        return {k: self._context[k] for k in sorted(self._visible) if k in self._context}
+
+    def known_context(self) -> dict[str, Any]:
+        """Every value the conversation has learnt, visible to the current agent or not (a copy)."""
+        return dict(self._context)
+
+    def history(self) -> list[tuple[str, str]]:
+        """``(role, text)`` of the conversation so far, ``user`` / ``assistant`` (a copy)."""
+        return list(self._history)
 
     # -- inputs ---------------------------------------------------------------------------------------------
 
@@ -128,7 +197,7 @@ class Session:
             owned = {"instructions", "tools", "tool_choice", "model"}
             session = {k: v for k, v in event["session"].items() if k not in owned}
             if isinstance(session.get("output_modalities"), list):
-                self.modalities = tuple(session["output_modalities"])
+                self._modalities = tuple(session["output_modalities"])
             if set(session) <= {"type"}:
                 return []
             event = {**event, "session": session}
@@ -140,15 +209,15 @@ class Session:
                 ).strip()
                 actions += self._user_said(text)
         elif kind == "response.create":
-            self.response_in_flight = True
+            self._response_in_flight = True
         return [*actions, Send(event)]
 
     def finish(self) -> list[Action]:
         """The conversation is over: its closing audit record (user turns, final agent, escalations used)."""
-        used = self.escalation.used if self.escalation is not None else 0
+        used = self._escalation.used if self._escalation is not None else 0
         return [
             self._audit(
-                "end", "ended", self.agent, detail={"user_turns": self.user_turns, "escalations": used}
+                "end", "ended", self.agent, detail={"user_turns": self._user_turns, "escalations": used}
             )
         ]
 
@@ -163,41 +232,42 @@ class Session:
 
     def tool_result(self, call_id: str, output: Any = None, *, error: str | None = None) -> list[Action]:
         """The result of a :class:`RunTool`: ``output`` (JSON-able) or an ``error`` message."""
-        pending = self.pending_tools.pop(call_id, None)
+        pending = self._pending_tools.pop(call_id, None)
         if pending is None:
             return [Transcript("notice", self.agent, f"result for unknown tool call {call_id!r} ignored")]
         if error is not None:
-            return [
+            return self._conclude(
+                call_id,
+                {"error": error},
                 self._audit("tool", "failed", pending.agent, reason=error, detail={"tool": pending.name}),
                 Transcript("tool", pending.agent, f"{pending.name} failed: {error}"),
-                *self._function_output(call_id, {"error": error}),
-            ]
-        tool = self.flow.tools[pending.name]
+            )
+        tool = self._flow.tools[pending.name]
         if isinstance(output, dict) and any(key in output for key in tool.sets):
-            self.version += 1
+            self._version += 1
             for key in tool.sets:
                 if key in output:
-                    self.context[key] = output[key]
-                    self.visible.add(key)
+                    self._context[key] = output[key]
+                    self._visible.add(key)
         actions: list[Action] = [Transcript("tool", pending.agent, f"{pending.name} -> {_short(output)}")]
         if tool.sets and self.agent == pending.agent:
             actions.append(Send(self._session_update()))
-        return actions + self._function_output(call_id, output)
+        return self._conclude(call_id, output, *actions)
 
     # -- server events ------------------------------------------------------------------------------------------
 
     def _dispatch(self, event: BaseModel) -> list[Action]:
         if isinstance(event, ev.ResponseCreated):
-            self.response_in_flight = True
+            self._response_in_flight = True
             return []
         if isinstance(event, ev.ResponseDone):
-            self.response_in_flight = False
+            self._response_in_flight = False
             return self._flush_response()
         if isinstance(event, ev.FunctionCallDone):
             return self._function_call(event)
         if isinstance(event, ev.TextDone | ev.AudioTranscriptDone):
             text = event.text if isinstance(event, ev.TextDone) else event.transcript
-            self.history.append(("assistant", text))
+            self._history.append(("assistant", text))
             return [Transcript("assistant", self.agent, text)]
         if isinstance(event, ev.InputTranscription):
             return self._user_said(event.transcript, barge_in=False)
@@ -205,7 +275,7 @@ class Session:
             return self._barge_in("the user started speaking")
         if isinstance(event, ev.ErrorEvent):
             if event.error.code == "conversation_already_has_active_response":
-                self.want_response = True  # ours was refused: ask again once the active one is done
+                self._want_response = True  # ours was refused: ask again once the active one is done
             return [
                 Transcript(
                     "notice",
@@ -217,7 +287,7 @@ class Session:
         return []
 
     def _function_call(self, call: ev.FunctionCallDone) -> list[Action]:
-        agent = self.plan.agents[self.agent]
+        agent = self._plan.agents[self.agent]
         try:
             arguments = json.loads(call.arguments or "{}")
         except json.JSONDecodeError as exc:
@@ -245,64 +315,67 @@ class Session:
             return self._handoff(call, agent.transfers[call.name], arguments)
         if call.name == ESCALATION_TOOL:
             return self._escalate(call, arguments)
-        self.pending_tools[call.call_id] = _PendingTool(call.name, self.agent)
+        self._pending_tools[call.call_id] = _PendingTool(call.name, self.agent)
         return [RunTool(call.call_id, call.name, arguments, self.agent)]
 
     # -- handoffs ------------------------------------------------------------------------------------------
 
     def _handoff(self, call: ev.FunctionCallDone, target: str, arguments: dict[str, Any]) -> list[Action]:
         source, reason = self.agent, str(arguments.get("reason", ""))
-        recovery = self.flow.flow.recovery
-        carry = self.plan.agents[source].carry[target]
+        recovery = self._flow.flow.recovery
+        carry = self._plan.agents[source].carry[target]
         supplied = {  # carried keys the model gives as arguments; a tool's value is never overridden
             k: arguments[k]
             for k in carry or []
-            if isinstance(arguments.get(k), str) and k not in self.context
+            if isinstance(arguments.get(k), str) and k not in self._context
         }
         guard: tuple[Outcome, str] | None = None
-        limit = self.flow.agents[target].max_visits
-        if self.depth >= self.flow.flow.max_handoff_depth:
-            guard = ("capped", f"the handoff depth cap ({self.flow.flow.max_handoff_depth}) is reached")
-        elif limit is not None and self.visits[target] >= limit:
+        limit = self._flow.agents[target].max_visits
+        if self._depth >= self._flow.flow.max_handoff_depth:
+            guard = ("capped", f"the handoff depth cap ({self._flow.flow.max_handoff_depth}) is reached")
+        elif limit is not None and self._visits[target] >= limit:
             guard = ("recovered", f"'{target}' reached its visit budget ({limit})")
         if guard is not None:
             outcome, why = guard
             if source == recovery:
                 return self._refuse_handoff(call, target, arguments, f"{why}; staying with '{recovery}'")
             return self._reroute(call.call_id, target, outcome, why, reason)
-        known = self.visible.intersection(self.context) | supplied.keys()
+        known = self._visible.intersection(self._context) | supplied.keys()
         missing = [
             k
-            for k in self.flow.agents[target].requires
+            for k in self._flow.agents[target].requires
             if k not in known or (carry is not None and k not in carry)
         ]
         if missing:
             return self._refuse_handoff(
                 call, target, arguments, f"'{target}' requires {', '.join(missing)}, which is not known yet"
             )
-        self.context.update(supplied)
-        self.visible |= supplied.keys()
+        self._context.update(supplied)
+        self._visible |= supplied.keys()
         kept = self._apply_carry(carry)
-        self.machine.send(transfer_event(target))
-        self.version += 1
-        self.depth += 1
-        self.visits[target] += 1
-        return [
+        self._machine.send(transfer_event(target))
+        self._version += 1
+        self._depth += 1
+        self._visits[target] += 1
+        return self._conclude(
+            call.call_id,
+            {"status": "transferred", "to": target},
             self._audit("handoff", "done", source, target, reason, carried=kept),
             Transcript("handoff", source, f"{source} -> {target}: {reason}", {"to": target, "carried": kept}),
             Send(self._session_update()),
-            *self._function_output(call.call_id, {"status": "transferred", "to": target}),
-        ]
+        )
 
     def _reroute(self, call_id: str, requested: str, outcome: Outcome, why: str, reason: str) -> list[Action]:
         """A guardrail overrides a transfer: go to the recovery agent instead, and tell the model why."""
-        source, recovery = self.agent, self.flow.flow.recovery
-        kept = self._apply_carry(self.flow.flow.fallback_carry)
-        self.machine.send(RECOVER)
-        self.version += 1
-        self.visits[recovery] += 1
+        source, recovery = self.agent, self._flow.flow.recovery
+        kept = self._apply_carry(self._flow.flow.fallback_carry)
+        self._machine.send(RECOVER)
+        self._version += 1
+        self._visits[recovery] += 1
         message = f"Transfer to '{requested}' not possible: {why}. You are now talking to '{recovery}'."
-        return [
+        return self._conclude(
+            call_id,
+            {"status": outcome, "to": recovery, "why": why, "message": message},
             self._audit(
                 "handoff",
                 outcome,
@@ -319,21 +392,20 @@ class Session:
                 {"to": recovery, "requested": requested, "outcome": outcome},
             ),
             Send(self._session_update()),
-            *self._function_output(
-                call_id, {"status": outcome, "to": recovery, "why": why, "message": message}
-            ),
-        ]
+        )
 
     def _apply_carry(self, carry: list[str] | None) -> tuple[str, ...]:
         """Apply a contract: only ``carry`` keys stay visible (``None``: all); the values stay in the store."""
         if carry is not None:
-            self.visible &= set(carry)
-        return tuple(sorted(k for k in self.visible if k in self.context))
+            self._visible &= set(carry)
+        return tuple(sorted(k for k in self._visible if k in self._context))
 
     def _refuse_handoff(
         self, call: ev.FunctionCallDone, target: str, arguments: dict[str, Any], why: str
     ) -> list[Action]:
-        return [
+        return self._conclude(
+            call.call_id,
+            {"error": f"transfer refused: {why}"},
             self._audit(
                 "handoff",
                 "refused",
@@ -348,23 +420,23 @@ class Session:
                 f"{self.agent} -x-> {target} refused: {why}",
                 {"to": target, "outcome": "refused"},
             ),
-            *self._function_output(call.call_id, {"error": f"transfer refused: {why}"}),
-        ]
+        )
 
     def _refuse_call(self, call: ev.FunctionCallDone, why: str) -> list[Action]:
-        return [
+        return self._conclude(
+            call.call_id,
+            {"error": why},
             self._audit("tool", "refused", self.agent, reason=why, detail={"tool": call.name}),
             Transcript("tool", self.agent, f"{call.name} refused: {why}"),
-            *self._function_output(call.call_id, {"error": why}),
-        ]
+        )
 
     # -- escalations (chat-supervisor) ----------------------------------------------------------------------
 
     def _escalate(self, call: ev.FunctionCallDone, arguments: dict[str, Any]) -> list[Action]:
-        machine, supervisor = self.escalation, self.flow.supervisor
+        machine, supervisor = self._escalation, self._flow.supervisor
         assert machine is not None and supervisor is not None  # the tool is only offered to front agents
         relevant = str(arguments.get("relevantContextFromLastUserMessage", ""))
-        if self.pending_escalation is not None:
+        if self._pending_escalation is not None:
             return self._refuse_call(call, "an escalation is already pending; wait for its answer")
         if not machine.has_budget():
             why = f"the escalation budget ({supervisor.max_escalations}) is used up"
@@ -374,29 +446,27 @@ class Session:
                     "over_budget",
                     self.agent,
                     reason=relevant,
-                    detail={"user_turns": self.user_turns, "why": why},
+                    detail={"user_turns": self._user_turns, "why": why},
                 ),
                 Transcript("escalation", self.agent, f"not escalated: {why}", {"outcome": "over_budget"}),
             ]
-            if supervisor.on_budget_exhausted == "recover" and self.agent != self.flow.flow.recovery:
+            if supervisor.on_budget_exhausted == "recover" and self.agent != self._flow.flow.recovery:
                 return actions + self._reroute(
-                    call.call_id, self.flow.flow.recovery, "recovered", why, relevant
+                    call.call_id, self._flow.flow.recovery, "recovered", why, relevant
                 )
             message = "The supervisor is not available for the rest of this conversation: answer on your own."
-            return actions + self._function_output(
-                call.call_id, {"status": "over_budget", "message": message}
-            )
+            return self._conclude(call.call_id, {"status": "over_budget", "message": message}, *actions)
         machine.send("escalate")
         self._escalations += 1
         request = EscalationRequest(
-            escalation_id=f"{self.conversation_id}-esc{self._escalations}",
+            escalation_id=f"{self._conversation_id}-esc{self._escalations}",
             agent=self.agent,
             relevant_context=relevant,
-            transcript=tuple(self.history),
+            transcript=tuple(self._history),
             context=self.visible_context(),
-            version=self.version,
+            version=self._version,
         )
-        self.pending_escalation = _PendingEscalation(request, call.call_id, self.clock())
+        self._pending_escalation = _PendingEscalation(request, call.call_id, self._clock())
         return [
             Transcript(
                 "escalation",
@@ -417,26 +487,28 @@ class Session:
         timed_out: bool = False,
     ) -> list[Action]:
         """The supervisor's answer to an :class:`Escalate` (or ``error``, or ``timed_out``)."""
-        pending = self.pending_escalation
+        pending = self._pending_escalation
         if pending is None or pending.request.escalation_id != escalation_id:
             return [
                 Transcript(
                     "notice", self.agent, f"late supervisor answer for {escalation_id} discarded (stale)"
                 )
             ]
-        assert self.escalation is not None and self.flow.supervisor is not None
+        assert self._escalation is not None and self._flow.supervisor is not None
         request = pending.request
         detail: dict[str, Any] = {
             "escalation_id": escalation_id,
-            "latency_s": round(self.clock() - pending.started, 6),
+            "latency_s": round(self._clock() - pending.started, 6),
             "tool_rounds": tool_rounds,
-            "user_turns": self.user_turns,
+            "user_turns": self._user_turns,
         }
-        self.pending_escalation = None
-        if self.version != request.version or self.agent != request.agent:
-            self.escalation.send("abandon")
+        self._pending_escalation = None
+        if self._version != request.version or self.agent != request.agent:
+            self._escalation.send("abandon")
             why = "the conversation changed while the supervisor was working"
-            return [
+            return self._conclude(
+                pending.call_id,
+                {"status": "stale", "message": f"{why}; ask again."},
                 self._audit(
                     "escalation",
                     "stale",
@@ -447,15 +519,16 @@ class Session:
                 Transcript(
                     "escalation", request.agent, f"supervisor answer discarded: {why}", {"outcome": "stale"}
                 ),
-                *self._function_output(pending.call_id, {"status": "stale", "message": f"{why}; ask again."}),
-            ]
-        fallback = self.flow.supervisor.fallback_answer
+            )
+        fallback = self._flow.supervisor.fallback_answer
         if timed_out or error is not None:
             outcome: Outcome = "timed_out" if timed_out else "failed"
             event = "time_out" if timed_out else "fail"
-            self.escalation.send(event)
-            why = f"no answer within {self.flow.supervisor.timeout_s:g}s" if timed_out else f"{error}"
-            return [
+            self._escalation.send(event)
+            why = f"no answer within {self._flow.supervisor.timeout_s:g}s" if timed_out else f"{error}"
+            return self._conclude(
+                pending.call_id,
+                {"status": outcome, "nextResponse": fallback},
                 self._audit(
                     "escalation",
                     outcome,
@@ -469,35 +542,37 @@ class Session:
                     f"supervisor {outcome.replace('_', ' ')}: {why}",
                     {"outcome": outcome},
                 ),
-                *self._function_output(pending.call_id, {"status": outcome, "nextResponse": fallback}),
-            ]
-        self.escalation.send("resolve")
-        return [
+            )
+        self._escalation.send("resolve")
+        return self._conclude(
+            pending.call_id,
+            {"status": "answered", "nextResponse": answer or ""},
             self._audit(
                 "escalation", "answered", request.agent, reason=request.relevant_context, detail=detail
             ),
             Transcript("escalation", request.agent, f"supervisor: {answer}", {"outcome": "answered"}),
-            *self._function_output(pending.call_id, {"status": "answered", "nextResponse": answer or ""}),
-        ]
+        )
 
     def _user_said(self, text: str, *, barge_in: bool = True) -> list[Action]:
         """A user turn: it barges in on a pending escalation, joins the history and counts as a turn."""
         actions = self._barge_in("the user spoke again") if barge_in else []
-        self.history.append(("user", text))
-        self.user_turns += 1
+        self._history.append(("user", text))
+        self._user_turns += 1
         return [*actions, Transcript("user", self.agent, text)]
 
     def _barge_in(self, why: str) -> list[Action]:
         """The user spoke while escalated: abandon the pending escalation (its answer would be stale)."""
-        pending = self.pending_escalation
+        pending = self._pending_escalation
         if pending is None:
             return []
-        assert self.escalation is not None
-        self.pending_escalation = None
-        self.escalation.send("abandon")
+        assert self._escalation is not None
+        self._pending_escalation = None
+        self._escalation.send("abandon")
         request = pending.request
         output = {"status": "cancelled", "message": f"{why} before the supervisor answered: reply to them."}
-        return [
+        return self._conclude(
+            pending.call_id,
+            output,
             CancelEscalation(request.escalation_id),
             self._audit(
                 "escalation",
@@ -507,15 +582,20 @@ class Session:
                 detail={
                     "escalation_id": request.escalation_id,
                     "why": why,
-                    "latency_s": round(self.clock() - pending.started, 6),
-                    "user_turns": self.user_turns,
+                    "latency_s": round(self._clock() - pending.started, 6),
+                    "user_turns": self._user_turns,
                 },
             ),
             Transcript("escalation", request.agent, f"escalation abandoned: {why}", {"outcome": "stale"}),
-            *self._function_output(pending.call_id, output, respond=False),
-        ]
+            respond=False,
+        )
 
     # -- responses --------------------------------------------------------------------------------------------
+
+    def _conclude(self, call_id: str, output: Any, *notes: Action, respond: bool = True) -> list[Action]:
+        """What concluding a function call sends, in order: ``notes`` (its audit record, its transcript line,
+        the next agent's config), then its ``function_call_output`` (and the response it owes)."""
+        return [*notes, *self._function_output(call_id, output, respond=respond)]
 
     def _function_output(self, call_id: str, output: Any, *, respond: bool = True) -> list[Action]:
         item = {"type": "function_call_output", "call_id": call_id, "output": json.dumps(output, default=str)}
@@ -523,20 +603,20 @@ class Session:
         return send + self._request_response() if respond else send
 
     def _request_response(self) -> list[Action]:
-        self.want_response = True
+        self._want_response = True
         return self._flush_response()
 
     def _flush_response(self) -> list[Action]:
         """Send the owed ``response.create`` once nothing is in flight and no tool result is outstanding."""
-        if not self.want_response or self.response_in_flight or self.pending_tools:
+        if not self._want_response or self._response_in_flight or self._pending_tools:
             return []
-        self.want_response = False
-        self.response_in_flight = True
+        self._want_response = False
+        self._response_in_flight = True
         return [Send({"type": "response.create"})]
 
     def _session_update(self) -> dict[str, Any]:
-        agent = self.plan.agents[self.agent]
-        return session_update(self.flow, agent.name, self.visible_context(), agent.tools, self.modalities)
+        agent = self._plan.agents[self.agent]
+        return session_update(self._flow, agent.name, self.visible_context(), agent.tools, self._modalities)
 
     def _audit(
         self,
@@ -551,16 +631,16 @@ class Session:
     ) -> Audit:
         self._seq += 1
         record = AuditRecord(
-            self.conversation_id,
+            self._conversation_id,
             self._seq,
-            self.clock(),
+            self._clock(),
             kind,
             outcome,
             source,
             target,
             reason,
             carried,
-            self.depth,
+            self._depth,
             detail or {},
         )
         return Audit(record)
