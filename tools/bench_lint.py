@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import random
 import sys
 import tempfile
 import time
@@ -19,6 +18,7 @@ import tomllib
 from pathlib import Path
 
 from benchlib import best_of, machine_line, table, write_section
+from synthetic import synthetic_toml
 
 from engine.compile.handoff import clear_cache, compile_handoff_machine
 from engine.compile.pipeline import compile_flow
@@ -28,50 +28,10 @@ from engine.verify import verify
 from engine.verify.graph import routing_graph
 
 
-def generate(n: int, seed: int = 7) -> str:
-    """A valid flow: a ring plus random edges (~5 handoffs per agent), contracts on a fifth of the edges."""
-    rng = random.Random(seed)
-    names = [f"agent{i}" for i in range(n)]
-    out = [
-        "[flow]",
-        f'name = "gen{n}"',
-        'entry = "agent0"',
-        'recovery = "recovery"',
-        "max_handoff_depth = 60",
-        "",
-    ]
-    contracts = []
-    for i, name in enumerate(names):
-        targets = {names[(i + 1) % n], *(rng.choice(names) for _ in range(4))} - {name}
-        out += [
-            f"[agents.{name}]",
-            f'description = "Specialist {i}."',
-            f"handoffs = {sorted(targets)!r}".replace("'", '"'),
-        ]
-        if i == 0:
-            out += ['tools = ["login"]', 'produces = ["user_id"]', "max_visits = 3"]
-        elif i % 7 == 0:
-            out.append('requires = ["user_id"]')
-        out.append("")
-        contracts += [(name, t) for t in sorted(targets) if rng.random() < 0.2]
-    out += ["[agents.recovery]", 'handoffs = ["agent0"]', "terminal = true", ""]
-    out += ["[tools.login]", 'description = "Log in."', 'sets = ["user_id"]', ""]
-    for source, target in contracts:
-        out += [
-            "[[handoff]]",
-            f'from = "{source}"',
-            f'to = "{target}"',
-            f'when = "{source} -> {target}"',
-            'carry = ["user_id"]',
-            "",
-        ]
-    return "\n".join(out)
-
-
 def measure(n: int, folder: Path) -> dict[str, float]:
     gc.collect()  # start each size from a clean heap
     path = folder / f"gen{n}.toml"
-    text = generate(n)
+    text = synthetic_toml(n, seed=7, contract_share=0.2)
     path.write_text(text)
     parse = best_of(lambda: tomllib.loads(text))
     load = best_of(lambda: load_flow(path))

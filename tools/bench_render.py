@@ -18,11 +18,11 @@ import sys
 import time
 
 from benchlib import best_of, machine_line, table, write_section
+from synthetic import synthetic_flow
 
 from engine.render import style
 from engine.render.dot import diagram_digraph
 from engine.render.view import build_diagram
-from tools.synthetic import synthetic_flow
 
 TRIVIAL = "digraph g { a -> b }"
 
@@ -125,7 +125,7 @@ def main() -> None:
         [
             "## Render at scale (`tools/bench_render.py`)",
             "",
-            f"{machine_line()}; {version}. Generated flows (`engine/render/synthetic.py`): teams of 8 as groups,",
+            f"{machine_line()}; {version}. Generated flows (`tools/synthetic.py`): teams of 8 as groups,",
             "~5 handoffs per agent, every handoff with a `when` rule and a carry list. Best of 3.",
             f"Baseline: `dot -Tsvg` of a trivial 2-node graph, {baseline * 1000:.0f} ms in this run.",
             "",

@@ -1,4 +1,4 @@
-"""Generated flows of any size, for the render benchmark and tests (``tools/bench_render.py``).
+"""Generated flows of any size: the one generator the benchmarks (lint, render) and the tests share.
 
 The shape imitates a real contact-centre flow: teams of specialists (the ``group`` field), most handoffs within
 a team, some across, every agent reachable from the entry through a chain, a loop budget on every agent, and a
@@ -7,6 +7,7 @@ a team, some across, every agent reachable from the entry through a chain, a loo
 
 from __future__ import annotations
 
+import json
 import random
 from typing import Any
 
@@ -40,10 +41,16 @@ RULES = (
 )
 
 
-def synthetic_flow(
-    agents: int, handoffs: int = 5, team_size: int = 8, seed: int = 0, name: str = "synthetic"
-) -> Flow:
-    """A valid flow of ``agents`` agents (recovery included) with about ``handoffs`` handoffs each.
+def synthetic_data(
+    agents: int,
+    handoffs: int = 5,
+    team_size: int = 8,
+    seed: int = 0,
+    name: str = "synthetic",
+    contract_share: float = 1.0,
+) -> dict[str, Any]:
+    """A valid flow of ``agents`` agents (recovery included) with about ``handoffs`` handoffs each, as the
+    data a flow file holds; ``contract_share`` of the handoffs get a ``[[handoff]]`` contract.
 
     Agents form teams of ``team_size``; the first member of a team is its hub. The entry is the first hub;
     every hub routes to up to four further hubs (a tree, so every team is reachable) and to its next member,
@@ -80,7 +87,8 @@ def synthetic_flow(
             }
             for target in targets:
                 rule = rng.choice(RULES).format(t=target.rsplit("_", 1)[0])
-                contracts.append({"from": agent, "to": target, "when": rule, "carry": ["user_id"]})
+                if contract_share >= 1 or rng.random() < contract_share:
+                    contracts.append({"from": agent, "to": target, "when": rule, "carry": ["user_id"]})
     table["generalist"] = {
         "description": "Fallback agent: apologises and hands back to the entry agent, or ends the call.",
         "instructions": "Apologise and route back.",
@@ -99,7 +107,40 @@ def synthetic_flow(
         "agents": table,
         "handoff": contracts,
     }
-    return Flow.model_validate(data)
+    return data
+
+
+def synthetic_flow(
+    agents: int, handoffs: int = 5, team_size: int = 8, seed: int = 0, name: str = "synthetic"
+) -> Flow:
+    """:func:`synthetic_data` as a :class:`Flow`."""
+    return Flow.model_validate(synthetic_data(agents, handoffs, team_size, seed, name))
+
+
+def synthetic_toml(agents: int, handoffs: int = 5, seed: int = 0, contract_share: float = 1.0) -> str:
+    """:func:`synthetic_data` as the text of a TOML flow file (what ``switchboard lint`` reads)."""
+    data = synthetic_data(
+        agents, handoffs, seed=seed, name=f"synthetic_{agents}", contract_share=contract_share
+    )
+    lines = ["[flow]", *_pairs(data["flow"]), ""]
+    for agent, table in data["agents"].items():
+        lines += [f"[agents.{agent}]", *_pairs(table), ""]
+    for contract in data["handoff"]:
+        lines += ["[[handoff]]", *_pairs(contract), ""]
+    return "\n".join(lines)
+
+
+def _pairs(table: dict[str, Any]) -> list[str]:
+    return [f"{key} = {_value(value)}" for key, value in table.items()]
+
+
+def _value(value: Any) -> str:
+    """A TOML value of the kinds the generator makes: strings, integers, booleans and lists of them."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    return json.dumps(value) if isinstance(value, str) else str(value)
 
 
 def synthetic_document(agents: int, handoffs: int = 5, team_size: int = 8, seed: int = 0) -> FlowDocument:

@@ -9,9 +9,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from engine.cli.console import EXIT_OK, EXIT_USAGE, err, out
-from engine.session.tally import ConversationSummary, LogSummary, by_edge
-
-OUTCOMES = ("done", "refused", "capped", "recovered")
+from engine.session.audit import HANDOFF_OUTCOMES
+from engine.session.tally import ConversationSummary, Tally
 
 
 def _ms(value: float | None) -> str:
@@ -37,15 +36,15 @@ def _describe(conv: ConversationSummary) -> str:
     return "; ".join(parts)
 
 
-def print_summary(console: Console, summary: LogSummary) -> None:
+def print_summary(console: Console, summary: Tally) -> None:
     """Handoffs per edge (by outcome), then one line per conversation."""
-    edges = by_edge(summary)
+    edges = summary.edges
     if edges:
         table = Table(title="Handoffs per edge", title_justify="left")
-        for column in ("from", "to", "done", "refused", "capped", "recovered"):
+        for column in ("from", "to", *HANDOFF_OUTCOMES):
             table.add_column(column, justify="left" if column in ("from", "to") else "right")
         for (source, target), outcomes in sorted(edges.items()):
-            table.add_row(source, target, *(str(outcomes.get(o, "")) for o in OUTCOMES))
+            table.add_row(source, target, *(str(outcomes.get(o, "")) for o in HANDOFF_OUTCOMES))
         console.print(table)
     else:
         console.print("No handoffs.")
@@ -58,7 +57,7 @@ def cmd_log(args: argparse.Namespace) -> int:
     from engine.cli.log import print_summary
     from engine.runtime.audit_file import read_jsonl
     from engine.session.audit import AuditRecord
-    from engine.session.tally import summarise
+    from engine.session.tally import tally
 
     records: list[AuditRecord] = []
     try:
@@ -70,5 +69,5 @@ def cmd_log(args: argparse.Namespace) -> int:
     except OSError as exc:
         err.print(f"switchboard log: cannot read {args.file}: {exc.strerror}", markup=False)
         return EXIT_USAGE
-    print_summary(out, summarise(records))
+    print_summary(out, tally(records))
     return EXIT_OK

@@ -18,10 +18,9 @@ from engine.errors import SwitchboardError
 from engine.render.view import Diagram, Edge, EdgeKind, EdgeTraffic, TrafficSummary
 from engine.runtime.audit_file import read_jsonl
 from engine.session.audit import AuditRecord
+from engine.session.tally import tally
 
 Route = tuple[str, str]
-HANDOFF_OUTCOMES = ("done", "refused", "capped", "recovered")
-REROUTES = ("capped", "recovered")
 
 
 class TrafficError(SwitchboardError):
@@ -44,26 +43,9 @@ class Traffic:
 
     @classmethod
     def from_records(cls, records: Iterable[AuditRecord]) -> Traffic:
-        """Count ``records``; a record seen twice (same conversation and ``seq``) counts once."""
-        edges: dict[Route, Counter[str]] = {}
-        rerouted: dict[Route, Counter[str]] = {}
-        escalations: dict[str, Counter[str]] = {}
-        conversations: set[str] = set()
-        seen: set[tuple[str, int]] = set()
-        for r in records:
-            if (r.conversation_id, r.seq) in seen:
-                continue
-            seen.add((r.conversation_id, r.seq))
-            conversations.add(r.conversation_id)
-            if r.kind == "escalation":
-                escalations.setdefault(r.from_agent, Counter())[r.outcome] += 1
-            if r.kind != "handoff" or r.outcome not in HANDOFF_OUTCOMES or r.to_agent is None:
-                continue
-            edges.setdefault((r.from_agent, r.to_agent), Counter())[r.outcome] += 1
-            requested = r.detail.get("requested")
-            if r.outcome in REROUTES and isinstance(requested, str) and requested != r.to_agent:
-                rerouted.setdefault((r.from_agent, requested), Counter())[r.outcome] += 1
-        return cls(edges, rerouted, len(conversations), escalations)
+        """Count ``records`` with the session tally (a record seen twice counts once)."""
+        counted = tally(records)
+        return cls(counted.edges, counted.rerouted, len(counted.conversations), counted.escalations)
 
     @property
     def handoffs(self) -> int:

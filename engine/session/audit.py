@@ -22,6 +22,11 @@ Outcome = Literal[
 ]
 Kind = Literal["handoff", "tool", "escalation", "end"]
 
+HANDOFF_OUTCOMES: tuple[Outcome, ...] = ("done", "refused", "capped", "recovered")
+"""The outcomes of a handoff record, in the order tables show them."""
+REROUTES: tuple[Outcome, ...] = ("capped", "recovered")
+"""Handoff outcomes where a guardrail sent the conversation to the recovery agent instead."""
+
 
 @dataclass(frozen=True)
 class AuditRecord:

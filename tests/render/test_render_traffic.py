@@ -32,10 +32,10 @@ from engine.render import (
 )
 from engine.render.traffic import overlay
 from engine.render.view import EdgeKind, build_diagram
-from tests.test_render import graph_routes, read_mermaid
+from tests.render.test_render import graph_routes, read_mermaid
 from tools.synthetic import synthetic_document
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RETAIL = ROOT / "flows" / "retail.toml"
 RETAIL_SCRIPT = ROOT / "flows" / "scripts" / "retail.toml"
 SUPERVISOR = ROOT / "flows" / "chat_supervisor.toml"

@@ -41,7 +41,7 @@ terminal = true
 [tools.login]
 parameters = { type = "object", properties = { phone = { type = "string" } }, required = ["phone"] }
 sets = ["user_id"]
-impl = "tests.test_relay:login"
+impl = "tests.runtime.test_relay:login"
 """
 
 SCRIPT = """

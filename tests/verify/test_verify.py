@@ -14,7 +14,7 @@ from engine.flow.model import Flow
 from engine.verify import RULES, verify
 from engine.verify.search import ELIDED, HEAD, TAIL
 
-FLOWS = Path(__file__).resolve().parent.parent / "flows"
+FLOWS = Path(__file__).resolve().parents[2] / "flows"
 
 Lint = Callable[[str], list[Diagnostic]]
 Where = Callable[..., tuple[int, int]]

@@ -33,7 +33,7 @@ from engine.verify import verify
 from engine.verify.graph import routing_graph
 from tools.synthetic import synthetic_document
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = sorted((ROOT / "flows").glob("*.toml"))
 DIAGRAMS = ROOT / "docs" / "diagrams"
 SVG_NS = "{http://www.w3.org/2000/svg}"

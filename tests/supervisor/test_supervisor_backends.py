@@ -31,7 +31,7 @@ from engine.supervisor.factory import make_supervisor
 from engine.supervisor.openai import OpenAISupervisor
 from engine.supervisor.scripted import ScriptedSupervisor
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_SCRIPT = "scripts/chat_supervisor_supervisor.toml"
 
 ACCOUNT: dict[str, Any] = {

@@ -20,7 +20,7 @@ from engine.render import style
 from engine.render.dot import diagram_digraph
 from engine.render.mermaid import diagram_mermaid
 from engine.render.view import build_diagram
-from tests.test_render import SVG_NS, graph_routes, read_mermaid
+from tests.render.test_render import SVG_NS, graph_routes, read_mermaid
 
 NAMES = ["end", "graph", "node", "subgraph", "o1", "x_y", "Start", "edge", "a", "b", "strict", "default"]
 TEXT = st.text(st.sampled_from([*'ab "|#<>&`;\\{}[]()-.\n\t%:', "é", "→", "…"]), max_size=60)
