@@ -57,6 +57,7 @@ schema: install
 
 check: install
 	$(BIN)/ruff check engine tests tools
+	$(BIN)/ruff format --check engine tests tools
 	$(BIN)/mypy
 
 clean:

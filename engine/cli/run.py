@@ -138,7 +138,10 @@ async def serve_emulator(script_path: str | Path | None, host: str = "127.0.0.1"
     script = script_or_empty(script_path)
     async with Emulator(script, host, port) as emulator:
         sdk_url = emulator.url.removesuffix("/realtime")
-        out.print(f"switchboard emulator: {emulator.url} ({len(script.rules)} rules from {script.name})", markup=False)
+        out.print(
+            f"switchboard emulator: {emulator.url} ({len(script.rules)} rules from {script.name})",
+            markup=False,
+        )
         out.print(f"  OpenAI SDK: AsyncOpenAI(websocket_base_url={sdk_url!r})", markup=False)
         await emulator.serve_forever()
 

@@ -12,6 +12,7 @@ from engine.flow.model import Flow
 AGENT_MARKER = "# agent: "
 """First line of every agent's instructions: names the agent (the emulator's scripts match on it)."""
 
+
 def agent_instructions(flow: Flow, agent: str, context: Mapping[str, Any]) -> str:
     text = f"{AGENT_MARKER}{agent}\n{flow.agents[agent].instructions.strip()}"
     if context:

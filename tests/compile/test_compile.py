@@ -182,8 +182,13 @@ def random_documents(draw: st.DrawFn) -> Flow:
         for name, hs in edges.items()
     }
     data = {
-        "flow": {"name": "r", "entry": "n0", "recovery": draw(st.sampled_from(names)),
-                 "max_handoff_depth": draw(st.integers(1, 8)), "implicit_fallback": draw(st.booleans())},
+        "flow": {
+            "name": "r",
+            "entry": "n0",
+            "recovery": draw(st.sampled_from(names)),
+            "max_handoff_depth": draw(st.integers(1, 8)),
+            "implicit_fallback": draw(st.booleans()),
+        },
         "agents": agents,
     }
     return Flow.model_validate(data)

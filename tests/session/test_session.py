@@ -377,7 +377,10 @@ def test_client_user_message_and_response_create_are_tracked(shop: CompiledFlow)
 
 def test_model_supplied_carry_keys_count_only_when_the_handoff_happens(shop: CompiledFlow) -> None:
     capped = new_session(compiled_from_text(FLOW.replace("max_handoff_depth = 3", "max_handoff_depth = 2")))
-    for hop in ("sales", "auth"):  # to the cap: the next transfer is rerouted, the supplied value must not stay
+    for hop in (
+        "sales",
+        "auth",
+    ):  # to the cap: the next transfer is rerouted, the supplied value must not stay
         respond_with(capped, call(f"transfer_to_{hop}", {"reason": hop}))
     assert capped.depth == 2
     respond_with(capped, call("transfer_to_returns", {"reason": "r", "user_id": "u-said"}))

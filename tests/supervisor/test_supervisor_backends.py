@@ -41,11 +41,15 @@ ACCOUNT: dict[str, Any] = {
 }
 SCHEMAS: dict[str, dict[str, Any]] = {
     "get_user_account_info": {
-        "type": "object", "required": ["phone_number"], "additionalProperties": False,
+        "type": "object",
+        "required": ["phone_number"],
+        "additionalProperties": False,
         "properties": {"phone_number": {"type": "string"}},
     },
     "find_nearest_store": {
-        "type": "object", "required": ["zip_code"], "properties": {"zip_code": {"type": "string"}},
+        "type": "object",
+        "required": ["zip_code"],
+        "properties": {"zip_code": {"type": "string"}},
     },
     "broken_tool": {"type": "object", "properties": {}},
     "unbound_tool": {"type": "object", "properties": {}},
@@ -57,11 +61,13 @@ class Tools:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
-        self.registry = ToolRegistry({  # "unbound_tool" has no implementation: LookupError
-            "get_user_account_info": self.account,
-            "find_nearest_store": self.stores,
-            "broken_tool": self.broken,
-        })
+        self.registry = ToolRegistry(
+            {  # "unbound_tool" has no implementation: LookupError
+                "get_user_account_info": self.account,
+                "find_nearest_store": self.stores,
+                "broken_tool": self.broken,
+            }
+        )
 
     def account(self, *, phone_number: str) -> dict[str, Any]:
         self.calls.append(("get_user_account_info", {"phone_number": phone_number}))
@@ -111,13 +117,20 @@ answer = "D"
 """
 
 
-@pytest.mark.parametrize(("relevant", "transcript", "expected"), [
-    ("my bill and a refund", (), "A"),  # both of the first two match: the first rule wins
-    ("my bill", (), "B"),  # the third would match too
-    ("", (("user", "a refund please"), ("assistant", "ok"), ("user", "my bill")), "B"),  # the LAST user turn
-    ("hello", (("user", "my bill"),), "D"),  # a non-blank relevant context is the only subject
-    ("   ", (), "D"),
-])
+@pytest.mark.parametrize(
+    ("relevant", "transcript", "expected"),
+    [
+        ("my bill and a refund", (), "A"),  # both of the first two match: the first rule wins
+        ("my bill", (), "B"),  # the third would match too
+        (
+            "",
+            (("user", "a refund please"), ("assistant", "ok"), ("user", "my bill")),
+            "B",
+        ),  # the LAST user turn
+        ("hello", (("user", "my bill"),), "D"),  # a non-blank relevant context is the only subject
+        ("   ", (), "D"),
+    ],
+)
 def test_first_matching_rule_answers(relevant: str, transcript: Turns, expected: str) -> None:
     answer = ask(scripted(ORDER_RULES, Tools()), request(relevant, transcript))
     assert answer == SupervisorAnswer(expected, 0, ())
@@ -141,8 +154,10 @@ def test_tool_rounds_run_through_the_registry_and_fill_the_template() -> None:
     assert answer.text == "Alex: $42.17 (roaming); Store near 94105; {literal} bill for 555-1234"
     assert (answer.tool_rounds, answer.tool_calls) == (2, ("get_user_account_info", "find_nearest_store"))
     # a string argument that is exactly one placeholder keeps the value's type (the zip is an int here)
-    assert tools.calls == [("get_user_account_info", {"phone_number": "+1 555-1234"}),
-                           ("find_nearest_store", {"zip_code": 94105})]
+    assert tools.calls == [
+        ("get_user_account_info", {"phone_number": "+1 555-1234"}),
+        ("find_nearest_store", {"zip_code": 94105}),
+    ]
 
 
 CAPPED_RULES = """
@@ -164,13 +179,16 @@ fallback = "partial: {get_user_account_info.name} / {find_nearest_store.stores.0
 """
 
 
-@pytest.mark.parametrize(("subject", "rounds", "text", "calls"), [
-    ("capped", 4, "Alex / Store near 94105", ("get_user_account_info", "find_nearest_store")),
-    ("capped", 1, "Alex / (unavailable)", ("get_user_account_info",)),
-    ("capped", 0, "(unavailable) / (unavailable)", ()),
-    ("fallback", 4, "all good", ("get_user_account_info", "find_nearest_store")),
-    ("fallback", 1, "partial: Alex / (unavailable)", ("get_user_account_info",)),
-])
+@pytest.mark.parametrize(
+    ("subject", "rounds", "text", "calls"),
+    [
+        ("capped", 4, "Alex / Store near 94105", ("get_user_account_info", "find_nearest_store")),
+        ("capped", 1, "Alex / (unavailable)", ("get_user_account_info",)),
+        ("capped", 0, "(unavailable) / (unavailable)", ()),
+        ("fallback", 4, "all good", ("get_user_account_info", "find_nearest_store")),
+        ("fallback", 1, "partial: Alex / (unavailable)", ("get_user_account_info",)),
+    ],
+)
 def test_tool_calls_beyond_max_tool_rounds_are_not_made(
     subject: str, rounds: int, text: str, calls: tuple[str, ...]
 ) -> None:
@@ -201,12 +219,14 @@ def test_a_tool_that_raises_counts_as_a_round_and_renders_unavailable() -> None:
     tools = Tools()
     answer = ask(scripted(ERROR_RULES, tools), request("broken"))
     # the store call needs the broken tool's result: it is not made (no round), and is unavailable too
-    assert answer == SupervisorAnswer("[(unavailable)] [(unavailable)] [Alex]", 2,
-                                      ("broken_tool", "get_user_account_info"))
+    assert answer == SupervisorAnswer(
+        "[(unavailable)] [(unavailable)] [Alex]", 2, ("broken_tool", "get_user_account_info")
+    )
     assert [name for name, _ in tools.calls] == ["broken_tool", "get_user_account_info"]
     # no implementation (LookupError) is a tool error too; the rule's fallback then answers
     assert ask(scripted(ERROR_RULES, tools), request("unbound")) == SupervisorAnswer(
-        "no data ((unavailable))", 1, ("unbound_tool",))
+        "no data ((unavailable))", 1, ("unbound_tool",)
+    )
 
 
 def test_a_placeholder_that_is_not_there_renders_unknown() -> None:
@@ -270,33 +290,66 @@ BAD_SCRIPTS = [
     ('[[rule]\nmatch = "x"\n', "[[rule]", "malformed TOML"),
     (OK_RULE + '[[rule]]\nmatch = "y"\nanswer = "ok"\nbogus = 1\n', "bogus", "rule[1].bogus: unknown key"),
     ('[[rule]]\nmatch = "(unclosed"\nanswer = "ok"\n', "match", "rule[0].match: invalid regular expression"),
-    (OK_RULE + '[[rule]]\nmatch = "y"\nanswer = "Hi {nope.x}"\n', 'answer = "Hi',
-     "rule[1].answer: unknown placeholder {nope.x}"),
-    ('[[rule]]\nmatch = "y"\nanswer = "{find_nearest_store.stores}"\n', "answer",
-     "rule[0].answer: unknown placeholder {find_nearest_store.stores}"),
-    ('[[rule]]\nmatch = "(?P<zip>\\\\d+)"\nanswer = "{match.phone}"\n', "answer",
-     "rule[0].answer: placeholder {match.phone}: the `match` regex has no such group"),
+    (
+        OK_RULE + '[[rule]]\nmatch = "y"\nanswer = "Hi {nope.x}"\n',
+        'answer = "Hi',
+        "rule[1].answer: unknown placeholder {nope.x}",
+    ),
+    (
+        '[[rule]]\nmatch = "y"\nanswer = "{find_nearest_store.stores}"\n',
+        "answer",
+        "rule[0].answer: unknown placeholder {find_nearest_store.stores}",
+    ),
+    (
+        '[[rule]]\nmatch = "(?P<zip>\\\\d+)"\nanswer = "{match.phone}"\n',
+        "answer",
+        "rule[0].answer: placeholder {match.phone}: the `match` regex has no such group",
+    ),
     ('[[rule]]\nmatch = "y"\nanswer = "a { b"\n', "answer", "rule[0].answer: stray '{'"),
     ('[[rule]]\nmatch = "y"\nanswer = "{ no path! }"\n', "answer", "rule[0].answer: malformed placeholder"),
-    ('[[rule]]\nmatch = "y"\nanswer = "ok"\ntools = [\n'
-     '  { name = "find_nearest_store", arguments = { zip_code = "{broken_tool.z}" } },\n'
-     '  { name = "broken_tool" },\n]\n', "tools",
-     "rule[0].tools: tools[0].arguments: unknown placeholder {broken_tool.z}"),
-    ('[[rule]]\nmatch = "y"\ntools = [{ name = "match" }]\nanswer = "ok"\n', "tools",
-     "rule[0].tools: tools[0]: a tool named 'match' would hide the {match.…} placeholders"),
-    ('[[rule]]\nmatch = "y"\ntools = [{ name = "transfer_money" }]\nanswer = "ok"\n', "tools",
-     "rule[0].tools: tools[0]: 'transfer_money' is not one of the supervisor's tools"),
-    (ACCOUNT_CALL % '{ phone = "1" }', "tools",
-     "rule[0].tools: tools[0].arguments: 'phone_number' is a required property"),
-    (ACCOUNT_CALL % "{ phone_number = 12 }", "tools",
-     "rule[0].tools: tools[0].arguments.phone_number: 12 is not of type 'string'"),
-    ('[[rule]]\nmatch = "y"\ntools = [{ name = "broken_tool" }, { name = "broken_tool" }]\nanswer = "ok"\n',
-     "tools", "tools[1]: 'broken_tool' is called twice"),
-    ('[[rule]]\nmatch = "y"\n', "[[rule]]",
-     "rule[0]: a rule needs exactly one of `answer`, `hang = true`, `fail`"),
+    (
+        '[[rule]]\nmatch = "y"\nanswer = "ok"\ntools = [\n'
+        '  { name = "find_nearest_store", arguments = { zip_code = "{broken_tool.z}" } },\n'
+        '  { name = "broken_tool" },\n]\n',
+        "tools",
+        "rule[0].tools: tools[0].arguments: unknown placeholder {broken_tool.z}",
+    ),
+    (
+        '[[rule]]\nmatch = "y"\ntools = [{ name = "match" }]\nanswer = "ok"\n',
+        "tools",
+        "rule[0].tools: tools[0]: a tool named 'match' would hide the {match.…} placeholders",
+    ),
+    (
+        '[[rule]]\nmatch = "y"\ntools = [{ name = "transfer_money" }]\nanswer = "ok"\n',
+        "tools",
+        "rule[0].tools: tools[0]: 'transfer_money' is not one of the supervisor's tools",
+    ),
+    (
+        ACCOUNT_CALL % '{ phone = "1" }',
+        "tools",
+        "rule[0].tools: tools[0].arguments: 'phone_number' is a required property",
+    ),
+    (
+        ACCOUNT_CALL % "{ phone_number = 12 }",
+        "tools",
+        "rule[0].tools: tools[0].arguments.phone_number: 12 is not of type 'string'",
+    ),
+    (
+        '[[rule]]\nmatch = "y"\ntools = [{ name = "broken_tool" }, { name = "broken_tool" }]\nanswer = "ok"\n',
+        "tools",
+        "tools[1]: 'broken_tool' is called twice",
+    ),
+    (
+        '[[rule]]\nmatch = "y"\n',
+        "[[rule]]",
+        "rule[0]: a rule needs exactly one of `answer`, `hang = true`, `fail`",
+    ),
     ('[[rule]]\nmatch = "y"\nanswer = "a"\nhang = true\n', "[[rule]]", "(got answer and hang)"),
-    ('[[rule]]\nmatch = "y"\nanswer = "a"\nfallback = "b"\n', "[[rule]]",
-     "`fallback` needs `answer` and `tools`"),
+    (
+        '[[rule]]\nmatch = "y"\nanswer = "a"\nfallback = "b"\n',
+        "[[rule]]",
+        "`fallback` needs `answer` and `tools`",
+    ),
     ('[[rule]]\nanswer = "a"\n', "[[rule]]", "rule[0].match: Field required"),
     ("# nothing\n", "# nothing", "the script has no [[rule]]"),
 ]
@@ -366,9 +419,14 @@ def test_make_supervisor_builds_the_scripted_backend_from_the_flow(tmp_path: Pat
     # the flow restricts the script to the supervisor's tools (find_nearest_store is a flow tool, not its)
     (tmp_path / "rules" / "s.toml").write_text(
         '[[rule]]\nmatch = "x"\ntools = [{ name = "find_nearest_store", arguments = { zip_code = "1" } }]\n'
-        'answer = "a"\n', encoding="utf-8")
-    with pytest.raises(SupervisorConfigError, match=r"s\.toml:3:.*not one of the supervisor's tools "
-                                                     r"\(broken_tool, get_user_account_info\)"):
+        'answer = "a"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(
+        SupervisorConfigError,
+        match=r"s\.toml:3:.*not one of the supervisor's tools "
+        r"\(broken_tool, get_user_account_info\)",
+    ):
         make_supervisor(flow(tmp_path, "scripted", "rules/s.toml"), tools.registry)
 
 
@@ -408,19 +466,25 @@ def shipped() -> tuple[FlowDocument, ScriptedSupervisor]:
     return doc, backend
 
 
-@pytest.mark.parametrize(("relevant", "tool", "fragments"), [
-    ("Why is my bill so high? Phone (206) 135-1246", "get_user_account_info",
-     ["$42.17", "2024-05-15", "international calls and data overage"]),
-    ("Why is my bill so high?", None, ["phone number"]),
-    ("Nearest store to zip 94105", "find_nearest_store", ["San Francisco Downtown", "1 Market St"]),
-    ("Is there a store near 10118?", "find_nearest_store", ["New York City Midtown", "350 5th Ave"]),
-    ("Where is your closest store?", None, ["zip code"]),
-    ("Tell me about family plans", "lookup_policy_document", ["5 lines", "[Family Plan Policy](ID-010)"]),
-    ("Any promotions right now?", "lookup_policy_document", ["20% discount", "(ID-020)"]),
-    ("I'm travelling abroad next week", "lookup_policy_document", ["100 countries", "(ID-030)"]),
-    ("How much is the new iPhone?", "lookup_policy_document", ["$200", "(ID-040)"]),
-    ("What's the weather like?", None, ["not able to help"]),
-])
+@pytest.mark.parametrize(
+    ("relevant", "tool", "fragments"),
+    [
+        (
+            "Why is my bill so high? Phone (206) 135-1246",
+            "get_user_account_info",
+            ["$42.17", "2024-05-15", "international calls and data overage"],
+        ),
+        ("Why is my bill so high?", None, ["phone number"]),
+        ("Nearest store to zip 94105", "find_nearest_store", ["San Francisco Downtown", "1 Market St"]),
+        ("Is there a store near 10118?", "find_nearest_store", ["New York City Midtown", "350 5th Ave"]),
+        ("Where is your closest store?", None, ["zip code"]),
+        ("Tell me about family plans", "lookup_policy_document", ["5 lines", "[Family Plan Policy](ID-010)"]),
+        ("Any promotions right now?", "lookup_policy_document", ["20% discount", "(ID-020)"]),
+        ("I'm travelling abroad next week", "lookup_policy_document", ["100 countries", "(ID-030)"]),
+        ("How much is the new iPhone?", "lookup_policy_document", ["$200", "(ID-040)"]),
+        ("What's the weather like?", None, ["not able to help"]),
+    ],
+)
 def test_shipped_rules_answer_from_the_real_tools(
     shipped: tuple[FlowDocument, ScriptedSupervisor], relevant: str, tool: str | None, fragments: list[str]
 ) -> None:
@@ -497,9 +561,17 @@ def serve() -> Iterator[Callable[[Reply], ResponsesServer]]:
 
 def response_body(*items: dict[str, Any], status: str = "completed", error: Any = None) -> dict[str, Any]:
     body = {
-        "id": "resp_1", "object": "response", "created_at": 1_700_000_000, "model": "gpt-test",
-        "status": status, "output": list(items), "parallel_tool_calls": True, "tool_choice": "auto",
-        "tools": [], "error": error, "incomplete_details": None,
+        "id": "resp_1",
+        "object": "response",
+        "created_at": 1_700_000_000,
+        "model": "gpt-test",
+        "status": status,
+        "output": list(items),
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+        "error": error,
+        "incomplete_details": None,
     }
     Response.model_validate(body)  # the SDK's own model accepts it
     return body
@@ -507,13 +579,24 @@ def response_body(*items: dict[str, Any], status: str = "completed", error: Any 
 
 def function_call(name: str, arguments: Any, call_id: str = "call_1") -> dict[str, Any]:
     encoded = arguments if isinstance(arguments, str) else json.dumps(arguments)
-    return {"type": "function_call", "id": f"fc_{call_id}", "call_id": call_id, "name": name,
-            "arguments": encoded, "status": "completed"}
+    return {
+        "type": "function_call",
+        "id": f"fc_{call_id}",
+        "call_id": call_id,
+        "name": name,
+        "arguments": encoded,
+        "status": "completed",
+    }
 
 
 def message(text: str) -> dict[str, Any]:
-    return {"type": "message", "id": "msg_1", "role": "assistant", "status": "completed",
-            "content": [{"type": "output_text", "text": text, "annotations": []}]}
+    return {
+        "type": "message",
+        "id": "msg_1",
+        "role": "assistant",
+        "status": "completed",
+        "content": [{"type": "output_text", "text": text, "annotations": []}],
+    }
 
 
 def openai_backend(tmp: Path, server: ResponsesServer, tools: Tools, api_key: str = "k") -> OpenAISupervisor:
@@ -562,11 +645,24 @@ def test_openai_function_call_round_trip(tmp_path: Path, serve: Callable[[Reply]
     assert body1["model"] == "gpt-test" and body1["instructions"] == "You are the supervisor."
     assert body1["tool_choice"] == "auto"
     assert body1["tools"] == [
-        {"type": "function", "name": "get_user_account_info", "description": "Account info", "strict": False,
-         "parameters": {"type": "object", "required": ["phone_number"],
-                        "properties": {"phone_number": {"type": "string"}}}},
-        {"type": "function", "name": "broken_tool", "description": "Always fails", "strict": False,
-         "parameters": {"type": "object", "properties": {}}},
+        {
+            "type": "function",
+            "name": "get_user_account_info",
+            "description": "Account info",
+            "strict": False,
+            "parameters": {
+                "type": "object",
+                "required": ["phone_number"],
+                "properties": {"phone_number": {"type": "string"}},
+            },
+        },
+        {
+            "type": "function",
+            "name": "broken_tool",
+            "description": "Always fails",
+            "strict": False,
+            "parameters": {"type": "object", "properties": {}},
+        },
     ]
     assert body1["input"][:3] == [{"role": role, "content": text} for role, text in TRANSCRIPT]
     final = body1["input"][3]
@@ -576,8 +672,12 @@ def test_openai_function_call_round_trip(tmp_path: Path, serve: Callable[[Reply]
     # the second request carries the function call and its output, computed by the real tool
     assert body2["input"][:4] == body1["input"]
     call, output = body2["input"][4:]
-    assert call == {"type": "function_call", "call_id": "call_1", "name": "get_user_account_info",
-                    "arguments": '{"phone_number": "(206) 135-1246"}'}
+    assert call == {
+        "type": "function_call",
+        "call_id": "call_1",
+        "name": "get_user_account_info",
+        "arguments": '{"phone_number": "(206) 135-1246"}',
+    }
     assert output["type"] == "function_call_output" and output["call_id"] == "call_1"
     assert json.loads(output["output"]) == ACCOUNT
 
@@ -585,16 +685,22 @@ def test_openai_function_call_round_trip(tmp_path: Path, serve: Callable[[Reply]
 def test_openai_tool_problems_become_error_outputs(
     tmp_path: Path, serve: Callable[[Reply], ResponsesServer]
 ) -> None:
-    calls = [function_call("broken_tool", {}, "c1"), function_call("transfer_money", {}, "c2"),
-             function_call("get_user_account_info", "{not json", "c3")]
+    calls = [
+        function_call("broken_tool", {}, "c1"),
+        function_call("transfer_money", {}, "c2"),
+        function_call("get_user_account_info", "{not json", "c3"),
+    ]
     server = serve(lambda i, _: (200, response_body(*calls) if i == 0 else response_body(message("Sorry."))))
     tools = Tools()
     backend = openai_backend(tmp_path, server, tools)
     answer = run_openai(backend, request("x"))
     assert answer == SupervisorAnswer("Sorry.", 1, ("broken_tool", "transfer_money", "get_user_account_info"))
     assert tools.calls == [("broken_tool", {})]  # the unknown tool, the bad arguments: no function runs
-    outputs = {item["call_id"]: json.loads(item["output"]) for item in server.bodies()[1]["input"]
-               if item.get("type") == "function_call_output"}
+    outputs = {
+        item["call_id"]: json.loads(item["output"])
+        for item in server.bodies()[1]["input"]
+        if item.get("type") == "function_call_output"
+    }
     assert outputs == {
         "c1": {"error": "RuntimeError: db down"},
         "c2": {"error": "unknown tool 'transfer_money'"},

@@ -79,7 +79,7 @@ def test_sb101_contract_naming_an_unknown_agent(lint: Lint, position_of: Where) 
 
 def test_sb102_unknown_tool_of_agent_and_supervisor(lint: Lint, position_of: Where) -> None:
     text = (
-        BASE.replace('[agents.front]\n', '[agents.front]\ntools = ["lookup"]\n')
+        BASE.replace("[agents.front]\n", '[agents.front]\ntools = ["lookup"]\n')
         + '\n[supervisor]\nscript = "rules.toml"\ntools = ["search"]\n'
     )
     first, second = lint(text)
@@ -90,14 +90,12 @@ def test_sb102_unknown_tool_of_agent_and_supervisor(lint: Lint, position_of: Whe
 
 
 def test_sb102_known_tools_are_clean(lint: Lint) -> None:
-    text = BASE.replace('[agents.front]\n', '[agents.front]\ntools = ["lookup"]\n') + "\n[tools.lookup]\n"
+    text = BASE.replace("[agents.front]\n", '[agents.front]\ntools = ["lookup"]\n') + "\n[tools.lookup]\n"
     assert lint(text) == []
 
 
 @pytest.mark.parametrize("key", ["entry", "recovery"])
-def test_sb103_unknown_entry_or_recovery_without_noise(
-    lint: Lint, position_of: Where, key: str
-) -> None:
+def test_sb103_unknown_entry_or_recovery_without_noise(lint: Lint, position_of: Where, key: str) -> None:
     text = BASE.replace(f'{key} = "{"front" if key == "entry" else "helper"}"', f'{key} = "nobody"')
     d = only(lint(text), "SB103")
     assert at(d) == position_of(text, f'{key} = "nobody"')
@@ -114,7 +112,7 @@ def test_sb103_unknown_supervisor_front_agent(lint: Lint, position_of: Where) ->
 def test_sb104_duplicates(lint: Lint, position_of: Where) -> None:
     text = (
         BASE.replace('handoffs = ["helper"]', 'handoffs = ["helper", "helper"]\ntools = ["t", "t"]')
-        + '\n[tools.t]\n'
+        + "\n[tools.t]\n"
         + '\n[[handoff]]\nfrom = "front"\nto = "helper"\n' * 2
     )
     handoff, tool, contract = lint(text)
@@ -160,10 +158,8 @@ def test_sb107_tool_used_only_by_the_supervisor_is_clean(lint: Lint) -> None:
     ("tool", "clash"),
     [("transfer_to_helper", "transfer tools"), ("get_next_response_from_supervisor", "escalation tool")],
 )
-def test_sb108_reserved_tool_names(
-    lint: Lint, position_of: Where, tool: str, clash: str
-) -> None:
-    text = BASE.replace('[agents.front]\n', f'[agents.front]\ntools = ["{tool}"]\n') + f"\n[tools.{tool}]\n"
+def test_sb108_reserved_tool_names(lint: Lint, position_of: Where, tool: str, clash: str) -> None:
+    text = BASE.replace("[agents.front]\n", f'[agents.front]\ntools = ["{tool}"]\n') + f"\n[tools.{tool}]\n"
     d = only(lint(text), "SB108")
     assert at(d) == position_of(text, f"[tools.{tool}]")
     assert d.agents == ("front",) and f"'{tool}'" in d.message and clash in d.message
@@ -276,8 +272,10 @@ def test_sb203_no_route_to_recovery(lint: Lint) -> None:
 
 
 def test_sb203_leaves_agents_past_the_cap_to_sb202(lint: Lint) -> None:
-    text = chain(3, cap=2).replace("[agents.a3]\n", '[agents.a3]\nhandoffs = ["helper"]\n').replace(
-        'recovery = "helper"', 'recovery = "helper"\nimplicit_fallback = false'
+    text = (
+        chain(3, cap=2)
+        .replace("[agents.a3]\n", '[agents.a3]\nhandoffs = ["helper"]\n')
+        .replace('recovery = "helper"', 'recovery = "helper"\nimplicit_fallback = false')
     )
     codes = [(d.code, d.agents[0]) for d in lint(text)]
     assert ("SB202", "a3") in codes and ("SB203", "a2") in codes and ("SB203", "a3") not in codes
@@ -320,7 +318,7 @@ def test_sb206_unbudgeted_loop(lint: Lint, position_of: Where) -> None:
     assert d.agents == ("returns", "sales")
     assert "returns -> sales -> returns" in d.message
     assert d.extra == {"cycle": ["returns", "sales", "returns"], "agents": ["returns", "sales"]}
-    assert lint(text.replace('[agents.sales]\n', "[agents.sales]\nmax_visits = 3\n")) == []
+    assert lint(text.replace("[agents.sales]\n", "[agents.sales]\nmax_visits = 3\n")) == []
 
 
 def test_sb206_one_warning_per_component(lint: Lint) -> None:
@@ -371,8 +369,11 @@ def test_sb301_required_key_lost(lint: Lint, position_of: Where) -> None:
         "authentication -> sales -> returns (not carried on sales -> returns)"
     )
     assert d.agents == ("returns", "sales")
-    assert d.extra == {"key": "user_id", "path": ["authentication", "sales", "returns"],
-                       "lost_on": ["sales", "returns"]}
+    assert d.extra == {
+        "key": "user_id",
+        "path": ["authentication", "sales", "returns"],
+        "lost_on": ["sales", "returns"],
+    }
 
 
 def test_sb301_carried_everywhere_is_clean(lint: Lint) -> None:
@@ -382,7 +383,7 @@ def test_sb301_carried_everywhere_is_clean(lint: Lint) -> None:
 
 def test_sb301_initial_context(lint: Lint) -> None:
     text = RETAIL.replace("carry = []", 'carry = ["user_id"]').replace(
-        '[agents.authentication]\n', '[agents.authentication]\nrequires = ["user_id"]\n'
+        "[agents.authentication]\n", '[agents.authentication]\nrequires = ["user_id"]\n'
     )
     d = only(lint(text), "SB301")
     assert d.agents == ("authentication",)
@@ -502,16 +503,18 @@ def test_sb302_produced_upstream_is_clean(lint: Lint) -> None:
 
 
 def test_sb302_produced_by_the_source_itself_is_clean(lint: Lint) -> None:
-    text = RETAIL.replace('from = "sales"', 'from = "authentication"').replace("carry = []", 'carry = ["user_id"]')
+    text = RETAIL.replace('from = "sales"', 'from = "authentication"').replace(
+        "carry = []", 'carry = ["user_id"]'
+    )
     assert lint(text.replace('handoffs = ["returns"]', 'handoffs = ["generalist"]')) == []
 
 
 def test_sb303_produces_without_tool(lint: Lint, position_of: Where) -> None:
-    text = BASE.replace('[agents.front]\n', '[agents.front]\nproduces = ["user_id"]\n')
+    text = BASE.replace("[agents.front]\n", '[agents.front]\nproduces = ["user_id"]\n')
     d = only(lint(text), "SB303")
     assert (d.severity, at(d), d.agents) == (Severity.WARNING, position_of(text, '"user_id"'), ("front",))
     assert "no tools" in d.message
-    with_tool = text.replace('[agents.front]\n', '[agents.front]\ntools = ["t"]\n') + "\n[tools.t]\n"
+    with_tool = text.replace("[agents.front]\n", '[agents.front]\ntools = ["t"]\n') + "\n[tools.t]\n"
     assert "none of its tools (t)" in only(lint(with_tool), "SB303").message
     assert lint(with_tool + 'sets = ["user_id"]\n') == []
 
@@ -527,9 +530,7 @@ def test_sb303_produces_without_tool(lint: Lint, position_of: Where) -> None:
         ('script = "r.toml"\ntools = ["t"]\nmax_tool_rounds = 0', "max_tool_rounds = 0", "max_tool_rounds"),
     ],
 )
-def test_sb401_supervisor_config(
-    lint: Lint, position_of: Where, table: str, field: str, words: str
-) -> None:
+def test_sb401_supervisor_config(lint: Lint, position_of: Where, table: str, field: str, words: str) -> None:
     text = BASE + f"\n[supervisor]\n{table}\n\n[tools.t]\n"
     text = text if "tools" in table else text.replace("\n[tools.t]\n", "")
     d = only(lint(text), "SB401")
