@@ -8,10 +8,9 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from rich.markup import escape
-
 from engine.cli.console import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, err, out, package_version
-from engine.flow.diagnostics import Diagnostic, FlowError, Severity
+from engine.cli.diagnostics import DiagnosticPrinter
+from engine.flow.diagnostics import Diagnostic, FlowError, Location, Severity
 from engine.flow.document import FORMATS
 from engine.flow.schema import flow_json_schema_text
 
@@ -37,7 +36,6 @@ def find_flow_files(paths: Iterable[str], exclude: Sequence[str] = ()) -> list[P
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
-    from engine.compile.pipeline import compile_flow
     from engine.verify.report import summary_line, to_json, to_sarif
 
     files = find_flow_files(args.paths, args.exclude)
@@ -47,24 +45,36 @@ def cmd_lint(args: argparse.Namespace) -> int:
     findings: list[Diagnostic] = []
     unreadable = False
     for path in files:
-        try:  # a flow that passes is compiled too: lint proves it runs
-            findings += compile_flow(path).warnings
-        except FlowError as exc:
-            findings += exc.diagnostics
-            unreadable |= any(d.code == "SB001" for d in exc.diagnostics)
+        found = lint_file(path, import_tools=args.import_tools)
+        findings += found
+        unreadable |= any(d.code == "SB001" for d in found)
     if args.format == "json":
         out.print(to_json(findings), markup=False)
     elif args.format == "sarif":
-        out.print(to_sarif(findings, package_version()), markup=False)
+        out.print(to_sarif(findings, package_version(), base=Path.cwd()), markup=False)
     else:
+        show = DiagnosticPrinter(out)
         for d in findings:
-            style = "red" if d.severity is Severity.ERROR else "yellow"
-            out.print(f"[bold]{escape(str(d.location))}:[/] [{style}]{d.code}[/] {escape(d.message)}")
+            show(d)
         out.print(summary_line(findings, len(files)), markup=False)
     if unreadable:
         return EXIT_USAGE
     failing = [d for d in findings if d.severity is Severity.ERROR or args.strict]
     return EXIT_FINDINGS if failing else EXIT_OK
+
+
+def lint_file(path: Path, *, import_tools: bool = False) -> list[Diagnostic]:
+    """Every finding for one flow file: what ``run`` would refuse, and the warnings. A bug of ours on one
+    file is reported as that file's finding (``SB000``), so it never hides the other files' findings."""
+    from engine.runtime.prepare import prepare
+
+    try:  # a flow that passes is compiled and bound too: lint proves it runs
+        return list(prepare(path, import_tools=import_tools).warnings)
+    except FlowError as exc:
+        return list(exc.diagnostics)
+    except Exception as exc:
+        message = f"internal error while linting this file: {type(exc).__name__}: {exc} (please report it)"
+        return [Diagnostic("SB000", Severity.ERROR, message, Location(str(path)), rule="internal-error")]
 
 
 def cmd_schema(args: argparse.Namespace) -> int:

@@ -27,6 +27,11 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_argument("--format", choices=["text", "json", "sarif"], default="text")
     lint.add_argument("--strict", action="store_true", help="fail on warnings too")
     lint.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip matching files")
+    lint.add_argument(
+        "--import-tools",
+        action="store_true",
+        help="import each tool's module (this RUNS that code) to check its function and signature",
+    )
     lint.set_defaults(func=cmd_lint)
 
     render = sub.add_parser("render", help="draw a flow: .svg .png .pdf (graphviz), .dot, .mmd (Mermaid)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from engine.cli.console import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, err
+from engine.cli.diagnostics import DiagnosticPrinter
 from engine.flow.diagnostics import FlowError
 from engine.flow.loader import load_flow
 
@@ -16,8 +17,9 @@ def cmd_render(args: argparse.Namespace) -> int:
     try:
         doc = load_flow(args.flow)
     except FlowError as exc:
+        show = DiagnosticPrinter(err)
         for d in exc.diagnostics:
-            err.print(str(d), markup=False)
+            show(d)
         return EXIT_USAGE
     traffic: Traffic | None = None
     if args.audit:

@@ -7,19 +7,22 @@ from pathlib import Path
 from typing import Any
 
 from engine.cli.console import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, err, out
+from engine.cli.diagnostics import DiagnosticPrinter
 from engine.errors import SwitchboardError
 from engine.flow.diagnostics import FlowError
 
 
 def _compiled_or_report(path: str) -> Any:
-    """Load, verify and compile ``path``; print the findings and return ``None`` when it does not pass."""
-    from engine.compile.pipeline import compile_flow
+    """Load, verify, compile and bind ``path`` (what ``lint --import-tools`` checks); print the findings as
+    ``lint`` does and return ``None`` when it does not pass."""
+    from engine.runtime.prepare import prepare
 
     try:
-        return compile_flow(path)
+        return prepare(path, import_tools=True)
     except FlowError as exc:
+        show = DiagnosticPrinter(err)
         for d in exc.diagnostics:
-            err.print(str(d), markup=False)
+            show(d)
         err.print(f"switchboard: {path} does not pass lint; nothing was run", markup=False)
         return None
 

@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import inspect
-import sys
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
-from engine.errors import SwitchboardError
 from engine.flow.loader import FlowDocument
+from engine.runtime.binding import ToolBindingError, load
 
 ToolFunction = Callable[..., Any] | Callable[..., Awaitable[Any]]
-
-
-class ToolBindingError(SwitchboardError):
-    """A tool's ``impl`` cannot be imported."""
 
 
 class ToolRegistry:
@@ -31,11 +24,11 @@ class ToolRegistry:
 
     @classmethod
     def from_flow(cls, doc: FlowDocument) -> ToolRegistry:
-        """Bind every tool with an ``impl``; modules resolve on ``sys.path``, then from the flow's folder up."""
+        """Bind every tool with an ``impl`` (importing its module: see :mod:`engine.runtime.binding`)."""
         registry = cls()
         for name, tool in doc.flow.tools.items():
             if tool.impl:
-                registry.register(name, resolve_impl(tool.impl, doc.base_dir))
+                registry.register(name, load(tool.impl, doc.base_dir))
         return registry
 
     async def call(self, name: str, arguments: dict[str, Any]) -> Any:
@@ -49,26 +42,4 @@ class ToolRegistry:
         return await result if inspect.isawaitable(result) else result
 
 
-def resolve_impl(ref: str, base_dir: Path) -> ToolFunction:
-    module_name, _, attr = ref.partition(":")
-    try:
-        module = _import(module_name, base_dir)
-    except ImportError as exc:
-        raise ToolBindingError(f"cannot import {module_name!r} for impl {ref!r}: {exc}") from None
-    function = getattr(module, attr, None)
-    if not callable(function):
-        raise ToolBindingError(f"impl {ref!r}: {module_name} has no callable {attr!r}")
-    return function  # type: ignore[no-any-return]
-
-
-def _import(module_name: str, base_dir: Path) -> Any:
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name is None or not module_name.startswith(exc.name.split(".")[0]):
-            raise
-    for folder in (base_dir.resolve(), *base_dir.resolve().parents[:2]):
-        if str(folder) not in sys.path and (folder / module_name.split(".")[0]).exists():
-            sys.path.insert(0, str(folder))
-            return importlib.import_module(module_name)
-    raise ModuleNotFoundError(f"No module named {module_name!r} (looked on sys.path and above {base_dir})")
+__all__ = ["ToolBindingError", "ToolFunction", "ToolRegistry"]

@@ -42,11 +42,11 @@ def test_folder_expansion_skips_companion_folders() -> None:
     assert files == {"flows/retail.toml", "flows/simple_handoff.toml", "flows/chat_supervisor.toml"}
 
 
-def test_text_output_is_file_line_col_code_message(capsys: pytest.CaptureFixture[str]) -> None:
+def test_text_output_is_file_line_col_severity_code_message(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(capsys, "lint", str(BROKEN / "sb201_unreachable_agent.toml"))
     assert code == EXIT_FINDINGS
     first = out.splitlines()[0]
-    assert first.startswith("flows/broken/sb201_unreachable_agent.toml:14:1: SB201 agent 'billing'")
+    assert first.startswith("flows/broken/sb201_unreachable_agent.toml:14:1: error[SB201]: agent 'billing'")
     assert out.splitlines()[-1] == "Found 1 error and 0 warnings in 1 flow."
 
 
@@ -101,7 +101,7 @@ def test_malformed_flow_is_a_finding_with_position_not_a_traceback(
 ) -> None:
     code, out, _ = run_cli(capsys, "lint", str(BROKEN / "sb002_malformed.toml"))
     assert code == EXIT_FINDINGS
-    assert out.startswith("flows/broken/sb002_malformed.toml:5:") and "SB002 malformed TOML" in out
+    assert out.startswith("flows/broken/sb002_malformed.toml:5:") and "error[SB002]: malformed TOML" in out
     assert "Traceback" not in out
 
 
