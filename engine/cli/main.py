@@ -12,6 +12,7 @@ from engine.cli.console import package_version
 from engine.cli.lint import cmd_lint, cmd_schema
 from engine.cli.log import cmd_log
 from engine.cli.render import cmd_render
+from engine.cli.rule import cmd_rule
 from engine.cli.run import cmd_emulate, cmd_run, cmd_serve
 
 Command = Callable[[argparse.Namespace], int]
@@ -50,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="overlay the handoffs counted in this audit log (JSON Lines, from run/serve --audit); repeatable",
     )
     render.set_defaults(func=cmd_render)
+
+    rule = sub.add_parser("rule", help="list the lint rules, or explain one (what, why, an example, the fix)")
+    rule.add_argument(
+        "code", nargs="?", metavar="CODE", help="a rule code (SB301) or name (required-key-lost)"
+    )
+    rule.set_defaults(func=cmd_rule)
 
     schema = sub.add_parser("schema", help="print the flow JSON Schema")
     schema.set_defaults(func=cmd_schema)

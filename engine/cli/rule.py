@@ -1,0 +1,45 @@
+"""``switchboard rule [CODE]``: the rule catalogue, or one rule explained (what, why, an example, the fix)."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.markup import escape
+from rich.table import Table
+
+from engine.cli.console import EXIT_OK, EXIT_USAGE, err, out
+
+
+def cmd_rule(args: argparse.Namespace) -> int:
+    from engine.verify.explain import EXPLANATIONS
+    from engine.verify.report import rule_uri
+    from engine.verify.rules import RULES
+
+    if args.code is None:
+        table = Table(
+            title="Switchboard lint rules (`switchboard rule CODE` explains one)", title_justify="left"
+        )
+        for column in ("code", "name", "severity", "what"):
+            table.add_column(column)
+        for rule in RULES.values():
+            table.add_row(rule.code, rule.name, str(rule.severity), rule.summary)
+        out.print(table)
+        return EXIT_OK
+    code = args.code.upper()
+    rule = RULES.get(code) or next((r for r in RULES.values() if r.name == args.code.lower()), None)
+    if rule is None:
+        close = [c for c in RULES if c[:4] == code[:4]] or list(RULES)[:5]
+        err.print(f"switchboard rule: no rule {args.code!r} (rules are SB001…; e.g. {', '.join(close[:5])})")
+        return EXIT_USAGE
+    out.print(f"[bold]{rule.code}[/] {rule.name} ({rule.severity})")
+    out.print(escape(rule.summary))
+    explanation = EXPLANATIONS.get(rule.code)
+    if explanation is not None:
+        out.print("\n[bold]Why[/]")
+        out.print(escape(explanation.why))
+        out.print("\n[bold]Example[/]")
+        out.print(escape(explanation.example.strip("\n")), markup=False, highlight=False)
+        out.print("\n[bold]Fix[/]")
+        out.print(escape(explanation.fix))
+    out.print(f"\n{rule_uri(rule.code)}", markup=False)
+    return EXIT_OK
