@@ -54,7 +54,6 @@ def print_summary(console: Console, summary: Tally) -> None:
 
 
 def cmd_log(args: argparse.Namespace) -> int:
-    from engine.cli.log import print_summary
     from engine.runtime.audit_file import read_jsonl
     from engine.session.audit import AuditRecord
     from engine.session.tally import tally
