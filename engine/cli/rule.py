@@ -21,8 +21,8 @@ def cmd_rule(args: argparse.Namespace) -> int:
         )
         for column in ("code", "name", "severity", "what"):
             table.add_column(column)
-        for rule in RULES.values():
-            table.add_row(rule.code, rule.name, str(rule.severity), rule.summary)
+        for entry in RULES.values():
+            table.add_row(entry.code, entry.name, str(entry.severity), entry.summary)
         out.print(table)
         return EXIT_OK
     code = args.code.upper()
