@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from engine.flow.diagnostics import Diagnostic
 from engine.flow.loader import FlowDocument
 from engine.gcpause import gc_paused
-from engine.verify import contracts, references, supervisor, topology
+from engine.verify import causes, contracts, references, supervisor, topology
 from engine.verify.scope import Scope
 
 Check = Callable[[Scope], Iterator[Diagnostic]]
@@ -17,8 +17,9 @@ CHECKS: tuple[Check, ...] = (references.check, topology.check, contracts.check, 
 
 
 def verify(doc: FlowDocument) -> list[Diagnostic]:
-    """All findings of the static checks on a loaded flow, sorted by location, then code."""
+    """All findings of the static checks on a loaded flow, sorted by location, then code; what a misspelled
+    name explains is reported once, by the name (see ``causes.py``)."""
     with gc_paused():
         scope = Scope(doc)
-        found = [diagnostic for check in CHECKS for diagnostic in check(scope)]
+        found = causes.settle(scope, [diagnostic for check in CHECKS for diagnostic in check(scope)])
         return sorted(found, key=lambda d: (d.location, d.code, d.message))
