@@ -53,6 +53,12 @@ RULES: dict[str, Rule] = {
         Rule(
             "SB108", "reserved-name", E, "A tool name collides with a generated transfer or escalation tool."
         ),
+        Rule(
+            "SB109",
+            "tool-schema",
+            E,
+            "A tool's `parameters` is not a valid JSON Schema, not an object schema, or has a bad `pattern`.",
+        ),
         # topology
         Rule("SB201", "unreachable-agent", E, "An agent cannot be reached from the entry agent."),
         Rule(
