@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from engine.flow.diagnostics import Diagnostic
 from engine.flow.loader import FlowDocument
 from engine.gcpause import gc_paused
-from engine.verify import causes, contracts, references, supervisor, tool_schemas, topology
+from engine.verify import causes, contracts, references, supervisor, tool_schemas, topology, values
 from engine.verify.scope import Scope
 
 Check = Callable[[Scope], Iterator[Diagnostic]]
@@ -15,11 +15,12 @@ Check = Callable[[Scope], Iterator[Diagnostic]]
 CHECKS: tuple[Check, ...] = (
     references.check,
     tool_schemas.check,
+    values.check,
     topology.check,
     contracts.check,
     supervisor.check,
 )
-"""SB101-SB108 references, SB109 tool schemas, SB2xx topology, SB3xx context contracts, SB4xx supervisor."""
+"""SB101-SB108 references, SB109 tool schemas, SB110 known values, SB2xx topology, SB3xx context contracts, SB4xx supervisor."""
 
 
 def verify(doc: FlowDocument) -> list[Diagnostic]:

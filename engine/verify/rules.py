@@ -59,6 +59,12 @@ RULES: dict[str, Rule] = {
             E,
             "A tool's `parameters` is not a valid JSON Schema, not an object schema, or has a bad `pattern`.",
         ),
+        Rule(
+            "SB110",
+            "unknown-value",
+            E,
+            "`[flow] voice` is not a voice of the Realtime API, or `[flow] model` is empty.",
+        ),
         # topology
         Rule("SB201", "unreachable-agent", E, "An agent cannot be reached from the entry agent."),
         Rule(
