@@ -7,7 +7,16 @@ from collections.abc import Callable, Iterator
 from engine.flow.diagnostics import Diagnostic
 from engine.flow.loader import FlowDocument
 from engine.gcpause import gc_paused
-from engine.verify import causes, contracts, references, supervisor, tool_schemas, topology, values
+from engine.verify import (
+    causes,
+    contracts,
+    prompts,
+    references,
+    supervisor,
+    tool_schemas,
+    topology,
+    values,
+)
 from engine.verify.scope import Scope
 
 Check = Callable[[Scope], Iterator[Diagnostic]]
@@ -19,8 +28,10 @@ CHECKS: tuple[Check, ...] = (
     topology.check,
     contracts.check,
     supervisor.check,
+    prompts.check,
 )
-"""SB101-SB108 references, SB109 tool schemas, SB110 known values, SB2xx topology, SB3xx context contracts, SB4xx supervisor."""
+"""SB101-SB108 references, SB109 tool schemas, SB110 known values, SB2xx topology, SB3xx context contracts,
+SB4xx supervisor, SB5xx prompts."""
 
 
 def verify(doc: FlowDocument) -> list[Diagnostic]:

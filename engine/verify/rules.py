@@ -100,5 +100,12 @@ RULES: dict[str, Rule] = {
             E,
             "The supervisor cannot work as configured (scripted without `script`, openai without `model`, tools with `max_tool_rounds = 0`).",
         ),
+        # prompts
+        Rule(
+            "SB501",
+            "prompt-mentions-unknown-agent",
+            W,
+            "An agent's instructions tell it to transfer to an agent it has no transfer tool for.",
+        ),
     ]
 }
