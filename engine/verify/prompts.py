@@ -81,14 +81,14 @@ class Mention:
 
 def check(scope: Scope) -> Iterator[Diagnostic]:
     flow = scope.flow
+    prompted = [(name, agent.instructions) for name, agent in flow.agents.items() if agent.instructions]
+    if not prompted:
+        return
     canonical = {_canonical(name): name for name in reversed(list(flow.agents))}
     fixed = scope.fixes.flow
     routes = scope.adjacency
     routes_fixed = routes if fixed is flow else Scope(replace(scope.doc, flow=fixed)).adjacency
-    for name, agent in flow.agents.items():
-        text = agent.instructions
-        if not text:
-            continue
+    for name, text in prompted:
         targets = list(routes.get(name, {}))
         allowed = set(targets) | set(routes_fixed.get(name, {}))
         seen: set[str] = set()
@@ -129,9 +129,14 @@ def _negated(text: str, start: int) -> bool:
     return NEGATION.search(clause) is not None
 
 
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
 def _canonical(name: str) -> str:
     """``haikuWriter``, ``Haiku_Writer``, ``haiku-writer`` -> ``haiku_writer``."""
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).replace("-", "_").lower()
+    if not name.islower():
+        name = _CAMEL.sub("_", name)
+    return name.replace("-", "_").lower()
 
 
 def _meant(name: str, targets: list[str], agents: list[str]) -> str | None:
