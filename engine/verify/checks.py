@@ -7,18 +7,37 @@ from collections.abc import Callable, Iterator
 from engine.flow.diagnostics import Diagnostic
 from engine.flow.loader import FlowDocument
 from engine.gcpause import gc_paused
-from engine.verify import contracts, references, supervisor, topology
+from engine.verify import (
+    causes,
+    contracts,
+    prompts,
+    references,
+    supervisor,
+    tool_schemas,
+    topology,
+    values,
+)
 from engine.verify.scope import Scope
 
 Check = Callable[[Scope], Iterator[Diagnostic]]
 
-CHECKS: tuple[Check, ...] = (references.check, topology.check, contracts.check, supervisor.check)
-"""SB1xx references, SB2xx topology, SB3xx context contracts, SB4xx supervisor."""
+CHECKS: tuple[Check, ...] = (
+    references.check,
+    tool_schemas.check,
+    values.check,
+    topology.check,
+    contracts.check,
+    supervisor.check,
+    prompts.check,
+)
+"""SB101-SB108 references, SB109 tool schemas, SB110 known values, SB2xx topology, SB3xx context contracts,
+SB4xx supervisor, SB5xx prompts."""
 
 
 def verify(doc: FlowDocument) -> list[Diagnostic]:
-    """All findings of the static checks on a loaded flow, sorted by location, then code."""
+    """All findings of the static checks on a loaded flow, sorted by location, then code; what a misspelled
+    name explains is reported once, by the name (see ``causes.py``)."""
     with gc_paused():
         scope = Scope(doc)
-        found = [diagnostic for check in CHECKS for diagnostic in check(scope)]
+        found = causes.settle(scope, [diagnostic for check in CHECKS for diagnostic in check(scope)])
         return sorted(found, key=lambda d: (d.location, d.code, d.message))

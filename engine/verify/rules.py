@@ -53,6 +53,18 @@ RULES: dict[str, Rule] = {
         Rule(
             "SB108", "reserved-name", E, "A tool name collides with a generated transfer or escalation tool."
         ),
+        Rule(
+            "SB109",
+            "tool-schema",
+            E,
+            "A tool's `parameters` is not a valid JSON Schema, not an object schema, or has a bad `pattern`.",
+        ),
+        Rule(
+            "SB110",
+            "unknown-value",
+            E,
+            "`[flow] voice` is not a voice of the Realtime API, or `[flow] model` is empty.",
+        ),
         # topology
         Rule("SB201", "unreachable-agent", E, "An agent cannot be reached from the entry agent."),
         Rule(
@@ -87,6 +99,13 @@ RULES: dict[str, Rule] = {
             "supervisor-config",
             E,
             "The supervisor cannot work as configured (scripted without `script`, openai without `model`, tools with `max_tool_rounds = 0`).",
+        ),
+        # prompts
+        Rule(
+            "SB501",
+            "prompt-mentions-unknown-agent",
+            W,
+            "An agent's instructions tell it to transfer to an agent it has no transfer tool for.",
         ),
     ]
 }

@@ -13,6 +13,7 @@ from engine.flow.diagnostics import Diagnostic, Related
 from engine.flow.loader import FlowDocument
 from engine.flow.model import Flow
 from engine.flow.positions import PathKey
+from engine.verify.fixes import Fixes, find_fixes
 from engine.verify.graph import HANDOFF, routing_graph
 from engine.verify.rules import RULES
 from engine.verify.search import Tree, bfs
@@ -64,6 +65,11 @@ class Scope:
         if self.entry is None:
             return Tree({}, {})
         return bfs([self.entry], self.adjacency.__getitem__)
+
+    @cached_property
+    def fixes(self) -> Fixes:
+        """The unknown names that have a near miss, and the flow with them fixed (see ``fixes.py``)."""
+        return find_fixes(self.flow)
 
     def diagnostic(
         self,
