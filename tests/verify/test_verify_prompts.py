@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.compile.plan import transfer_targets
 from engine.flow.diagnostics import Diagnostic, Severity
 from engine.flow.loader import FlowDocument, SourceMap, load_flow, parse_flow
 from engine.flow.model import Flow
-from engine.compile.plan import transfer_targets
 from engine.verify import verify
 from tests.verify.test_verify_properties import flows
 
