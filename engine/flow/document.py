@@ -119,15 +119,16 @@ def validate_document(
     *,
     message: Callable[[ErrorDetails], str] = field_message,
     context: dict[str, Any] | None = None,
+    settle: Callable[[list[ErrorDetails]], list[ErrorDetails]] = list,
 ) -> M:
     """``parsed.data`` as ``model``; raise :class:`DocumentError` with one positioned ``SB003`` per problem
-    (after the problems parsing found)."""
+    (after the problems parsing found). ``settle`` may drop the errors another error already explains."""
     try:
         return model.model_validate(parsed.data, context=context)
     except ValidationError as exc:
         problems = [
             error("SB003", "schema", message(err), parsed.source.locate(tuple(err["loc"])))
-            for err in exc.errors()
+            for err in settle(exc.errors())
         ]
         raise DocumentError([*parsed.problems, *problems]) from None
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import BaseModel
 from pydantic_core import ErrorDetails
 
 from engine.flow.diagnostics import Diagnostic, DocumentError, FlowError, Location
@@ -24,8 +25,9 @@ from engine.flow.document import (
     read_document,
     validate_document,
 )
-from engine.flow.model import Flow
+from engine.flow.model import Agent, Flow, FlowSettings, Handoff, Supervisor, Tool
 from engine.flow.positions import PathKey
+from engine.flow.suggest import did_you_mean, suggestion_text
 from engine.gcpause import gc_paused
 
 __all__ = ["FORMATS", "FlowDocument", "SourceMap", "load_flow", "parse_flow"]
@@ -64,7 +66,7 @@ def parse_flow(text: str, file: str, fmt: str = "toml", base_dir: Path | None = 
     with gc_paused():
         try:
             parsed = parse_document(text, file, fmt)
-            flow = validate_document(Flow, parsed, message=_schema_message)
+            flow = validate_document(Flow, parsed, message=_schema_message, settle=_one_cause)
         except DocumentError as exc:
             raise FlowError(exc.diagnostics) from None
         flow, problems = _resolve_instruction_files(flow, parsed.source, base_dir)
@@ -80,6 +82,7 @@ def _schema_message(err: ErrorDetails) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
         message = f"unknown key {loc[-1]!r} in {where}"
+        message += suggestion_text(did_you_mean(str(loc[-1]), _keys_at(loc[:-1])))
     elif kind == "missing":
         message = f"missing required key {loc[-1]!r} in {where}"
     else:
@@ -87,6 +90,37 @@ def _schema_message(err: ErrorDetails) -> str:
         if "input" in err and not isinstance(err["input"], dict | list):
             message += f" (got {err['input']!r})"
     return message
+
+
+_TABLES: dict[str, type[BaseModel]] = {
+    "flow": FlowSettings,
+    "agents": Agent,
+    "tools": Tool,
+    "handoff": Handoff,
+    "supervisor": Supervisor,
+}
+
+
+def _one_cause(errors: list[ErrorDetails]) -> list[ErrorDetails]:
+    """Drop "missing key 'from'" where the same table has an unknown key that is its typo ('form')."""
+    meant = {
+        (tuple(e["loc"][:-1]), did_you_mean(str(e["loc"][-1]), _keys_at(tuple(e["loc"][:-1]))))
+        for e in errors
+        if e["type"] == "extra_forbidden" and e["loc"]
+    }
+    return [
+        e for e in errors if not (e["type"] == "missing" and (tuple(e["loc"][:-1]), e["loc"][-1]) in meant)
+    ]
+
+
+def _keys_at(loc: PathKey) -> list[str]:
+    """The keys the table at ``loc`` may hold (for a did-you-mean on an unknown key)."""
+    model: type[BaseModel] | None = Flow if not loc else _TABLES.get(str(loc[0]))
+    if model is None or (loc and loc[0] in ("agents", "tools", "handoff") and len(loc) != 2):
+        return []
+    if loc and loc[0] in ("flow", "supervisor") and len(loc) != 1:
+        return []
+    return [field.alias or name for name, field in model.model_fields.items()]
 
 
 def _describe(loc: PathKey) -> str:

@@ -13,6 +13,7 @@ import ast
 import importlib
 import importlib.machinery
 import inspect
+import pkgutil
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import SwitchboardError
+from engine.flow.suggest import did_you_mean, suggestion_text
 
 PARENTS = 2
 """How many folders above the flow's own are searched for a tool module."""
@@ -72,7 +74,10 @@ def locate(ref: str, base_dir: Path) -> Located:
         locations = spec.submodule_search_locations
         sub = importlib.machinery.PathFinder.find_spec(part, list(locations)) if locations else None
         if sub is None:
-            raise ToolBindingError(f"impl {ref!r}: {'.'.join(parts[:depth])} has no module {part!r}")
+            known = [m.name for m in pkgutil.iter_modules(list(locations or []))]
+            raise ToolBindingError(
+                f"impl {ref!r}: {'.'.join(parts[:depth])} has no module {part!r}{suggestion_text(did_you_mean(part, known))}"
+            )
         spec = sub
     origin = Path(spec.origin) if spec.origin and spec.has_location else None
     if origin is not None and origin.suffix == ".py" and not _defines(origin, attr):

@@ -20,6 +20,7 @@ class Rule:
 RULES: dict[str, Rule] = {
     r.code: r
     for r in [
+        Rule("SB000", "internal-error", E, "Lint itself failed on this file (a bug: please report it)."),
         # loading (engine/flow/loader.py)
         Rule("SB001", "unreadable", E, "The flow file cannot be read, or its extension is not .toml/.json."),
         Rule("SB002", "malformed", E, "The file is not valid TOML/JSON."),
@@ -65,6 +66,12 @@ RULES: dict[str, Rule] = {
             E,
             "`[flow] voice` is not a voice of the Realtime API, or `[flow] model` is empty.",
         ),
+        Rule(
+            "SB111",
+            "tool-impl",
+            E,
+            "A tool's `impl` cannot be found (or, with --import-tools, imported or called with its parameters).",
+        ),
         # topology
         Rule("SB201", "unreachable-agent", E, "An agent cannot be reached from the entry agent."),
         Rule(
@@ -100,6 +107,7 @@ RULES: dict[str, Rule] = {
             E,
             "The supervisor cannot work as configured (scripted without `script`, openai without `model`, tools with `max_tool_rounds = 0`).",
         ),
+        Rule("SB402", "supervisor-rules", E, "The scripted supervisor's rules file does not load."),
         # prompts
         Rule(
             "SB501",

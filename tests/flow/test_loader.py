@@ -63,7 +63,7 @@ def test_malformed_json_points_at_the_parser_position() -> None:
 def test_unknown_key_names_the_table_and_points_at_the_key() -> None:
     ((code, line, col, message),) = errors(GOOD.replace("terminal = true", "terminal = true\nterminus = 1"))
     assert (code, line, col) == ("SB003", 11, 1)
-    assert message == "unknown key 'terminus' in [agents.r]"
+    assert message == "unknown key 'terminus' in [agents.r] (did you mean 'terminal'?)"
 
 
 def test_wrong_type_points_at_the_value_and_shows_it() -> None:
@@ -131,3 +131,18 @@ def test_flow_error_message_lists_every_diagnostic() -> None:
     with pytest.raises(FlowError) as info:
         parse_flow(GOOD.replace('name = "t"', "name = 7"), "x.toml")
     assert str(info.value).startswith("x.toml:2:1: SB003 [error] [flow] name:")
+
+
+def test_unknown_keys_suggest_the_key_meant_and_hide_the_missing_one() -> None:
+    text = (
+        '[flow]\nname = "x"\nentry = "a"\nrecovery = "a"\nmax_handof_depth = 3\n'
+        '[agents.a]\nterminal = true\nrequries = ["k"]\n[[handoff]]\nform = "a"\nto = "a"\n'
+    )
+    with pytest.raises(FlowError) as info:
+        parse_flow(text, "typo.toml")
+    messages = [(d.location.line, d.message) for d in info.value.diagnostics]
+    assert messages == [
+        (5, "unknown key 'max_handof_depth' in [flow] (did you mean 'max_handoff_depth'?)"),
+        (8, "unknown key 'requries' in [agents.a] (did you mean 'requires'?)"),
+        (10, "unknown key 'form' in [[handoff]] #1 (did you mean 'from'?)"),
+    ]
