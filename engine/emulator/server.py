@@ -378,8 +378,7 @@ class _Connection:
             await self.refuse(exc, exc.message)
 
     async def refuse(self, exc: ProtocolError, message: str) -> None:
-        error = {"type": "invalid_request_error", "code": exc.code, "message": message, "param": exc.field}
-        await self.send({"type": "error", "error": error | {"event_id": exc.event_id}})
+        await self.send(exc.to_event(message))
 
     async def on_session_update(self, event: Event) -> None:
         merge_session(self.session, event["session"])
