@@ -82,15 +82,8 @@ class Call(_Strict):
     name: str
     arguments: dict[str, Any] = {}
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str | None:
-        return _function_name(value)
-
-    @field_validator("arguments")
-    @classmethod
-    def _arguments(cls, value: dict[str, Any]) -> dict[str, Any] | None:
-        return _json_object(value)
+    _name = field_validator("name")(_function_name)
+    _arguments = field_validator("arguments")(_json_object)
 
 
 _OUTPUT_FIELD = re.compile(r"\{output\.([A-Za-z_]\w*)\}")
@@ -117,15 +110,8 @@ class Rule(_Strict):
 
     _compile = field_validator("user", "output", mode="before")(regex_field)
 
-    @field_validator("call")
-    @classmethod
-    def _call_name(cls, value: str | None) -> str | None:
-        return _function_name(value)
-
-    @field_validator("arguments")
-    @classmethod
-    def _arguments(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        return _json_object(value)
+    _call_name = field_validator("call")(_function_name)
+    _arguments = field_validator("arguments")(_json_object)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -198,7 +198,7 @@ class _Response:
             "item": copy.deepcopy(item),
         }
         if self.in_conversation:
-            previous = self.conn.items[-1]["id"] if self.conn.items else None
+            previous = self.conn.id_before(len(self.conn.items))
             self.conn.items.append(item)
             yield {
                 "type": "conversation.item.added",
@@ -216,12 +216,16 @@ class _Response:
         }
         at = position(self.conn.items, item)
         if self.in_conversation and at is not None:
-            previous = self.conn.items[at - 1]["id"] if at else None
+            previous = self.conn.id_before(at)
             yield {
                 "type": "conversation.item.done",
                 "previous_item_id": previous,
                 "item": copy.deepcopy(item),
             }
+
+    def _where(self, item: Event, **more: Any) -> Event:
+        """The fields naming ``item``, the latest output item, in its delta and done events."""
+        return {"response_id": self.id, "item_id": item["id"], "output_index": len(self.output) - 1, **more}
 
     def _message(self, text: str) -> Iterator[Event]:
         audio = "audio" in self.modalities
@@ -234,12 +238,7 @@ class _Response:
             "content": [],
         }
         yield from self._add_item(item)
-        where = {
-            "response_id": self.id,
-            "item_id": item["id"],
-            "output_index": len(self.output) - 1,
-            "content_index": 0,
-        }
+        where = self._where(item, content_index=0)
         key = "transcript" if audio else "text"
         content: Event = {"type": "output_audio" if audio else "output_text", key: ""}
         item["content"].append(content)
@@ -281,12 +280,7 @@ class _Response:
             "arguments": "",
         }
         yield from self._add_item(item)
-        where = {
-            "response_id": self.id,
-            "item_id": item["id"],
-            "output_index": len(self.output) - 1,
-            "call_id": item["call_id"],
-        }
+        where = self._where(item, call_id=item["call_id"])
         for chunk in chunks(json.dumps(arguments, separators=(",", ":")), 2):
             if self.cancelled:
                 break
@@ -326,6 +320,10 @@ class _Connection:
         if key not in self._tokens:
             self._tokens[key] = tokens(item)
         return self._tokens[key]
+
+    def id_before(self, at: int) -> str | None:
+        """The id of the conversation item before position ``at`` (``None``: ``at`` is the start)."""
+        return self.items[at - 1]["id"] if at else None
 
     def find(self, item_id: str) -> Event | None:
         return next((item for item in self.items if item.get("id") == item_id), None)
@@ -378,8 +376,7 @@ class _Connection:
             await self.refuse(exc, exc.message)
 
     async def refuse(self, exc: ProtocolError, message: str) -> None:
-        error = {"type": "invalid_request_error", "code": exc.code, "message": message, "param": exc.field}
-        await self.send({"type": "error", "error": error | {"event_id": exc.event_id}})
+        await self.send(exc.to_event(message))
 
     async def on_session_update(self, event: Event) -> None:
         merge_session(self.session, event["session"])
@@ -400,7 +397,7 @@ class _Connection:
         item.setdefault("id", new_id("item"))
         item.update(object="realtime.item", status="completed")
         self.items.insert(at, item)
-        before = self.items[at - 1]["id"] if at else None
+        before = self.id_before(at)
         for kind in ("conversation.item.added", "conversation.item.done"):
             await self.send({"type": kind, "previous_item_id": before, "item": copy.deepcopy(item)})
 
@@ -504,8 +501,7 @@ class _Connection:
         self.audio_bytes = 0
         item: Event = {"id": new_id("item"), "type": "message", "role": "user"}
         item["content"] = [{"type": "input_audio", "transcript": None}]
-        previous = self.items[-1]["id"] if self.items else None
-        committed = {"item_id": item["id"], "previous_item_id": previous}
+        committed = {"item_id": item["id"], "previous_item_id": self.id_before(len(self.items))}
         await self.send({"type": "input_audio_buffer.committed", **committed})
         await self.add_item(item, None)
         detection = dig(self.session, "audio", "input", "turn_detection")

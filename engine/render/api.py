@@ -122,12 +122,24 @@ def render(
     image was asked for and ``dot`` is not installed (after writing the ``.dot`` and ``.mmd`` beside ``out``).
     """
     sources = render_sources(doc, diagnostics, traffic)
-    counts = (len(sources.diagram.nodes), len(sources.diagram.edges))
+    path, fmt, seconds = _output(sources, out, stdout)
+    return RenderResult(
+        path,
+        fmt,
+        sources.layout.name,
+        sources.dot_sha256,
+        len(sources.diagram.nodes),
+        len(sources.diagram.edges),
+        seconds,
+        sources.diagram.traffic,
+    )
+
+
+def _output(sources: Sources, out: Path | str, stdout: TextIO | None) -> tuple[Path | None, str, float]:
+    """Write ``sources`` as :func:`render` says; the file written, its format and the seconds ``dot`` took."""
     if str(out) == "-":
         (stdout or sys.stdout).write(sources.dot)
-        return RenderResult(
-            None, "dot", sources.layout.name, sources.dot_sha256, *counts, 0.0, sources.diagram.traffic
-        )
+        return None, "dot", 0.0
     path = Path(out)
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
@@ -142,10 +154,7 @@ def render(
         _write(path, sources.mermaid.encode("utf-8"))
     else:
         _write(path, _draw(sources, fmt, path))
-    seconds = time.perf_counter() - started if fmt in DOT_FORMATS else 0.0
-    return RenderResult(
-        path, fmt, sources.layout.name, sources.dot_sha256, *counts, seconds, sources.diagram.traffic
-    )
+    return path, fmt, time.perf_counter() - started if fmt in DOT_FORMATS else 0.0
 
 
 def _draw(sources: Sources, fmt: str, path: Path) -> bytes:

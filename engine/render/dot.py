@@ -74,9 +74,7 @@ def diagram_digraph(diagram: Diagram, layout: st.Layout | None = None) -> graphv
     )
     g.attr("edge", fontname=st.FONT, fontsize="9", fontcolor=st.MUTED, color=st.HANDOFF_LINE, arrowsize="0.7")
 
-    by_group: dict[str | None, list[Node]] = {}
-    for node in diagram.nodes:
-        by_group.setdefault(node.group, []).append(node)
+    by_group = diagram.nodes_by_group()
     for node in by_group.get(None, []):
         _agent(g, node, layout)
     for i, group in enumerate(diagram.groups):
@@ -112,7 +110,7 @@ def diagram_digraph(diagram: Diagram, layout: st.Layout | None = None) -> graphv
     colours = {n.name: st.EDGE_COLOURS[i % len(st.EDGE_COLOURS)] for i, n in enumerate(diagram.nodes)}
     levels = handoff_distances(diagram) if layout.rank_by_distance else None
     edges = list(diagram.edges)
-    if not layout.when_lines and not layout.carry_labels:
+    if not layout.text_on_edges:
         edges = merge_pairs(edges, labelled=lambda e: e.hot)
     single: list[Edge] = edges
     bundles: dict[tuple[str, str], list[Edge]] = {}
@@ -140,25 +138,16 @@ def diagram_digraph(diagram: Diagram, layout: st.Layout | None = None) -> graphv
 
 
 def _agent(g: graphviz.Digraph, node: Node, layout: st.Layout) -> None:
-    fill, line = st.AGENT_FILL, st.AGENT_LINE
-    if Role.ENTRY in node.roles:
-        fill, line = st.ENTRY_FILL, st.ENTRY_LINE
-    if Role.RECOVERY in node.roles:
-        fill, line = st.RECOVERY_FILL, st.RECOVERY_LINE
-    if node.severity is Severity.ERROR:
-        fill, line = st.ERROR_FILL, st.ERROR_LINE
-    elif node.severity is Severity.WARNING:
-        fill, line = st.WARNING_FILL, st.WARNING_LINE
-    emphasised = bool({Role.ENTRY, Role.RECOVERY} & node.roles) or node.severity is not None
+    fill, line = st.NODE_COLOURS[node.palette]
+    emphasised = node.palette != "agent"
     lines = [f"<B>{escape(node.name)}</B>"]
     if node.description:
         desc = "<BR/>".join(
             escape(t) for t in clip(node.description, layout.description_width, layout.description_lines)
         )
         lines.append(f'<FONT POINT-SIZE="9" COLOR="{st.MUTED}">{desc}</FONT>')
-    tags = _tags(node)
-    if tags:
-        lines.append(f'<FONT POINT-SIZE="9" COLOR="{line}"><B>{escape(tags)}</B></FONT>')
+    if node.tags:
+        lines.append(f'<FONT POINT-SIZE="9" COLOR="{line}"><B>{escape(node.tags)}</B></FONT>')
     for finding in node.findings:
         colour = st.ERROR_LINE if finding.severity is Severity.ERROR else st.WARNING_LINE
         lines.append(f'<FONT POINT-SIZE="9" COLOR="{colour}"><B>{escape(finding.text)}</B></FONT>')
@@ -180,20 +169,6 @@ def _plain(text: str) -> str:
     return plain
 
 
-def _tags(node: Node) -> str:
-    tags = [role.value.upper() for role in (Role.ENTRY, Role.RECOVERY, Role.FRONT) if role in node.roles]
-    if node.max_visits is not None:
-        tags.append(f"≤{node.max_visits} visit{'s' * (node.max_visits != 1)}")
-    return " · ".join(tags)
-
-
-def _edge_text(when: str, carry: tuple[str, ...] | None, layout: st.Layout) -> list[str]:
-    lines = clip(when, layout.when_width, layout.when_lines) if when and layout.when_lines else []
-    if carry is not None and layout.carry_labels:
-        lines.append("carry: " + (", ".join(carry) if carry else "nothing"))
-    return lines
-
-
 def _edge(
     g: graphviz.Digraph,
     edge: Edge,
@@ -203,7 +178,7 @@ def _edge(
     recovery: str | None = None,
     busiest: int = 0,
 ) -> None:
-    full = _edge_text(edge.when, edge.carry, st.SMALL)
+    full = st.SMALL.edge_text(edge.when, edge.carry)
     arrow = "↔" if edge.both else "→"
     counted = f" ({edge.traffic.text(recovery)})" if edge.hot and edge.traffic is not None else ""
     tooltip = _plain(
@@ -216,7 +191,7 @@ def _edge(
     if levels is not None and points_back(edge, levels):
         ends = (edge.target, edge.source)
         attrs["dir"] = "both" if edge.both else "back"
-    text = _edge_text(edge.when, edge.carry or None if edge.kind is EdgeKind.FALLBACK else edge.carry, layout)
+    text = layout.edge_text(edge.when, edge.label_carry)
     if edge.kind is EdgeKind.FALLBACK:
         attrs.update(style="dashed", color=st.FALLBACK_LINE, fontcolor=st.FALLBACK_LINE)
         text = ["fallback", *text] if layout.when_lines else []
@@ -247,7 +222,7 @@ def _traffic(
         attrs.update(penwidth=f"{width:g}", arrowsize=f"{max(0.45, 0.9 - width / 12):.2g}")
     elif "style" not in attrs:  # asked for, never taken: every attempt refused or rerouted
         attrs["style"] = "dotted"
-    if not (layout.when_lines or layout.carry_labels):
+    if not layout.text_on_edges:
         return lines  # no text on edges: the counts are in the tooltip
     colours = {"taken": attrs["color"], "refused": st.REFUSED_LINE, "rerouted": st.REROUTED_LINE}
     counts = " · ".join(
@@ -259,10 +234,10 @@ def _traffic(
 
 def _fallback_all(g: graphviz.Digraph, diagram: Diagram, fallback: FallbackAll, layout: st.Layout) -> None:
     colour, text_colour, label, tooltip = st.FALLBACK_LINE, st.FALLBACK_LINE, "any agent", "every agent"
-    if diagram.traffic is not None:  # the agents whose fallback carried traffic have their own edge
+    if diagram.traffic is not None:
         colour, text_colour = st.faded(colour), st.faded(colour, st.COLD_TEXT_ALPHA)
-        if any(e.kind is EdgeKind.FALLBACK and e.target == fallback.target for e in diagram.edges):
-            label, tooltip = "any other agent", "every other agent"
+    if diagram.fallback_split:
+        label, tooltip = "any other agent", "every other agent"
     g.node(
         ANY_AGENT,
         f"<<I>{label}</I>>",
@@ -274,7 +249,7 @@ def _fallback_all(g: graphviz.Digraph, diagram: Diagram, fallback: FallbackAll, 
         margin="0.08,0.03",
         tooltip=f"{tooltip} may fall back to {fallback.target}",
     )
-    text = ["implicit fallback", *_edge_text("", fallback.carry or None, layout)]
+    text = ["implicit fallback", *layout.edge_text("", fallback.carry or None)]
     g.edge(
         ANY_AGENT,
         fallback.target,

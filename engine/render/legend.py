@@ -6,7 +6,7 @@ from engine.flow.diagnostics import Severity
 from engine.render import style as st
 from engine.render.text import clip
 from engine.render.text import html_text as escape
-from engine.render.view import Diagram, EdgeKind, Role, TrafficSummary
+from engine.render.view import ELSEWHERE_SHOWN, Diagram, EdgeKind, Role, TrafficSummary
 
 
 def legend(diagram: Diagram, layout: st.Layout, bundled: bool = False) -> str:
@@ -60,11 +60,11 @@ def legend_keys(diagram: Diagram, layout: st.Layout, bundled: bool) -> list[tupl
         keys.append((_text_key(st.AGENT_LINE, "double border"), "the call may end here"))
     if any(n.max_visits is not None for n in diagram.nodes):
         keys.append((_text_key(st.AGENT_LINE, "≤N visits"), "loop budget per conversation"))
-    if layout.when_lines or layout.carry_labels:
+    if layout.text_on_edges:
         keys.append((_text_key(st.HANDOFF_LINE, "───→"), "handoff: when rule, carried keys"))
     else:
         keys.append((_text_key(st.HANDOFF_LINE, "───→"), "handoff (hover for its when rule)"))
-    if any(e.both for e in diagram.edges) or not (layout.when_lines or layout.carry_labels):
+    if any(e.both for e in diagram.edges) or not layout.text_on_edges:
         keys.append((_text_key(st.HANDOFF_LINE, "←──→"), "handoffs both ways"))
     if bundled and diagram.traffic is not None:
         keys.append(
@@ -93,7 +93,7 @@ def traffic_line(traffic: TrafficSummary) -> str:
 
 def _traffic_keys(diagram: Diagram, traffic: TrafficSummary, layout: st.Layout) -> list[tuple[str, str]]:
     edges = [e.traffic for e in diagram.edges if e.traffic is not None]
-    where = "on the edge" if layout.when_lines or layout.carry_labels else "hover an edge"
+    where = "on the edge" if layout.text_on_edges else "hover an edge"
     keys = [
         (_text_key(st.HANDOFF_LINE, "━━ ×N ━→"), f"taken N times in the logs ({where}; thicker: more)"),
         (_text_key(st.faded(st.HANDOFF_LINE, st.COLD_TEXT_ALPHA), "───→"), "no traffic in the logs"),
@@ -114,7 +114,7 @@ def _traffic_keys(diagram: Diagram, traffic: TrafficSummary, layout: st.Layout) 
     return keys
 
 
-def _elsewhere(traffic: TrafficSummary, recovery: str | None, limit: int = 8) -> list[str]:
+def _elsewhere(traffic: TrafficSummary, recovery: str | None, limit: int = ELSEWHERE_SHOWN) -> list[str]:
     """Rows for the attempts on routes the flow does not have (at most ``limit``, then how many more)."""
     rows = [
         f'<TR><TD ALIGN="LEFT" COLSPAN="2"><FONT COLOR="{st.REFUSED_LINE}"><B>'

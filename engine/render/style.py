@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from engine.render.text import clip
+
 FONT = "Helvetica,Arial,sans-serif"
 
 INK = "#1f2933"
@@ -15,6 +17,14 @@ RECOVERY_FILL, RECOVERY_LINE = "#ffe4c2", "#d9480f"
 ERROR_FILL, ERROR_LINE = "#fde2e0", "#c62828"
 WARNING_FILL, WARNING_LINE = "#fff9b8", "#8f7a00"
 SUPERVISOR_FILL, SUPERVISOR_LINE = "#f1e8fb", "#6a3d9a"
+NODE_COLOURS = {
+    "agent": (AGENT_FILL, AGENT_LINE),
+    "entry": (ENTRY_FILL, ENTRY_LINE),
+    "recovery": (RECOVERY_FILL, RECOVERY_LINE),
+    "error": (ERROR_FILL, ERROR_LINE),
+    "warning": (WARNING_FILL, WARNING_LINE),
+}
+"""Fill and line of an agent, by its :attr:`~engine.render.view.Node.palette`."""
 HANDOFF_LINE = "#4d5b6a"
 FALLBACK_LINE = RECOVERY_LINE
 BUNDLE_LINE = "#334e68"
@@ -43,6 +53,18 @@ class Layout:
     bundle_groups: bool = False
     """Handoffs between two groups drawn as one edge between the clusters, labelled with their count."""
     graph_attr: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def text_on_edges(self) -> bool:
+        """Edges carry text (their ``when`` rule or carried keys); otherwise it is only in the SVG tooltips."""
+        return bool(self.when_lines or self.carry_labels)
+
+    def edge_text(self, when: str, carry: tuple[str, ...] | None) -> list[str]:
+        """The lines of an edge label: the ``when`` rule clipped to fit, then ``carry: …`` (``None``: no line)."""
+        lines = clip(when, self.when_width, self.when_lines) if when and self.when_lines else []
+        if carry is not None and self.carry_labels:
+            lines.append("carry: " + (", ".join(carry) if carry else "nothing"))
+        return lines
 
 
 SMALL = Layout(

@@ -25,6 +25,8 @@ from engine.verify.graph import FALLBACK, HANDOFF, routing_graph
 
 ESCALATION_STATES = ("chatting", "escalated")
 """The two states of the chat-supervisor escalation machine (DESIGN.md, layer 3)."""
+ELSEWHERE_SHOWN = 8
+"""How many routes the flow does not have a legend names (then how many more there are)."""
 
 
 class Role(StrEnum):
@@ -69,6 +71,26 @@ class Node:
         return (
             Severity.ERROR if any(f.severity is Severity.ERROR for f in self.findings) else Severity.WARNING
         )
+
+    @property
+    def palette(self) -> str:
+        """The colours the agent is drawn in: ``error``, ``warning``, ``recovery``, ``entry`` or ``agent``
+        (the first that applies); any but ``agent`` is drawn emphasised."""
+        if self.severity is Severity.ERROR:
+            return "error"
+        if self.severity is Severity.WARNING:
+            return "warning"
+        if Role.RECOVERY in self.roles:
+            return "recovery"
+        return "entry" if Role.ENTRY in self.roles else "agent"
+
+    @property
+    def tags(self) -> str:
+        """Its entry / recovery / front roles and its visit budget, as one line (empty: none)."""
+        tags = [role.value.upper() for role in (Role.ENTRY, Role.RECOVERY, Role.FRONT) if role in self.roles]
+        if self.max_visits is not None:
+            tags.append(f"≤{self.max_visits} visit{'s' * (self.max_visits != 1)}")
+        return " · ".join(tags)
 
 
 @dataclass(frozen=True)
@@ -158,6 +180,11 @@ class Edge:
         return bool(self.when) or self.carry is not None
 
     @property
+    def label_carry(self) -> tuple[str, ...] | None:
+        """The carried keys its label names: a handoff that carries nothing says so, a fallback says nothing."""
+        return self.carry or None if self.kind is EdgeKind.FALLBACK else self.carry
+
+    @property
     def hot(self) -> bool:
         """A traffic overlay is on and the audit logs say something about this edge."""
         return self.traffic is not None and self.traffic.any
@@ -205,6 +232,24 @@ class Diagram:
     def groups(self) -> list[str]:
         """Groups in order of first appearance."""
         return list(dict.fromkeys(n.group for n in self.nodes if n.group))
+
+    def nodes_by_group(self) -> dict[str | None, list[Node]]:
+        """The nodes of each group, in diagram order (``None``: the nodes in no group)."""
+        by_group: dict[str | None, list[Node]] = {}
+        for node in self.nodes:
+            by_group.setdefault(node.group, []).append(node)
+        return by_group
+
+    @property
+    def fallback_split(self) -> bool:
+        """A traffic overlay gave some agents' implicit fallback its own edge, beside the collapsed one
+        (which then stands for "any other agent")."""
+        fallback = self.fallback_all
+        return (
+            self.traffic is not None
+            and fallback is not None
+            and any(e.kind is EdgeKind.FALLBACK and e.target == fallback.target for e in self.edges)
+        )
 
     def routes(self) -> set[tuple[str, str, EdgeKind]]:
         """Every route the diagram stands for, with pairs and the collapsed fallback expanded again."""

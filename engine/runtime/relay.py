@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable
-from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 
@@ -25,7 +24,7 @@ from engine.session.audit import AuditSink
 from engine.session.core import Session
 from engine.supervisor.backend import SupervisorBackend
 from engine.supervisor.factory import make_supervisor
-from engine.wire.protocol import ProtocolError, encode, new_id
+from engine.wire.protocol import ProtocolError, encode, error_event
 from engine.wire.server import RealtimeServer
 
 
@@ -72,13 +71,8 @@ class Relay(RealtimeServer):
 
 
 async def _report(client: ServerConnection, message: str) -> None:
-    event: dict[str, Any] = {
-        "type": "error",
-        "event_id": new_id("event"),
-        "error": {"type": "server_error", "code": "upstream_error", "message": message},
-    }
     try:
-        await client.send(encode(event))
+        await client.send(encode(error_event("server_error", "upstream_error", message)))
     except Exception:  # the client is gone too
         pass
 

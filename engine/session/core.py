@@ -236,12 +236,7 @@ class Session:
         if pending is None:
             return [Transcript("notice", self.agent, f"result for unknown tool call {call_id!r} ignored")]
         if error is not None:
-            return self._conclude(
-                call_id,
-                {"error": error},
-                self._audit("tool", "failed", pending.agent, reason=error, detail={"tool": pending.name}),
-                Transcript("tool", pending.agent, f"{pending.name} failed: {error}"),
-            )
+            return self._tool_error(call_id, pending.name, pending.agent, "failed", error)
         tool = self._flow.tools[pending.name]
         if isinstance(output, dict) and any(key in output for key in tool.sets):
             self._version += 1
@@ -423,11 +418,15 @@ class Session:
         )
 
     def _refuse_call(self, call: ev.FunctionCallDone, why: str) -> list[Action]:
+        return self._tool_error(call.call_id, call.name, self.agent, "refused", why)
+
+    def _tool_error(self, call_id: str, tool: str, agent: str, outcome: Outcome, why: str) -> list[Action]:
+        """Conclude a tool call with an error output: ``refused`` before it ran, or ``failed`` when it ran."""
         return self._conclude(
-            call.call_id,
+            call_id,
             {"error": why},
-            self._audit("tool", "refused", self.agent, reason=why, detail={"tool": call.name}),
-            Transcript("tool", self.agent, f"{call.name} refused: {why}"),
+            self._audit("tool", outcome, agent, reason=why, detail={"tool": tool}),
+            Transcript("tool", agent, f"{tool} {outcome}: {why}"),
         )
 
     # -- escalations (chat-supervisor) ----------------------------------------------------------------------
@@ -506,19 +505,12 @@ class Session:
         if self._version != request.version or self.agent != request.agent:
             self._escalation.send("abandon")
             why = "the conversation changed while the supervisor was working"
-            return self._conclude(
-                pending.call_id,
+            return self._end_escalation(
+                pending,
+                "stale",
                 {"status": "stale", "message": f"{why}; ask again."},
-                self._audit(
-                    "escalation",
-                    "stale",
-                    request.agent,
-                    reason=request.relevant_context,
-                    detail={**detail, "why": why},
-                ),
-                Transcript(
-                    "escalation", request.agent, f"supervisor answer discarded: {why}", {"outcome": "stale"}
-                ),
+                f"supervisor answer discarded: {why}",
+                {**detail, "why": why},
             )
         fallback = self._flow.supervisor.fallback_answer
         if timed_out or error is not None:
@@ -526,31 +518,42 @@ class Session:
             event = "time_out" if timed_out else "fail"
             self._escalation.send(event)
             why = f"no answer within {self._flow.supervisor.timeout_s:g}s" if timed_out else f"{error}"
-            return self._conclude(
-                pending.call_id,
+            return self._end_escalation(
+                pending,
+                outcome,
                 {"status": outcome, "nextResponse": fallback},
-                self._audit(
-                    "escalation",
-                    outcome,
-                    request.agent,
-                    reason=request.relevant_context,
-                    detail={**detail, "why": why},
-                ),
-                Transcript(
-                    "escalation",
-                    request.agent,
-                    f"supervisor {outcome.replace('_', ' ')}: {why}",
-                    {"outcome": outcome},
-                ),
+                f"supervisor {outcome.replace('_', ' ')}: {why}",
+                {**detail, "why": why},
             )
         self._escalation.send("resolve")
+        return self._end_escalation(
+            pending,
+            "answered",
+            {"status": "answered", "nextResponse": answer or ""},
+            f"supervisor: {answer}",
+            detail,
+        )
+
+    def _end_escalation(
+        self,
+        pending: _PendingEscalation,
+        outcome: Outcome,
+        output: dict[str, Any],
+        line: str,
+        detail: dict[str, Any],
+        *before: Action,
+        respond: bool = True,
+    ) -> list[Action]:
+        """Conclude the escalation tool call of ``pending`` with ``output``: ``before``, then its audit record
+        (``outcome``, ``detail``) and its transcript ``line``, then the output (and the response it owes)."""
+        request = pending.request
         return self._conclude(
             pending.call_id,
-            {"status": "answered", "nextResponse": answer or ""},
-            self._audit(
-                "escalation", "answered", request.agent, reason=request.relevant_context, detail=detail
-            ),
-            Transcript("escalation", request.agent, f"supervisor: {answer}", {"outcome": "answered"}),
+            output,
+            *before,
+            self._audit("escalation", outcome, request.agent, reason=request.relevant_context, detail=detail),
+            Transcript("escalation", request.agent, line, {"outcome": outcome}),
+            respond=respond,
         )
 
     def _user_said(self, text: str, *, barge_in: bool = True) -> list[Action]:
@@ -568,26 +571,20 @@ class Session:
         assert self._escalation is not None
         self._pending_escalation = None
         self._escalation.send("abandon")
-        request = pending.request
-        output = {"status": "cancelled", "message": f"{why} before the supervisor answered: reply to them."}
-        return self._conclude(
-            pending.call_id,
-            output,
-            CancelEscalation(request.escalation_id),
-            self._audit(
-                "escalation",
-                "stale",
-                request.agent,
-                reason=request.relevant_context,
-                detail={
-                    "escalation_id": request.escalation_id,
-                    "why": why,
-                    "latency_s": round(self._clock() - pending.started, 6),
-                    "user_turns": self._user_turns,
-                },
-            ),
-            Transcript("escalation", request.agent, f"escalation abandoned: {why}", {"outcome": "stale"}),
-            respond=False,
+        escalation_id = pending.request.escalation_id
+        return self._end_escalation(
+            pending,
+            "stale",
+            {"status": "cancelled", "message": f"{why} before the supervisor answered: reply to them."},
+            f"escalation abandoned: {why}",
+            {
+                "escalation_id": escalation_id,
+                "why": why,
+                "latency_s": round(self._clock() - pending.started, 6),
+                "user_turns": self._user_turns,
+            },
+            CancelEscalation(escalation_id),
+            respond=False,  # the user's turn brings the next response
         )
 
     # -- responses --------------------------------------------------------------------------------------------

@@ -48,16 +48,25 @@ class ProtocolError(SwitchboardError, ValueError):
         where = event_type or "<event>"
         super().__init__(f"{where}: {field}: {message}" if field else f"{where}: {message}")
 
-    def to_event(self) -> Event:
-        """This problem as a Realtime ``error`` server event, as a server would answer it."""
-        error = {
-            "type": "invalid_request_error",
-            "code": self.code,
-            "message": str(self),
-            "param": self.field,
-            "event_id": self.event_id,
-        }
-        return {"type": "error", "event_id": new_id("event"), "error": error}
+    def to_event(self, message: str | None = None) -> Event:
+        """This problem as a Realtime ``error`` server event, as a server would answer it; ``message``
+        (default: ``str(self)``, which names the event type and field) is the text the client reads."""
+        return error_event(
+            "invalid_request_error",
+            self.code,
+            str(self) if message is None else message,
+            param=self.field,
+            event_id=self.event_id,
+        )
+
+
+def error_event(kind: str, code: str | None, message: str, **more: Any) -> Event:
+    """A Realtime ``error`` server event: ``error`` has ``type`` (``kind``), ``code``, ``message``, then ``more``."""
+    return {
+        "type": "error",
+        "event_id": new_id("event"),
+        "error": {"type": kind, "code": code, "message": message, **more},
+    }
 
 
 def new_id(prefix: str) -> str:
