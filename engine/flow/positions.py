@@ -15,8 +15,13 @@ What a path points at:
 
 The first occurrence of a path wins, except that an explicit ``[table]`` header takes over a path that
 an earlier ``[table.child]`` header only created implicitly.  The scanners assume valid input but never
-raise: on anything unexpected (or nesting deeper than the recursion limit allows) they stop and return
-what they found so far.  Line breaks are ``\\n`` (a ``\\r`` before it is ignored).
+raise: on anything unexpected they stop and return what they found so far.  Line breaks are ``\\n`` (a
+``\\r`` before it is ignored); a leading BOM is not a column (positions are those of the text without it).
+
+Cost: linear in the text.  Paths longer than :data:`MAX_PATH_LENGTH` get no position (a caller falls back
+to the nearest ancestor): deeper arrays and tables are skipped without recursing, and a header or dotted
+key of thousands of parts records only its first :data:`MAX_PATH_LENGTH` prefixes, not thousands of ever
+longer tuples (which made ``[a.a.a....]`` quadratic in time and memory).
 """
 
 from __future__ import annotations
@@ -28,9 +33,27 @@ from bisect import bisect_left
 from collections.abc import Iterable
 from typing import Self
 
+from engine.flow.nesting import Format, container_end, excess_nesting
+
+__all__ = [
+    "MAX_PATH_LENGTH",
+    "Path",
+    "PathKey",
+    "Pos",
+    "excess_nesting",
+    "json_duplicate_keys",
+    "json_positions",
+    "toml_positions",
+]
+
 PathKey = tuple[str | int, ...]
 Path = PathKey
 Pos = tuple[int, int]
+
+MAX_PATH_LENGTH = 128
+"""The longest path that gets a position: twice the default limit of :func:`excess_nesting`, so every
+path of a document within that limit has one; it bounds the scanners' recursion (a few frames per level)
+and their work per character."""
 
 # Building blocks; possessive quantifiers keep every match linear.
 _TOML_BLANK = r"(?:[ \t\r\n]++|#[^\n]*+)*+"  # whitespace, line breaks, comments
@@ -80,10 +103,12 @@ class _Scanner:
 
     blank: re.Pattern[str]
     element: re.Pattern[str]  # blank, then maybe an atom and the blank after it
+    atom: re.Pattern[str]
+    fmt: Format
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.i = 0
+        self.i = 1 if text.startswith("\ufeff") else 0
         self.found: dict[PathKey, int] = {}
 
     def run(self) -> None:
@@ -115,6 +140,16 @@ class _Scanner:
             raise _Stop
         self.i += len(token)
 
+    def skip_value(self) -> None:
+        """Step over a value without recording anything in it (linear, no recursion)."""
+        if self.at("[") or self.at("{"):
+            end = container_end(self.text, self.i, self.fmt)
+            if end is None:
+                raise _Stop
+            self.i = end
+        else:
+            self.need(self.atom)
+
     def array(self, path: PathKey) -> None:
         """The elements of the array whose ``[`` was just consumed."""
         n = 0
@@ -137,19 +172,22 @@ class _Scanner:
 class _TomlScanner(_Scanner):
     blank = _T_BLANK
     element = _T_ELEMENT
+    atom = _T_ATOM
+    fmt = "toml"
 
     def __init__(self, text: str) -> None:
         super().__init__(text)
-        self.found[()] = 0
+        self.found[()] = self.i
         self.aot_count: dict[PathKey, int] = {}  # resolved array-of-tables path -> elements so far
 
     def run(self) -> None:
         text, found, simple_line = self.text, self.found, _T_LINE.match
-        table: PathKey = ()
+        table: PathKey | None = ()  # None: a table whose keys' paths are too long to record
         while m := simple_line(text, self.i):
             self.i = m.end()
             if (key := m["key"]) is not None:
-                found.setdefault((*table, key), m.start("key"))
+                if table is not None and len(table) < MAX_PATH_LENGTH:
+                    found.setdefault((*table, key), m.start("key"))
                 continue
             if self.i == len(text):
                 return
@@ -173,7 +211,8 @@ class _TomlScanner(_Scanner):
                 return parts
             self.i += 1
 
-    def header(self) -> PathKey:
+    def header(self) -> PathKey | None:
+        """The table a ``[header]`` or ``[[header]]`` opens; ``None`` if its path is too long to record."""
         at = self.i
         if m := _T_HEADER.match(self.text, at):
             self.i = m.end()
@@ -187,36 +226,54 @@ class _TomlScanner(_Scanner):
         found, counts = self.found, self.aot_count
         path: PathKey = ()
         for n, part in enumerate(parts, 1):
+            if len(path) == MAX_PATH_LENGTH:
+                return None
             path = (*path, part)
             found.setdefault(path, at)
             count = counts.get(path)
             if array and n == len(parts):
                 count = counts[path] = (count or 0) + 1
             if count:
+                if len(path) == MAX_PATH_LENGTH:
+                    return None
                 path = (*path, count - 1)
         found[path] = at
         return path
 
-    def keyval(self, table: PathKey) -> None:
+    def keyval(self, table: PathKey | None) -> None:
         at = self.i
         m = _T_KEYVAL.match(self.text, self.i)
         if m is not None:
+            self.i = m.end()
+            if table is None or len(table) == MAX_PATH_LENGTH:
+                if m["atom"] is None:
+                    self.skip_value()
+                return
             path: PathKey = (*table, m["key"])
             self.found.setdefault(path, at)
-            self.i = m.end()
             if m["atom"] is None:
                 self.value(path)
             return
-        path = table + tuple(self.key())
-        for end in range(len(table) + 1, len(path) + 1):
-            self.found.setdefault(path[:end], at)
+        parts = self.key()
         self.expect("=")
         self.need(_T_WS)
-        self.value(path)
+        if table is None:
+            self.skip_value()
+            return
+        room = MAX_PATH_LENGTH - len(table)
+        path = table + tuple(parts[:room])
+        for end in range(len(table) + 1, len(path) + 1):
+            self.found.setdefault(path[:end], at)
+        if len(parts) > room:
+            self.skip_value()
+        else:
+            self.value(path)
 
     def value(self, path: PathKey) -> None:
         self.found.setdefault(path, self.i)
-        if self.at("["):
+        if len(path) == MAX_PATH_LENGTH:
+            self.skip_value()
+        elif self.at("["):
             self.i += 1
             self.array(path)
         elif self.at("{"):
@@ -242,6 +299,8 @@ class _TomlScanner(_Scanner):
 class _JsonScanner(_Scanner):
     blank = _J_BLANK
     element = _J_ELEMENT
+    atom = _J_ATOM
+    fmt = "json"
 
     def __init__(self, text: str) -> None:
         super().__init__(text)
@@ -253,7 +312,9 @@ class _JsonScanner(_Scanner):
 
     def value(self, path: PathKey) -> None:
         self.found.setdefault(path, self.i)
-        if self.at("["):
+        if len(path) == MAX_PATH_LENGTH:
+            self.skip_value()
+        elif self.at("["):
             self.i += 1
             self.array(path)
         elif self.at("{"):
@@ -285,8 +346,9 @@ class _JsonScanner(_Scanner):
 
 
 def _located(text: str, offsets: Iterable[tuple[PathKey, int]]) -> list[tuple[PathKey, Pos]]:
-    """Turn character offsets into 1-based ``(line, col)``."""
-    breaks = [-1, *(m.start() for m in re.finditer("\n", text))]
+    """Turn character offsets into 1-based ``(line, col)``; a leading BOM is not a column."""
+    bom = text.startswith("\ufeff")
+    breaks = [int(bom) - 1, *(m.start() for m in re.finditer("\n", text))]
     return [(path, (line := bisect_left(breaks, i), i - breaks[line - 1])) for path, i in offsets]
 
 

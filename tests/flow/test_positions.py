@@ -6,13 +6,20 @@ import json
 import random
 import re
 import tomllib
-from collections.abc import Iterator
+import tracemalloc
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.flow.positions import Path, json_duplicate_keys, json_positions, toml_positions
+from engine.flow.positions import (
+    MAX_PATH_LENGTH,
+    Path,
+    json_duplicate_keys,
+    json_positions,
+    toml_positions,
+)
 
 
 def offset(text: str, pos: tuple[int, int]) -> int:
@@ -571,3 +578,95 @@ def test_never_raises_on_damaged_documents(
         for positions in (toml_positions(damaged), json_positions(damaged)):
             for pos in positions.values():
                 offset(damaged, pos)
+
+
+# ------------------------------------------------------------------------- BOM, depth bound, linearity
+
+
+def test_a_leading_bom_is_not_a_column() -> None:
+    text = '#:schema x.json\n[agents.a]\nhandoffs = ["b"]\n'
+    assert toml_positions("\ufeff" + text) == toml_positions(text)
+    assert toml_positions("\ufeffa = [1]") == {(): (1, 1), ("a",): (1, 1), ("a", 0): (1, 6)}
+    assert (
+        json_positions('\ufeff{"a": [1]}')
+        == json_positions('{"a": [1]}')
+        == {
+            (): (1, 1),
+            ("a",): (1, 2),
+            ("a", 0): (1, 8),
+        }
+    )
+    assert json_duplicate_keys('\ufeff{"a": 1, "a": 2}') == [(("a",), (1, 10))]
+
+
+@settings(max_examples=50, suppress_health_check=[HealthCheck.too_slow])
+@given(doc=st.dictionaries(KEYS, TOML_VALUES, max_size=4), rnd=st.randoms(use_true_random=False))
+def test_a_bom_never_shifts_positions(doc: dict[str, Any], rnd: random.Random) -> None:
+    writer = TomlWriter(rnd)
+    writer.table((), [], doc)
+    assert toml_positions("\ufeff" + writer.text) == toml_positions(writer.text)
+    text = json.dumps(doc, indent=1)
+    assert json_positions("\ufeff" + text) == json_positions(text)
+
+
+def test_paths_beyond_the_length_bound_are_skipped_and_the_scan_goes_on() -> None:
+    n = MAX_PATH_LENGTH + 50
+    toml = "x = " + "[" * n + '"]"' + "]" * n + "\ny = 2\n"
+    tomllib.loads(toml.replace("x = " + "[" * n, "x = [").replace("]" * n, "]"))  # the shape is valid
+    pos = toml_positions(toml)
+    assert pos[("y",)] == (2, 1)
+    assert max(map(len, pos)) == MAX_PATH_LENGTH
+    assert pos[("x", *[0] * (MAX_PATH_LENGTH - 1))] == (1, 5 + MAX_PATH_LENGTH - 1)
+    inline = "x = " + "{a = " * n + "1" + "}" * n + "\n[t]\nz = 3\n"
+    pos = toml_positions(inline)
+    assert pos[("t", "z")] == (3, 1) and max(map(len, pos)) == MAX_PATH_LENGTH
+    doc = '{"a": ' + "[" * n + "]" * n + ', "b": {"c": 1}}'
+    pos = json_positions(doc)
+    assert pos[("b", "c")] == (1, doc.index('"c"') + 1) and max(map(len, pos)) == MAX_PATH_LENGTH
+
+
+def test_a_deep_dotted_header_records_a_bounded_prefix() -> None:
+    parts = 40_000  # ~280 KB: this took ~45 s and ~7 GB when every prefix of the header was recorded
+    text = "[" + ".".join(["abcdef"] * parts) + "]\nx = 1\n[b]\ny = [1]\n" + ".".join("k" * parts) + " = 2\n"
+    assert len(text) > 300_000
+    pos = toml_positions(text)
+    assert pos[("abcdef",) * MAX_PATH_LENGTH] == (1, 1)
+    assert pos[("b", "y", 0)] == (4, 6)
+    assert pos[("b", *"k" * (MAX_PATH_LENGTH - 1))] == (5, 1)
+    assert len(pos) == 1 + MAX_PATH_LENGTH + 3 + (MAX_PATH_LENGTH - 1)
+
+
+def _peak(scan: Callable[[str], object], text: str) -> int:
+    tracemalloc.start()
+    try:
+        scan(text)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+DEEP_SHAPES: dict[str, tuple[Callable[[str], object], Callable[[int], str]]] = {
+    "dotted header": (toml_positions, lambda n: "[" + ".".join(["abcdef"] * n) + "]\nx = 1\n"),
+    "quoted header": (toml_positions, lambda n: "[" + ".".join(['"q\\u0041"'] * n) + "]\n"),
+    "dotted key": (toml_positions, lambda n: ".".join(["k"] * n) + " = 1\n"),
+    "arrays": (toml_positions, lambda n: "x = " + "[" * n + "]" * n),
+    "inline tables": (toml_positions, lambda n: "x = " + "{a = " * n + "1" + "}" * n),
+    "many tables": (toml_positions, lambda n: "".join(f"[t{i}.u]\nk = [1, {{a = 2}}]\n" for i in range(n))),
+    "json arrays": (json_positions, lambda n: "[" * n + "]" * n),
+    "json objects": (json_positions, lambda n: '{"a": ' * n + "1" + "}" * n),
+    "json members": (
+        json_duplicate_keys,
+        lambda n: "{" + ", ".join(f'"k{i}": [{i}]' for i in range(n)) + "}",
+    ),
+}
+
+
+@settings(max_examples=30, deadline=None)
+@given(shape=st.sampled_from(sorted(DEEP_SHAPES)), n=st.integers(1_000, 8_000))
+def test_memory_stays_linear_in_the_input(shape: str, n: int) -> None:
+    """At most 200 bytes of peak memory per input character (about 70 today); the quadratic header scan
+    used 600 at n = 1,000 and 2,300 at n = 4,000.  (A ratio test of n against 2n is not robust: dict
+    resizing alone can triple a peak.)"""
+    scan, make = DEEP_SHAPES[shape]
+    text = make(n)
+    assert _peak(scan, text) <= 200 * len(text) + 64 * 1024

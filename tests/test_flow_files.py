@@ -1,0 +1,149 @@
+"""Confined reads of a flow's companion files (engine.flow.files): real files, FIFOs, devices, symlinks."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from engine.flow.files import ConfinedFileError, format_size, read_confined
+
+
+def refused(ref: str, root: Path, **kw: int) -> str:
+    with pytest.raises(ConfinedFileError) as info:
+        read_confined(ref, root, **kw)
+    assert isinstance(info.value, ValueError) and str(info.value) == info.value.reason
+    return info.value.reason
+
+
+@pytest.fixture
+def flow_dir(tmp_path: Path) -> Path:
+    root = tmp_path / "flows"
+    (root / "prompts").mkdir(parents=True)
+    (root / "prompts" / "a.md").write_text("Hello ☎\n", encoding="utf-8")
+    (tmp_path / "secret.txt").write_text("outside")
+    return root
+
+
+def test_reads_a_file_inside_the_folder(flow_dir: Path) -> None:
+    assert read_confined("prompts/a.md", flow_dir) == "Hello ☎\n"
+    assert read_confined("./prompts/../prompts/a.md", flow_dir) == "Hello ☎\n"  # `..` that stays inside
+
+
+def test_symlinks_inside_the_folder_are_followed(flow_dir: Path) -> None:
+    (flow_dir / "alias.md").symlink_to("prompts/a.md")
+    (flow_dir / "p").symlink_to(flow_dir / "prompts")
+    assert read_confined("alias.md", flow_dir) == read_confined("p/a.md", flow_dir) == "Hello ☎\n"
+
+
+def test_a_root_reached_through_a_symlink_still_confines(flow_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "link").symlink_to(flow_dir)
+    assert read_confined("prompts/a.md", tmp_path / "link") == "Hello ☎\n"
+    assert refused("../secret.txt", tmp_path / "link") == "outside the flow's folder (through '..')"
+
+
+def test_absolute_paths_are_refused(flow_dir: Path) -> None:
+    assert refused("/etc/passwd", flow_dir) == "outside the flow's folder (an absolute path)"
+    assert refused(str(flow_dir / "prompts" / "a.md"), flow_dir).startswith("outside the flow's folder")
+
+
+@pytest.mark.parametrize("ref", ["../secret.txt", "../../../../../../etc/passwd", "prompts/../../secret.txt"])
+def test_dot_dot_escapes_are_refused(flow_dir: Path, ref: str) -> None:
+    assert refused(ref, flow_dir) == "outside the flow's folder (through '..')"
+
+
+@pytest.mark.parametrize("target", ["../../secret.txt", "/etc/passwd", "/dev/zero", "/proc/self/environ"])
+def test_symlinks_out_of_the_folder_are_refused(flow_dir: Path, target: str) -> None:
+    (flow_dir / "prompts" / "link.md").symlink_to(target)
+    assert refused("prompts/link.md", flow_dir) == "outside the flow's folder (through a symlink)"
+
+
+def test_a_symlinked_directory_out_of_the_folder_is_refused(flow_dir: Path, tmp_path: Path) -> None:
+    (flow_dir / "up").symlink_to(tmp_path)
+    assert refused("up/secret.txt", flow_dir) == "outside the flow's folder (through a symlink)"
+
+
+def test_a_fifo_is_refused_without_blocking(flow_dir: Path) -> None:
+    os.mkfifo(flow_dir / "pipe.md")
+    assert refused("pipe.md", flow_dir) == "not a regular file (a FIFO)"
+
+
+def test_devices_and_directories_are_refused(flow_dir: Path) -> None:
+    assert refused("zero", Path("/dev")) == "not a regular file (a character device)"
+    assert refused("prompts", flow_dir) == "not a regular file (a directory)"
+    assert refused("", flow_dir) == "not a regular file (a directory)"
+
+
+def test_a_proc_file_reporting_size_zero_is_read_with_a_cap() -> None:
+    assert os.stat("/proc/self/environ").st_size == 0
+    assert refused("environ", Path("/proc/self"), max_bytes=4) == "larger than 4 bytes"
+    assert isinstance(read_confined("environ", Path("/proc/self"), max_bytes=1 << 24), str)
+
+
+def test_a_symlink_loop_and_missing_files(flow_dir: Path) -> None:
+    (flow_dir / "loop").symlink_to("loop")
+    assert refused("loop", flow_dir) == "not a regular file (a symlink loop)"
+    assert refused("nope.md", flow_dir) == "no such file"
+    assert refused("prompts/a.md/x", flow_dir) == "no such file"
+    (flow_dir / "dangling").symlink_to("gone.md")
+    assert refused("dangling", flow_dir) == "no such file"
+    assert refused("nul\0.md", flow_dir) == "not a valid path (it contains a NUL character)"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads everything")
+def test_an_unreadable_file(flow_dir: Path) -> None:
+    locked = flow_dir / "locked.md"
+    locked.write_text("x")
+    locked.chmod(0)
+    assert refused("locked.md", flow_dir) == "permission denied"
+
+
+def test_size_limit(flow_dir: Path) -> None:
+    (flow_dir / "big.md").write_bytes(b"x" * (2 * 1024 * 1024))
+    assert refused("big.md", flow_dir) == "larger than 1 MiB (2 MiB)"
+    (flow_dir / "bigger.md").write_bytes(b"x" * 3_355_443)
+    assert refused("bigger.md", flow_dir) == "larger than 1 MiB (3.2 MiB)"
+    (flow_dir / "edge.md").write_bytes(b"y" * 1024)
+    assert read_confined("edge.md", flow_dir, max_bytes=1024) == "y" * 1024
+    assert refused("edge.md", flow_dir, max_bytes=1023) == "larger than 1023 bytes (1 KiB)"
+
+
+def test_invalid_utf8_names_the_byte_and_its_offset(flow_dir: Path) -> None:
+    (flow_dir / "latin1.md").write_bytes(b"Hello world!\xff rest")
+    assert refused("latin1.md", flow_dir) == "not UTF-8 (byte 0xff at offset 12)"
+    (flow_dir / "bom_bad.md").write_bytes(b"\xef\xbb\xbfab\xc3")  # offsets count the BOM too
+    assert refused("bom_bad.md", flow_dir) == "not UTF-8 (byte 0xc3 at offset 5)"
+
+
+def test_a_leading_bom_is_stripped(flow_dir: Path) -> None:
+    (flow_dir / "bom.md").write_bytes("\ufeffPrompt\ufeff".encode())
+    assert read_confined("bom.md", flow_dir) == "Prompt\ufeff"  # only the leading one
+
+
+@given(n=st.integers(0, 1 << 40))
+def test_format_size_is_short_and_never_below_the_true_unit(n: int) -> None:
+    text = format_size(n)
+    number, unit = text.split(" ")
+    assert unit in ("byte", "bytes", "KiB", "MiB") and len(number) <= 8
+    scale = {"KiB": 1024, "MiB": 1024 * 1024}.get(unit, 1)
+    assert abs(float(number) * scale - n) <= 0.05 * scale
+
+
+@given(data=st.one_of(st.binary(max_size=64), st.text(max_size=64).map(str.encode)), bom=st.booleans())
+def test_reads_exactly_the_utf8_files(
+    tmp_path_factory: pytest.TempPathFactory, data: bytes, bom: bool
+) -> None:
+    root = tmp_path_factory.mktemp("rt")
+    raw = b"\xef\xbb\xbf" * bom + data
+    (root / "f.md").write_bytes(raw)
+    body = raw.removeprefix(b"\xef\xbb\xbf")
+    try:
+        expected = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        at = len(raw) - len(body) + exc.start
+        assert refused("f.md", root) == f"not UTF-8 (byte 0x{raw[at]:02x} at offset {at})"
+    else:
+        assert read_confined("f.md", root) == expected
