@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from engine.flow.nesting import Format, container_end
 from engine.flow.positions import excess_nesting
-from tests.test_positions import KEYS, STRINGS, TOML_VALUES, TomlWriter, offset
+from tests.flow.test_positions import KEYS, STRINGS, TOML_VALUES, TomlWriter, offset
 
 
 def depth(value: Any) -> int:
