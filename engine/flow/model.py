@@ -20,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,47}$"
 KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+IMPL_PATTERN = r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$"
+"""A tool's ``impl``: a dotted module path, a colon, a function name (also what ``run`` imports by)."""
 
 Name = Annotated[
     str,
@@ -98,7 +100,7 @@ class Tool(_Strict):
     sets: list[ContextKey] = Field(default_factory=list, description="Context keys the tool's result sets.")
     impl: str | None = Field(
         default=None,
-        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+        pattern=IMPL_PATTERN,
         description="Python callable implementing the tool, as `module:function`.",
     )
 

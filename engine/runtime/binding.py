@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import SwitchboardError
+from engine.flow.model import IMPL_PATTERN
 from engine.flow.suggest import did_you_mean, suggestion_text
 
 PARENTS = 2
 """How many folders above the flow's own are searched for a tool module."""
-_REF = re.compile(r"^(?P<module>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):(?P<attr>[A-Za-z_]\w*)$")
+_REF = re.compile(IMPL_PATTERN)
 
 
 class ToolBindingError(SwitchboardError):
@@ -54,7 +55,7 @@ def locate(ref: str, base_dir: Path) -> Located:
     match = _REF.match(ref)
     if match is None:
         raise ToolBindingError(f"impl {ref!r} is not of the form 'module:function' (dotted identifiers)")
-    module, attr = match["module"], match["attr"]
+    module, _, attr = ref.partition(":")
     parts = module.split(".")
     folder: Path | None = None
     spec = importlib.machinery.PathFinder.find_spec(parts[0], sys.path) or _builtin(parts[0])
