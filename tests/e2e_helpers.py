@@ -48,10 +48,11 @@ def converse(
     faults: Faults | None = None,
     supervisor: Any = None,
     tools: ToolRegistry | None = None,
+    initial_context: dict[str, Any] | None = None,
 ) -> tuple[Session, Recorder, Any]:
     recorder = Recorder()
     sink = audit if audit is not None else MemorySink()
-    session = Session(compiled, "e2e", clock=_ticks())
+    session = Session(compiled, "e2e", clock=_ticks(), initial_context=initial_context)
     registry = tools if tools is not None else ToolRegistry()
 
     async def go() -> None:

@@ -105,7 +105,10 @@ def transfer_tool(flow: Flow, source: str, target: str) -> dict[str, Any]:
         "reason": {"type": "string", "description": "Why you are transferring, in one sentence."}
     }
     for key in carry_keys(flow, source, target) or []:
-        properties[key] = {"type": "string", "description": f"The value of '{key}', if you know it."}
+        properties[key] = {
+            "type": "string",
+            "description": f"The value of '{key}' as the user stated it (passed on as an unverified claim).",
+        }
     return {
         "type": "function",
         "name": TRANSFER_PREFIX + target,

@@ -13,10 +13,18 @@ AGENT_MARKER = "# agent: "
 """First line of every agent's instructions: names the agent (the emulator's scripts match on it)."""
 
 
-def agent_instructions(flow: Flow, agent: str, context: Mapping[str, Any]) -> str:
+CLAIMS_HEADING = "# Unverified claims (stated in the conversation, not checked by any tool)"
+
+
+def agent_instructions(
+    flow: Flow, agent: str, context: Mapping[str, Any], claims: Mapping[str, str] | None = None
+) -> str:
+    """The agent's instructions, then the trusted context it may see, then the claims it may see."""
     text = f"{AGENT_MARKER}{agent}\n{flow.agents[agent].instructions.strip()}"
     if context:
         text += "\n\n# Known context\n" + json.dumps(dict(context), sort_keys=True, default=str)
+    if claims:
+        text += f"\n\n{CLAIMS_HEADING}\n" + json.dumps(dict(claims), sort_keys=True)
     return text
 
 
@@ -26,6 +34,7 @@ def session_update(
     context: Mapping[str, Any],
     tools: list[dict[str, Any]],
     modalities: tuple[str, ...],
+    claims: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """A full ``session.update`` for ``agent`` with its ``tools`` (see :func:`agent_tools`) and the context
     it may see; ``voice`` and ``model`` stay fixed across handoffs."""
@@ -35,7 +44,7 @@ def session_update(
             "type": "realtime",
             "model": flow.flow.model,
             "output_modalities": list(modalities),
-            "instructions": agent_instructions(flow, agent, context),
+            "instructions": agent_instructions(flow, agent, context, claims),
             "tools": tools,
             "tool_choice": "auto",
             "audio": {"output": {"voice": flow.flow.voice}},

@@ -35,6 +35,7 @@ from engine.session.actions import (
 )
 from engine.session.audit import AuditRecord, Kind, Outcome
 from engine.session.config import session_update
+from engine.session.context import initial_context as checked_context
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,11 @@ class Session:
         self._machine = compiled.machine()
         self._depth = 0
         self._visits: Counter[str] = Counter({self._flow.flow.entry: 1})
-        self._context: dict[str, Any] = dict(initial_context or {})
+        self._context: dict[str, Any] = checked_context(compiled.flow, initial_context or {}, complete=False)
+        """Trusted values: set by a tool's result or supplied by the embedding application (initial context)."""
+        self._claims: dict[str, str] = {}
+        """Claimed values: what the model passed as a transfer argument. They travel, marked as unverified,
+        but never satisfy ``requires``; a tool setting the key replaces the claim."""
         self._visible: set[str] = set(self._context)
         self._response_in_flight = False
         self._want_response = False
@@ -160,11 +165,15 @@ class Session:
         )
 
     def visible_context(self) -> dict[str, Any]:
-        """The context the current agent may see (what its contract carried, plus what its tools set)."""
+        """The trusted context the current agent may see (what its contract carried, plus what its tools set)."""
         return {k: self._context[k] for k in sorted(self._visible) if k in self._context}
 
+    def visible_claims(self) -> dict[str, str]:
+        """The claimed (model-supplied, unverified) values the current agent may see."""
+        return {k: self._claims[k] for k in sorted(self._visible) if k in self._claims}
+
     def known_context(self) -> dict[str, Any]:
-        """Every value the conversation has learnt, visible to the current agent or not (a copy)."""
+        """Every trusted value the conversation has learnt, visible to the current agent or not (a copy)."""
         return dict(self._context)
 
     def history(self) -> list[tuple[str, str]]:
@@ -243,6 +252,7 @@ class Session:
             for key in tool.sets:
                 if key in output:
                     self._context[key] = output[key]
+                    self._claims.pop(key, None)
                     self._visible.add(key)
         actions: list[Action] = [Transcript("tool", pending.agent, f"{pending.name} -> {_short(output)}")]
         if tool.sets and self.agent == pending.agent:
@@ -319,7 +329,7 @@ class Session:
         source, reason = self.agent, str(arguments.get("reason", ""))
         recovery = self._flow.flow.recovery
         carry = self._plan.agents[source].carry[target]
-        supplied = {  # carried keys the model gives as arguments; a tool's value is never overridden
+        claimed = {  # carried keys the model states as arguments: claims, never facts; a trusted value wins
             k: arguments[k]
             for k in carry or []
             if isinstance(arguments.get(k), str) and k not in self._context
@@ -335,18 +345,23 @@ class Session:
             if source == recovery:
                 return self._refuse_handoff(call, target, arguments, f"{why}; staying with '{recovery}'")
             return self._reroute(call.call_id, target, outcome, why, reason)
-        known = self._visible.intersection(self._context) | supplied.keys()
+        trusted = self._visible.intersection(self._context)
         missing = [
             k
             for k in self._flow.agents[target].requires
-            if k not in known or (carry is not None and k not in carry)
+            if k not in trusted or (carry is not None and k not in carry)
         ]
         if missing:
-            return self._refuse_handoff(
-                call, target, arguments, f"'{target}' requires {', '.join(missing)}, which is not known yet"
-            )
-        self._context.update(supplied)
-        self._visible |= supplied.keys()
+            unverified = [k for k in missing if k in claimed or k in self._claims]
+            why = f"'{target}' requires {', '.join(missing)}, which is not known yet"
+            if unverified:
+                why += (
+                    f" (a value stated in the conversation for {', '.join(unverified)} is a claim, "
+                    "not a fact: a tool must set it)"
+                )
+            return self._refuse_handoff(call, target, arguments, why, claimed=claimed)
+        self._claims.update(claimed)
+        self._visible |= claimed.keys()
         kept = self._apply_carry(carry)
         self._machine.send(transfer_event(target))
         self._version += 1
@@ -355,7 +370,15 @@ class Session:
         return self._conclude(
             call.call_id,
             {"status": "transferred", "to": target},
-            self._audit("handoff", "done", source, target, reason, carried=kept),
+            self._audit(
+                "handoff",
+                "done",
+                source,
+                target,
+                reason,
+                carried=kept,
+                detail={"claimed": self.visible_claims()} if self.visible_claims() else None,
+            ),
             Transcript("handoff", source, f"{source} -> {target}: {reason}", {"to": target, "carried": kept}),
             Send(self._session_update()),
         )
@@ -390,14 +413,25 @@ class Session:
         )
 
     def _apply_carry(self, carry: list[str] | None) -> tuple[str, ...]:
-        """Apply a contract: only ``carry`` keys stay visible (``None``: all); the values stay in the store."""
+        """Apply a contract: only ``carry`` keys stay visible (``None``: all); the values stay in the store.
+
+        Returns the trusted keys that stay visible (claims are audited on their own)."""
         if carry is not None:
             self._visible &= set(carry)
         return tuple(sorted(k for k in self._visible if k in self._context))
 
     def _refuse_handoff(
-        self, call: ev.FunctionCallDone, target: str, arguments: dict[str, Any], why: str
+        self,
+        call: ev.FunctionCallDone,
+        target: str,
+        arguments: dict[str, Any],
+        why: str,
+        *,
+        claimed: dict[str, str] | None = None,
     ) -> list[Action]:
+        detail: dict[str, Any] = {"why": why}
+        if claimed:
+            detail["claimed"] = claimed
         return self._conclude(
             call.call_id,
             {"error": f"transfer refused: {why}"},
@@ -407,7 +441,7 @@ class Session:
                 self.agent,
                 target,
                 str(arguments.get("reason", "")),
-                detail={"why": why},
+                detail=detail,
             ),
             Transcript(
                 "handoff",
@@ -613,7 +647,14 @@ class Session:
 
     def _session_update(self) -> dict[str, Any]:
         agent = self._plan.agents[self.agent]
-        return session_update(self._flow, agent.name, self.visible_context(), agent.tools, self._modalities)
+        return session_update(
+            self._flow,
+            agent.name,
+            self.visible_context(),
+            agent.tools,
+            self._modalities,
+            self.visible_claims(),
+        )
 
     def _audit(
         self,

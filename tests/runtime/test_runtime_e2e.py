@@ -282,3 +282,57 @@ def test_shipped_retail_flow_runs_its_script(tmp_path: Path) -> None:
     assert outcomes(sink).count("done") >= 3 and "refused" in outcomes(sink) and "capped" in outcomes(sink)
     assert session.agent == "generalist"
     assert session.known_context()["user_id"] == "user-2061351246"
+
+
+BYPASS_SCRIPT = """
+[[rule]]
+agent = "authentication"
+user = "(?i)return"
+call = "transfer_to_returns"
+arguments = { reason = "wants a return", user_id = "user-9999999999" }
+[[rule]]
+agent = "authentication"
+after = "transfer_to_returns"
+say = "I need to verify you first."
+[[rule]]
+agent = "returns"
+user = "(?i)orders"
+call = "lookup_orders"
+arguments = { phone_number = "(206) 135-1246" }
+[[rule]]
+user = "."
+say = "ok"
+"""
+
+
+def test_retail_bypass_with_a_model_supplied_user_id_is_refused_and_audited() -> None:
+    """The model claims a user_id before authenticating: returns stays shut and lookup_orders never runs."""
+    compiled = compile_flow("flows/retail.toml")
+    turns: list[UserTurn | str] = [UserTurn("I want a return"), UserTurn("show my orders")]
+    session, rec, sink = converse(compiled, BYPASS_SCRIPT, turns, tools=ToolRegistry.from_flow(compiled.doc))
+    assert session.agent == "authentication" and session.known_context() == {}
+    (refused,) = [r for r in sink.records if r.kind == "handoff"]
+    assert (refused.outcome, refused.to_agent) == ("refused", "returns")
+    assert refused.detail["claimed"] == {"user_id": "user-9999999999"}
+    assert not any("lookup_orders" in line for line in rec.transcript("tool"))
+    updates = [e for side, e in rec.wire if side == "client" and e["type"] == "session.update"]
+    assert not any("user-9999999999" in e["session"].get("instructions", "") for e in updates)
+
+
+def test_initial_context_is_trusted_and_opens_an_agent_that_requires_it() -> None:
+    text = Path("flows/retail.toml").read_text()
+    text = text.replace(
+        'recovery = "generalist"', 'recovery = "generalist"\ninitial_context = ["user_id"]', 1
+    )
+    compiled = compile_document(parse_flow(text, "retail.toml", base_dir=Path("flows")))
+    script = BYPASS_SCRIPT.replace(', user_id = "user-9999999999"', "")
+    turns: list[UserTurn | str] = [UserTurn("I want a return")]
+    session, _rec, sink = converse(
+        compiled,
+        script,
+        turns,
+        tools=ToolRegistry.from_flow(compiled.doc),
+        initial_context={"user_id": "user-2061351246"},
+    )
+    assert session.agent == "returns"
+    assert [r.outcome for r in sink.records if r.kind == "handoff"] == ["done"]

@@ -29,6 +29,7 @@ FLOW = """
 name = "desk"
 entry = "front"
 recovery = "help"
+initial_context = ["account"]
 
 [agents.front]
 tools = ["lookup"]

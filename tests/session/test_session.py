@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from engine.compile.pipeline import CompiledFlow
 from engine.session import ProtocolProblem, RunTool, Session, Transcript
-from engine.session.config import AGENT_MARKER
+from engine.session.config import AGENT_MARKER, CLAIMS_HEADING
+from engine.session.context import ContextError, initial_context, parse_assignments
 from tests.realtime_schema import validate_client_event
 from tests.session_helpers import (
     audits,
@@ -375,20 +376,48 @@ def test_client_user_message_and_response_create_are_tracked(shop: CompiledFlow)
     assert sent_types(session.receive(done())) == ["response.create"]  # ours, only after the client's is done
 
 
-def test_model_supplied_carry_keys_count_only_when_the_handoff_happens(shop: CompiledFlow) -> None:
-    capped = new_session(compiled_from_text(FLOW.replace("max_handoff_depth = 3", "max_handoff_depth = 2")))
-    for hop in (
-        "sales",
-        "auth",
-    ):  # to the cap: the next transfer is rerouted, the supplied value must not stay
-        respond_with(capped, call(f"transfer_to_{hop}", {"reason": hop}))
-    assert capped.depth == 2
-    respond_with(capped, call("transfer_to_returns", {"reason": "r", "user_id": "u-said"}))
-    assert capped.agent == "help" and capped.known_context() == {}
+def test_a_model_supplied_value_is_a_claim_that_never_satisfies_requires(shop: CompiledFlow) -> None:
+    """The retail bypass: the model names a user_id before anyone logged in; 'returns' must stay shut."""
     session = new_session(shop)
+    session.start()
     actions = respond_with(session, call("transfer_to_returns", {"reason": "r", "user_id": "u-said"}))
-    assert session.agent == "returns" and session.visible_context() == {"user_id": "u-said"}
-    assert audits(actions)[0].carried == ("user_id",)
+    assert session.agent == "auth" and session.depth == 0
+    error = function_output(actions)["error"]
+    assert "requires user_id" in error and "claim, not a fact" in error
+    (record,) = audits(actions)
+    assert record.outcome == "refused" and record.detail["claimed"] == {"user_id": "u-said"}
+    assert session.known_context() == {} and session.visible_claims() == {}
+
+
+def test_a_claim_travels_marked_unverified_and_a_tool_value_replaces_it(shop: CompiledFlow) -> None:
+    claims = new_session(shop)
+    claims.start()
+    respond_with(claims, call("login", {"phone": "1"}, call_id="L"))
+    claims.tool_result("L", {"user_id": "u-1"})  # trusted: a later claim for the key is ignored
+    respond_with(claims, call("transfer_to_returns", {"reason": "r", "user_id": "u-other"}))
+    assert claims.known_context() == {"user_id": "u-1"} and claims.visible_claims() == {}
+
+    fresh = new_session(compiled_from_text(FLOW.replace('requires = ["user_id"]', 'tools = ["login"]')))
+    fresh.start()
+    actions = respond_with(fresh, call("transfer_to_returns", {"reason": "r", "user_id": "u-said"}))
+    assert fresh.agent == "returns"
+    assert fresh.visible_context() == {} and fresh.visible_claims() == {"user_id": "u-said"}
+    (record,) = audits(actions)
+    assert record.carried == () and record.detail == {"claimed": {"user_id": "u-said"}}
+    instructions = sent(actions)[0]["session"]["instructions"]
+    assert CLAIMS_HEADING in instructions and '"user_id": "u-said"' in instructions
+    assert "# Known context" not in instructions
+    fresh.receive(call("login", {"phone": "1"}, call_id="L2"))
+    fresh.tool_result("L2", {"user_id": "u-real"})
+    assert fresh.visible_context() == {"user_id": "u-real"} and fresh.visible_claims() == {}
+
+
+def test_a_rerouted_transfer_keeps_no_claim(shop: CompiledFlow) -> None:
+    capped = new_session(compiled_from_text(FLOW.replace("max_handoff_depth = 3", "max_handoff_depth = 2")))
+    for hop in ("sales", "auth"):  # to the cap: the next transfer is rerouted
+        respond_with(capped, call(f"transfer_to_{hop}", {"reason": hop}))
+    respond_with(capped, call("transfer_to_returns", {"reason": "r", "user_id": "u-said"}))
+    assert capped.agent == "help" and capped.known_context() == {} and capped.visible_claims() == {}
 
 
 def test_per_flow_plans_do_not_keep_compiled_classes_alive() -> None:
@@ -406,3 +435,30 @@ def test_per_flow_plans_do_not_keep_compiled_classes_alive() -> None:
     clear_cache()
     gc.collect()
     assert [r() for r in refs] == [None] * 5
+
+
+def test_initial_context_must_be_declared_by_the_flow(shop: CompiledFlow) -> None:
+    with pytest.raises(ContextError, match=r"'user_id' is not declared by flow 'shop'.*initial_context"):
+        new_session(shop, initial_context={"user_id": "u-1"})
+    declared = compiled_from_text(
+        FLOW.replace('recovery = "help"', 'recovery = "help"\ninitial_context = ["user_id"]')
+    )
+    session = new_session(declared, initial_context={"user_id": "u-1"})
+    session.start()
+    respond_with(session, call("transfer_to_returns", {"reason": "r"}))
+    assert session.agent == "returns"  # an application-supplied value is trusted
+    with pytest.raises(ContextError, match="did you mean 'user_id'"):
+        new_session(declared, initial_context={"userid": "u-1"})
+
+
+def test_context_assignments_parse_and_check_completeness(shop: CompiledFlow) -> None:
+    assert parse_assignments(["a=1", "b==2", "c="]) == {"a": "1", "b": "=2", "c": ""}
+    for bad in (["novalue"], ["=v"], ["a=1", "a=2"]):
+        with pytest.raises(ContextError):
+            parse_assignments(bad)
+    declared = compiled_from_text(
+        FLOW.replace('recovery = "help"', 'recovery = "help"\ninitial_context = ["user_id"]')
+    )
+    with pytest.raises(ContextError, match="--context user_id=VALUE"):
+        initial_context(declared.flow, {})
+    assert initial_context(declared.flow, {}, complete=False) == {}
