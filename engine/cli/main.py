@@ -85,6 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
             help='base URL of the supervisor\'s Responses API (backend = "openai")',
         )
         run.add_argument("--turn-timeout", type=float, default=30.0, metavar="S")
+        run.add_argument(
+            "--context",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="trusted initial context (a key the flow declares in [flow] initial_context); repeatable",
+        )
         run.set_defaults(func=cmd_run)
 
     serve = sub.add_parser("serve", help="relay: Realtime clients connect here; the flow runs in the middle")
@@ -95,6 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--audit", metavar="FILE", help="append audit records (JSON Lines) to FILE")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8766)
+    serve.add_argument(
+        "--context",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="trusted initial context given to every connection (a key declared in [flow] initial_context)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     emulate = sub.add_parser("emulate", help="serve the local Realtime emulator")

@@ -27,6 +27,17 @@ def _compiled_or_report(path: str) -> Any:
         return None
 
 
+def _context_or_report(args: argparse.Namespace, compiled: Any) -> dict[str, Any] | None:
+    """The ``--context KEY=VALUE`` values, checked against the flow's ``initial_context``; ``None`` if bad."""
+    from engine.session.context import ContextError, initial_context, parse_assignments
+
+    try:
+        return initial_context(compiled.flow, parse_assignments(args.context))
+    except ContextError as exc:
+        err.print(f"switchboard {args.command}: {exc}", markup=False)
+        return None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -41,6 +52,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     compiled = _compiled_or_report(args.flow)
     if compiled is None:
         return EXIT_FINDINGS
+    context = _context_or_report(args, compiled)
+    if context is None:
+        return EXIT_USAGE
     try:
         script = script_or_empty(args.script)
     except (OSError, ValueError) as exc:
@@ -56,6 +70,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         turn_timeout=args.turn_timeout,
         supervisor_url=args.supervisor_base_url,
         modalities=("audio",) if args.audio else ("text",),
+        context=context,
     )
     target = args.upstream or "embedded emulator"
     out.print(f"[bold]{compiled.flow.flow.name}[/]: entry [bold]{compiled.flow.flow.entry}[/] · {target}")
@@ -101,6 +116,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     compiled = _compiled_or_report(args.flow)
     if compiled is None:
         return EXIT_FINDINGS
+    context = _context_or_report(args, compiled)
+    if context is None:
+        return EXIT_USAGE
     sink: AuditSink = JsonlSink(args.audit) if args.audit else MemorySink()
 
     async def serve() -> None:
@@ -117,6 +135,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 host=args.host,
                 port=args.port,
                 on_action=TranscriptPrinter(out),
+                context=context,
             )
             out.print(f"switchboard relay for [bold]{compiled.flow.flow.name}[/] -> {upstream}")
             await run_relay(relay, lambda url: out.print(f"clients connect to {url}", markup=False))

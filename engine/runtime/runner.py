@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from engine.compile.pipeline import CompiledFlow
 from engine.emulator.script import Script
@@ -18,6 +19,7 @@ from engine.runtime.conversation import Conversation, UserTurn
 from engine.runtime.tools import ToolRegistry
 from engine.session.actions import Action
 from engine.session.audit import AuditSink
+from engine.session.context import initial_context
 from engine.session.core import Session
 from engine.supervisor.factory import make_supervisor
 from engine.wire.protocol import ProtocolError
@@ -31,6 +33,8 @@ class RunOptions:
     modalities: tuple[str, ...] = ("text",)
     turn_timeout: float = 30.0
     supervisor_url: str | None = None
+    context: Mapping[str, Any] = field(default_factory=dict)
+    """Trusted initial context (``--context KEY=VALUE``), checked against the flow's ``initial_context``."""
 
 
 @asynccontextmanager
@@ -67,7 +71,11 @@ async def run_conversation(
             compiled.doc, tools, base_url=options.supervisor_url, api_key=options.api_key
         )
     session = Session(
-        compiled, f"conv-{uuid.uuid4().hex[:8]}", clock=time.time, modalities=options.modalities
+        compiled,
+        f"conv-{uuid.uuid4().hex[:8]}",
+        clock=time.time,
+        modalities=options.modalities,
+        initial_context=initial_context(compiled.flow, options.context),
     )
     async with connect(compiled, script, options) as client:
         conversation = Conversation(session, client, tools, audit, on_action, supervisor)

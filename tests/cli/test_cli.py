@@ -205,3 +205,28 @@ def test_run_against_an_unreachable_upstream_is_a_clear_error(capsys: pytest.Cap
         "ws://127.0.0.1:9/v1/realtime",
     )
     assert code == EXIT_FINDINGS and "refused the connection" in err
+
+
+def test_run_takes_trusted_initial_context_and_checks_it_against_the_flow(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    flow = tmp_path / "desk.toml"
+    flow.write_text(
+        '[flow]\nname = "desk"\nentry = "front"\nrecovery = "billing"\ninitial_context = ["user_id"]\n\n'
+        '[agents.front]\nhandoffs = ["billing"]\n\n[agents.billing]\nrequires = ["user_id"]\nterminal = true\n'
+    )
+    script = tmp_path / "script.toml"
+    script.write_text(
+        '[[turn]]\nuser = "bill me"\n\n[[rule]]\nagent = "front"\nuser = "bill"\ncall = "transfer_to_billing"\n'
+        'arguments = { reason = "billing" }\n\n[[rule]]\nagent = "billing"\nsay = "Billing here."\n'
+    )
+    base = ("run", str(flow), "--script", str(script))
+    code, out, err = run_cli(capsys, *base, "--context", "user_id=u-7")
+    assert code == EXIT_OK, err
+    assert "front -> billing" in out and "ended with billing" in out
+    code, _, err = run_cli(capsys, *base)
+    assert code == EXIT_USAGE and "--context user_id=VALUE" in err
+    code, _, err = run_cli(capsys, *base, "--context", "userid=u-7")
+    assert code == EXIT_USAGE and "did you mean 'user_id'" in err
+    code, _, err = run_cli(capsys, *base, "--context", "user_id")
+    assert code == EXIT_USAGE and "expected KEY=VALUE" in err

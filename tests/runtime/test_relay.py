@@ -15,6 +15,7 @@ from engine.emulator.server import Emulator
 from engine.flow.loader import parse_flow
 from engine.runtime.relay import Relay
 from engine.session import MemorySink
+from engine.session.context import ContextError
 from tests.e2e_helpers import Recorder
 from tests.realtime_schema import run
 
@@ -171,3 +172,61 @@ async def _next(ws: Any, kind: str) -> dict[str, Any]:
         if event["type"] == kind:
             return event
     raise AssertionError(f"connection closed before {kind}")
+
+
+CONTEXT_SCRIPT = """
+[[rule]]
+agent = "front"
+user = "bill"
+call = "transfer_to_billing"
+arguments = { reason = "billing" }
+[[rule]]
+agent = "billing"
+after = "transfer_to_billing"
+say = "Billing here."
+[[rule]]
+agent = "front"
+after = "transfer_to_billing"
+say = "Please log in first."
+"""
+
+
+def test_initial_context_comes_from_the_server_side_hook_per_connection() -> None:
+    """The hook reads the connection's URL; a trusted user_id opens billing; a failing hook refuses only its
+    own connection, and a client's frames can never set trusted context."""
+    flow = FLOW.replace('recovery = "help"', 'recovery = "help"\ninitial_context = ["user_id"]', 1)
+    compiled = compile_document(parse_flow(flow, "desk.toml"))
+    sink = MemorySink()
+
+    def hook(client: Any) -> dict[str, str]:
+        caller = client.request.path.rpartition("caller=")[2]
+        if caller == "boom":
+            raise RuntimeError("directory down: secret detail")
+        return {"user_id": f"u-{caller}"}
+
+    async def say(url: str, text: str) -> dict[str, Any]:
+        async with connect(url) as ws:
+            item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+            await ws.send(json.dumps({"type": "conversation.item.create", "item": item}))
+            await ws.send(json.dumps({"type": "response.create"}))
+            return await _next(ws, "response.output_text.done")
+
+    async def main() -> tuple[dict[str, Any], dict[str, Any], int | None]:
+        emulator = Emulator(Script.parse(CONTEXT_SCRIPT, "relay"))
+        async with emulator, Relay(compiled, emulator.url, audit=sink, context=hook) as relay:
+            async with connect(relay.url + "?caller=boom") as ws:
+                refused = await _next(ws, "error")
+                await ws.wait_closed()
+            answer = await say(relay.url + "?caller=42", "bill me")
+            return refused, answer, ws.close_code
+
+    refused, answer, code = run(main())
+    assert refused["error"]["code"] == "invalid_initial_context" and code == 1008
+    assert "secret detail" not in json.dumps(refused)  # the hook's exception stays on the server
+    assert answer["text"] == "Billing here."
+    assert [(r.kind, r.outcome, r.to_agent) for r in sink.records][0] == ("handoff", "done", "billing")
+
+
+def test_a_fixed_context_with_an_undeclared_key_is_refused_at_start_up(desk: CompiledFlow) -> None:
+    with pytest.raises(ContextError, match="'user_id' is not declared"):
+        Relay(desk, "ws://127.0.0.1:9/v1/realtime", audit=MemorySink(), context={"user_id": "u-1"})

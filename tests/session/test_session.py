@@ -305,27 +305,32 @@ def test_transcript_and_history_record_both_sides(shop: CompiledFlow) -> None:
 @settings(max_examples=150, deadline=None)
 @given(
     steps=st.lists(
-        st.tuples(st.sampled_from(["auth", "returns", "sales", "help", "ghost", "login"]), st.booleans()),
+        st.tuples(
+            st.sampled_from(["auth", "returns", "sales", "help", "ghost", "login"]),
+            st.sampled_from(["plain", "claim", "malformed"]),
+        ),
         max_size=30,
     )
 )
 def test_random_calls_respect_cap_requirements_and_states(
-    shop: CompiledFlow, steps: list[tuple[str, bool]]
+    shop: CompiledFlow, steps: list[tuple[str, str]]
 ) -> None:
-    """Never past the depth cap, never in an agent without its required keys, always in an agent state."""
+    """Never past the depth cap, never in an agent without its required keys as TRUSTED values (a claim the
+    model makes in a transfer never counts), always in an agent state."""
     session = new_session(shop)
     session.start()
-    for target, well_formed in steps:
+    arguments = {"plain": {"reason": "x"}, "claim": {"reason": "x", "user_id": "claimed"}, "malformed": "{"}
+    for target, shape in steps:
         if target == "login":
             session.receive(call("login", {"phone": "1"}, call_id="L"))
             if "L" in session.status().pending_tools:
                 session.tool_result("L", {"user_id": "u"})
             continue
-        session.receive(call(f"transfer_to_{target}", {"reason": "x"} if well_formed else "{"))
+        session.receive(call(f"transfer_to_{target}", arguments[shape]))
         assert session.depth <= shop.flow.flow.max_handoff_depth
         assert session.agent in shop.flow.agents
         for key in shop.flow.agents[session.agent].requires:
-            assert key in session.visible_context()
+            assert session.visible_context().get(key) == "u"
         assert session.status().agent == session.agent
 
 
