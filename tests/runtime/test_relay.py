@@ -224,7 +224,7 @@ def test_initial_context_comes_from_the_server_side_hook_per_connection() -> Non
     assert refused["error"]["code"] == "invalid_initial_context" and code == 1008
     assert "secret detail" not in json.dumps(refused)  # the hook's exception stays on the server
     assert answer["text"] == "Billing here."
-    assert [(r.kind, r.outcome, r.to_agent) for r in sink.records][0] == ("handoff", "done", "billing")
+    assert next((r.kind, r.outcome, r.to_agent) for r in sink.records) == ("handoff", "done", "billing")
 
 
 def test_a_fixed_context_with_an_undeclared_key_is_refused_at_start_up(desk: CompiledFlow) -> None:
