@@ -63,6 +63,14 @@ class FlowSettings(_Strict):
     initial_context: list[ContextKey] = Field(
         default_factory=list, description="Context keys known before the first turn (e.g. caller id)."
     )
+    sensitive: list[ContextKey] = Field(
+        default_factory=list,
+        description=(
+            "Sensitive keys: masked in audit records, transcripts and logs (by name, at any depth of tool "
+            "arguments and results, and by value wherever it reappears); they travel only on a handoff whose "
+            "`carry` names them."
+        ),
+    )
     voice: str = Field(default="alloy", description="Realtime voice, fixed across handoffs.")
     model: str = Field(default="gpt-realtime", description="Realtime model, fixed across handoffs.")
 
@@ -98,6 +106,10 @@ class Tool(_Strict):
         description="JSON Schema of the arguments.",
     )
     sets: list[ContextKey] = Field(default_factory=list, description="Context keys the tool's result sets.")
+    sensitive: list[ContextKey] = Field(
+        default_factory=list,
+        description="Argument (or result) names of this tool whose values are masked like `[flow] sensitive`.",
+    )
     impl: str | None = Field(
         default=None,
         pattern=IMPL_PATTERN,
@@ -158,6 +170,11 @@ class Flow(_Strict):
         for h in self.handoff:
             found.setdefault((h.source, h.target), h)
         return found
+
+    @cached_property
+    def sensitive(self) -> frozenset[str]:
+        """Every sensitive name: the flow's keys and each tool's sensitive arguments."""
+        return frozenset(self.flow.sensitive).union(*(t.sensitive for t in self.tools.values()))
 
     @property
     def front_agents(self) -> list[str]:

@@ -36,6 +36,7 @@ from engine.session.actions import (
 from engine.session.audit import AuditRecord, Kind, Outcome
 from engine.session.config import session_update
 from engine.session.context import initial_context as checked_context
+from engine.session.redact import Redactor, masked
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,8 @@ class Session:
         """Claimed values: what the model passed as a transfer argument. They travel, marked as unverified,
         but never satisfy ``requires``; a tool setting the key replaces the claim."""
         self._visible: set[str] = set(self._context)
+        self._redact = Redactor(self._flow.sensitive)
+        self._redact.learn(self._context)
         self._response_in_flight = False
         self._want_response = False
         self._pending_tools: dict[str, _PendingTool] = {}
@@ -182,16 +185,19 @@ class Session:
 
     # -- inputs ---------------------------------------------------------------------------------------------
 
+    @masked
     def start(self) -> list[Action]:
         """The first actions of a conversation: configure the entry agent."""
         return [Send(self._session_update())]
 
+    @masked
     def user_text(self, text: str) -> list[Action]:
         """A typed user turn: add it to the conversation and ask for a response."""
         item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
         send = Send({"type": "conversation.item.create", "item": item})
         return [*self._user_said(text), send, *self._request_response()]
 
+    @masked
     def client_event(self, event: dict[str, Any]) -> list[Action]:
         """An event from a downstream Realtime client (relay mode), on its way upstream.
 
@@ -221,6 +227,7 @@ class Session:
             self._response_in_flight = True
         return [*actions, Send(event)]
 
+    @masked
     def finish(self) -> list[Action]:
         """The conversation is over: its closing audit record (user turns, final agent, escalations used)."""
         used = self._escalation.used if self._escalation is not None else 0
@@ -230,17 +237,22 @@ class Session:
             )
         ]
 
+    @masked
     def receive(self, event: Any) -> list[Action]:
         """Consume one server event (a decoded JSON object); return what to do."""
         parsed = ev.parse_server_event(event)
+        if isinstance(parsed, ev.FunctionCallDone) and self._redact:
+            self._redact.learn(_arguments(parsed.arguments))
         if parsed is None:
             return []
         if isinstance(parsed, ProtocolProblem):
             return [parsed]
         return self._dispatch(parsed)
 
+    @masked
     def tool_result(self, call_id: str, output: Any = None, *, error: str | None = None) -> list[Action]:
         """The result of a :class:`RunTool`: ``output`` (JSON-able) or an ``error`` message."""
+        self._redact.learn(output)
         pending = self._pending_tools.pop(call_id, None)
         if pending is None:
             return [Transcript("notice", self.agent, f"result for unknown tool call {call_id!r} ignored")]
@@ -413,11 +425,14 @@ class Session:
         )
 
     def _apply_carry(self, carry: list[str] | None) -> tuple[str, ...]:
-        """Apply a contract: only ``carry`` keys stay visible (``None``: all); the values stay in the store.
+        """Apply a contract: only ``carry`` keys stay visible (``None``: all but the flow's sensitive keys, which
+        travel only where a contract names them); the values stay in the store.
 
         Returns the trusted keys that stay visible (claims are audited on their own)."""
         if carry is not None:
             self._visible &= set(carry)
+        else:
+            self._visible -= self._flow.sensitive
         return tuple(sorted(k for k in self._visible if k in self._context))
 
     def _refuse_handoff(
@@ -510,6 +525,7 @@ class Session:
             Escalate(request, supervisor.timeout_s, supervisor.max_tool_rounds),
         ]
 
+    @masked
     def supervisor_result(
         self,
         escalation_id: str,
@@ -682,6 +698,13 @@ class Session:
             detail or {},
         )
         return Audit(record)
+
+
+def _arguments(text: str | None) -> Any:
+    try:
+        return json.loads(text or "{}")
+    except json.JSONDecodeError:
+        return None
 
 
 def _short(value: Any, limit: int = 80) -> str:

@@ -2,7 +2,7 @@
 
 A set of keys is an ``int`` bitmask.  Crossing an agent adds what it produces (``gen``); crossing an edge
 keeps only what the edge lets through (its contract's ``carry``, ``fallback_carry`` on an implicit fallback
-edge, everything otherwise).  Every transfer function acts on each bit on its own, so only the keys a check
+edge, everything but the flow's ``sensitive`` keys otherwise: those travel only where a contract names them).  Every transfer function acts on each bit on its own, so only the keys a check
 asks about need a bit, and each bit can drop (or rise) at most once per node: the solver is O((V + E) * K).
 """
 
@@ -65,11 +65,12 @@ class Network:
             sets = (key for tool in agent.tools if tool in tools for key in tools[tool].sets)
             gen[name] = keys.mask(agent.produces) | keys.mask(sets)
         fallback = keys.mask(flow.flow.fallback_carry)
+        unnamed = keys.all & ~keys.mask(flow.flow.sensitive)  # what an edge without a carry list passes
         carried = {id(c): keys.mask(c.carry) for c in flow.handoff if c.carry is not None}
         adjacency = scope.adjacency
         succs = {
             src: {
-                dst: fallback if data["kind"] == FALLBACK else carried.get(id(data["contract"]), keys.all)
+                dst: fallback if data["kind"] == FALLBACK else carried.get(id(data["contract"]), unnamed)
                 for dst, data in adjacency[src].items()
             }
             for src in nodes
