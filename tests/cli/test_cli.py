@@ -175,7 +175,8 @@ def test_chat_reads_the_users_turns_from_stdin(tmp_path: Path) -> None:
     assert result.returncode == EXIT_OK, result.stderr
     assert "authentication -> returns: verified caller wants to return a snowboard" in result.stdout
     assert "ended with returns after 1 handoff(s)" in result.stdout
-    assert [r.outcome for _, r in read_jsonl(audit)] == ["done", "ended"]  # type: ignore[union-attr]
+    records = [(r.kind, r.outcome) for _, r in read_jsonl(audit)]  # type: ignore[union-attr]
+    assert records == [("tool", "ok"), ("handoff", "done"), ("tool", "ok"), ("end", "ended")]
 
 
 def test_run_against_openai_without_a_key_is_a_clear_error(
