@@ -54,6 +54,13 @@ def describe_exception(exc: BaseException) -> str:
     return text
 
 
+def _is_async(function: ToolFunction) -> bool:
+    """An ``async def`` function, or an object whose ``__call__`` is one."""
+    return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(
+        getattr(function, "__call__", None)  # noqa: B004 - the method itself, not callability
+    )
+
+
 class _DaemonThreads:
     """Up to ``size`` daemon threads serving submitted callables; an idle thread leaves after ``linger_s``."""
 
@@ -134,19 +141,21 @@ class ToolExecutor:
     ) -> Any:
         """``function(**arguments)``; raise :class:`ToolTimedOut` past ``timeout_s``, :class:`ToolUnavailable`
         when too many threads are hung, or whatever the function raises."""
-        if inspect.iscoroutinefunction(function):
+        if _is_async(function):
             return await self._run_async(name, function(**arguments), timeout_s)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         result = await self._run_sync(name, functools.partial(function, **arguments), timeout_s)
-        if inspect.isawaitable(result):
-            return await self._run_async(name, result, max(0.0, deadline - loop.time()))
+        if inspect.isawaitable(result):  # a sync function that returned a coroutine: the rest of the time
+            return await self._run_async(name, result, timeout_s, deadline - loop.time())
         return result
 
-    async def _run_async(self, name: str, awaitable: Awaitable[Any], timeout_s: float) -> Any:
+    async def _run_async(
+        self, name: str, awaitable: Awaitable[Any], timeout_s: float, left_s: float | None = None
+    ) -> Any:
         task = asyncio.ensure_future(awaitable)
         try:
-            done, _ = await asyncio.wait({task}, timeout=timeout_s)
+            done, _ = await asyncio.wait({task}, timeout=max(0.0, timeout_s if left_s is None else left_s))
         except asyncio.CancelledError:
             self._abandon(task)
             raise

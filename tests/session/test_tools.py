@@ -251,7 +251,10 @@ def test_refused_transfers_count_as_refused_calls(flow: CompiledFlow) -> None:
     respond_with(session, call("transfer_to_back", "{"))
     respond_with(session, call("transfer_to_nowhere", {"reason": "x"}))
     actions = respond_with(session, call("transfer_to_back", {"reason": 5}))
-    assert [(r.kind, r.outcome) for r in audits(actions)] == [("handoff", "refused"), ("handoff", "recovered")]
+    assert [(r.kind, r.outcome) for r in audits(actions)] == [
+        ("handoff", "refused"),
+        ("handoff", "recovered"),
+    ]
     assert session.agent == "help"
 
 
