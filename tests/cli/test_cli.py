@@ -206,3 +206,34 @@ def test_run_against_an_unreachable_upstream_is_a_clear_error(capsys: pytest.Cap
         "ws://127.0.0.1:9/v1/realtime",
     )
     assert code == EXIT_FINDINGS and "refused the connection" in err
+
+
+def test_log_counts_tool_calls_per_tool_and_conversation(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from engine.session.audit import AuditRecord
+
+    def tool(seq: int, name: str, outcome: str) -> str:
+        return AuditRecord("c1", seq, 0.0, "tool", outcome, "front", detail={"tool": name}).to_json()  # type: ignore[arg-type]
+
+    lines = [
+        tool(1, "lookup", "ok"),
+        tool(2, "lookup", "ok"),
+        tool(3, "lookup", "timed_out"),
+        tool(4, "freeze_card", "failed"),
+        tool(5, "freeze_card", "refused"),
+        AuditRecord("c1", 6, 0.0, "end", "ended", "front", detail={"user_turns": 2}).to_json(),
+    ]
+    path = tmp_path / "tools.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    code, out, _ = run_cli(capsys, "log", str(path))
+    assert code == EXIT_OK
+    assert "Tool calls" in out and "timed out" in out
+    cells = {
+        row[0]: row[1:]
+        for row in ([c.strip() for c in line.split("│")[1:-1]] for line in out.splitlines())
+        if row
+    }
+    assert cells["lookup"] == ["2", "", "", "1"]  # ok, failed, refused, timed out
+    assert cells["freeze_card"] == ["", "1", "1", ""]
+    assert "5 tool calls (ok 2, failed 1, refused 1, timed out 1)" in out
