@@ -68,7 +68,8 @@ class Status:
 class _PendingTool:
     name: str
     agent: str
-    arguments: dict[str, Any]
+    arguments: Any
+    """The validated arguments (a dict); for a call refused before it ran, whatever it sent."""
     started: float
 
 
@@ -127,6 +128,7 @@ class Session:
         self._refused_streak = 0
         """Refused function calls in a row (reset by an accepted call and by a user turn)."""
         self._refused_now = False
+        """Set while handling a call that is refused (so it does not end the run of refusals)."""
 
     # -- queries ------------------------------------------------------------------------------------------
 
