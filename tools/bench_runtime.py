@@ -40,6 +40,7 @@ name = "pingpong"
 entry = "ping"
 recovery = "help"
 max_handoff_depth = 1000
+max_tool_calls_per_turn = 1000
 [agents.ping]
 instructions = "You are ping."
 handoffs = ["pong"]
@@ -112,7 +113,7 @@ def bench_core(compiled: CompiledFlow, n: int) -> dict[str, list[float]]:
         bare.append(time.perf_counter() - start)
     session = Session(compiled, "bench", clock=lambda: float(clock()))
     for i in range(n):
-        if session.depth >= 990:
+        if session.depth >= 990 or session.status().tool_calls_left == 0:  # no user turns here
             session = Session(compiled, "bench", clock=lambda: float(clock()))
         target = "pong" if session.agent == "ping" else "ping"
         event = _call(f"transfer_to_{target}", {"reason": "bench"}, f"c{i}")
@@ -122,7 +123,7 @@ def bench_core(compiled: CompiledFlow, n: int) -> dict[str, list[float]]:
         assert session.agent == target and actions
         session.receive(RESPONSE_DONE)  # the response the step asked for is over
     for i in range(n):
-        if session.status().escalations_left == 0:
+        if session.status().escalations_left == 0 or session.status().tool_calls_left == 0:
             session = Session(compiled, "bench", clock=lambda: float(clock()))
         event = _call(ESCALATION_TOOL, {"relevantContextFromLastUserMessage": "hard question"}, f"e{i}")
         start = time.perf_counter()

@@ -73,6 +73,21 @@ class FlowSettings(_Strict):
     )
     voice: str = Field(default="alloy", description="Realtime voice, fixed across handoffs.")
     model: str = Field(default="gpt-realtime", description="Realtime model, fixed across handoffs.")
+    tool_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description="Seconds a tool call may take (a tool's `timeout_s` overrides).",
+    )
+    max_tool_calls_per_turn: int = Field(
+        default=8, ge=1, le=1000, description="Function calls an agent may make per user turn, then recovery."
+    )
+    max_refused_calls: int = Field(
+        default=3,
+        ge=1,
+        le=100,
+        description="Refused function calls in a row an agent may make, then recovery.",
+    )
 
 
 class Agent(_Strict):
@@ -95,6 +110,12 @@ class Agent(_Strict):
     max_visits: int | None = Field(default=None, ge=1, description="Loop budget: visits per conversation.")
     terminal: bool = Field(default=False, description="The conversation may end here (no handoff needed).")
     group: str | None = Field(default=None, description="Diagram cluster.")
+    max_tool_calls_per_turn: int | None = Field(
+        default=None, ge=1, le=1000, description="Overrides `[flow] max_tool_calls_per_turn` for this agent."
+    )
+    max_refused_calls: int | None = Field(
+        default=None, ge=1, le=100, description="Overrides `[flow] max_refused_calls` for this agent."
+    )
 
 
 class Tool(_Strict):
@@ -114,6 +135,9 @@ class Tool(_Strict):
         default=None,
         pattern=IMPL_PATTERN,
         description="Python callable implementing the tool, as `module:function`.",
+    )
+    timeout_s: float | None = Field(
+        default=None, gt=0, le=600, description="Seconds a call may take (default: `[flow] tool_timeout_s`)."
     )
 
 

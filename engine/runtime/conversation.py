@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from engine.errors import SwitchboardError
-from engine.runtime.tools import ToolRegistry
-from engine.session.actions import Action, Audit, CancelEscalation, Escalate, RunTool, Send
+from engine.runtime.tools import ToolRegistry, ToolTimedOut, ToolUnavailable, describe_exception
+from engine.session.actions import Action, Audit, CancelEscalation, Escalate, RunTool, Send, ToolFailure
 from engine.session.audit import AuditSink
 from engine.session.core import Session
 from engine.wire.protocol import ProtocolError, decode, encode
@@ -37,7 +37,8 @@ class ConversationError(SwitchboardError):
 class _ToolDone:
     call_id: str
     output: Any
-    error: str | None
+    error: str | None = None
+    outcome: ToolFailure = "failed"
 
 
 @dataclass(frozen=True)
@@ -252,7 +253,9 @@ class Conversation:
                 self.on_action(item)
                 actions = []
             elif isinstance(item, _ToolDone):
-                actions = self.session.tool_result(item.call_id, item.output, error=item.error)
+                actions = self.session.tool_result(
+                    item.call_id, item.output, error=item.error, outcome=item.outcome
+                )
             elif isinstance(item, _SupervisorDone):
                 self._escalations.pop(item.escalation_id, None)
                 actions = self.session.supervisor_result(
@@ -320,12 +323,18 @@ class Conversation:
             )
 
     async def _run_tool(self, action: RunTool) -> None:
+        """Run the tool within its timeout; its result, or why there is none, goes to the core."""
+        call_id = action.call_id
         try:
-            output = await self.tools.call(action.name, action.arguments)
+            output = await self.tools.call(action.name, action.arguments, timeout_s=action.timeout_s)
+        except ToolTimedOut as exc:
+            self._inputs.put_nowait(_ToolDone(call_id, None, str(exc), "timed_out"))
+        except ToolUnavailable as exc:
+            self._inputs.put_nowait(_ToolDone(call_id, None, str(exc), "refused"))
         except Exception as exc:  # a tool that raises yields an error output, never a dead session
-            self._inputs.put_nowait(_ToolDone(action.call_id, None, f"{type(exc).__name__}: {exc}"))
+            self._inputs.put_nowait(_ToolDone(call_id, None, describe_exception(exc)))
         else:
-            self._inputs.put_nowait(_ToolDone(action.call_id, output, None))
+            self._inputs.put_nowait(_ToolDone(call_id, output))
 
     def _spawn(self, coro: Any) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coro)

@@ -1,9 +1,9 @@
 """The orchestration core, sans-I/O: realtime server events in, client events (and other actions) out.
 
 One :class:`Session` per conversation. It owns the handoff machine instance, the handoff depth, visits per
-agent, the context store and the response-in-flight flag (never two ``response.create`` at once). It never
-touches a socket or a clock it was not given: tools run in the I/O layer (:class:`RunTool` out,
-:meth:`Session.tool_result` in), audit records go out as :class:`Audit` actions.
+agent, the context store, the tool budgets and the response-in-flight flag (never two ``response.create`` at
+once). It never touches a socket or a clock it was not given: tools run in the I/O layer (:class:`RunTool`
+out, :meth:`Session.tool_result` in), audit records go out as :class:`Audit` actions.
 """
 
 from __future__ import annotations
@@ -31,9 +31,10 @@ from engine.session.actions import (
     ProtocolProblem,
     RunTool,
     Send,
+    ToolFailure,
     Transcript,
 )
-from engine.session.audit import AuditRecord, Kind, Outcome
+from engine.session.audit import AuditRecord, Kind, Outcome, audit_payload
 from engine.session.config import session_update
 from engine.session.context import initial_context as checked_context
 from engine.session.redact import Redactor, masked
@@ -59,12 +60,27 @@ class Status:
     user_turns: int
     version: int
     """Bumped whenever the context or the current agent changes (supervisor answers are checked against it)."""
+    tool_calls_left: int = 0
+    """Function calls the current agent may still make in this user turn (``max_tool_calls_per_turn``)."""
+    refused_in_a_row: int = 0
+    """Refused function calls in a row (past the agent's ``max_refused_calls``: recovery)."""
 
 
 @dataclass
 class _PendingTool:
     name: str
     agent: str
+    arguments: Any
+    """The validated arguments (a dict); for a call refused before it ran, whatever it sent."""
+    started: float
+
+
+MODEL_ERRORS: dict[ToolFailure, str] = {
+    "failed": "the tool failed",
+    "timed_out": "the tool timed out",
+    "refused": "the tool is not available right now",
+}
+"""What the model is told when a tool that ran (or was to run) has no result; the detail goes to the audit."""
 
 
 @dataclass
@@ -115,6 +131,12 @@ class Session:
         self._pending_escalation: _PendingEscalation | None = None
         self._seq = 0
         self._escalations = 0
+        self._turn_calls: Counter[str] = Counter()
+        """Function calls per agent since the last user turn."""
+        self._refused_streak = 0
+        """Refused function calls in a row (reset by an accepted call and by a user turn)."""
+        self._refused_now = False
+        """Set while handling a call that is refused (so it does not end the run of refusals)."""
 
     # -- queries ------------------------------------------------------------------------------------------
 
@@ -165,6 +187,8 @@ class Session:
             escalations_left=None if escalation is None else escalation.budget - escalation.used,
             user_turns=self._user_turns,
             version=self._version,
+            tool_calls_left=max(0, self._budgets(self.agent)[0] - self._turn_calls[self.agent]),
+            refused_in_a_row=self._refused_streak,
         )
 
     def visible_context(self) -> dict[str, Any]:
@@ -229,12 +253,21 @@ class Session:
 
     @masked
     def finish(self) -> list[Action]:
-        """The conversation is over: its closing audit record (user turns, final agent, escalations used)."""
+        """The conversation is over: a ``failed`` record for each tool still running (its result will not
+        be used), then the closing record (user turns, final agent, escalations used)."""
         used = self._escalation.used if self._escalation is not None else 0
+        abandoned = [
+            self._tool_record(
+                "failed", call_id, pending, why="the conversation ended before the tool answered"
+            )
+            for call_id, pending in sorted(self._pending_tools.items())
+        ]
+        self._pending_tools.clear()
         return [
+            *abandoned,
             self._audit(
                 "end", "ended", self.agent, detail={"user_turns": self._user_turns, "escalations": used}
-            )
+            ),
         ]
 
     @masked
@@ -250,14 +283,24 @@ class Session:
         return self._dispatch(parsed)
 
     @masked
-    def tool_result(self, call_id: str, output: Any = None, *, error: str | None = None) -> list[Action]:
-        """The result of a :class:`RunTool`: ``output`` (JSON-able) or an ``error`` message."""
+    def tool_result(
+        self, call_id: str, output: Any = None, *, error: str | None = None, outcome: ToolFailure = "failed"
+    ) -> list[Action]:
+        """The result of a :class:`RunTool`: ``output`` (JSON-able), or an ``error`` with its ``outcome``:
+        ``failed`` (the tool raised: ``error`` is the exception), ``timed_out`` (no result within the
+        call's ``timeout_s``) or ``refused`` (the runtime would not start it). The error goes to the audit
+        record only; the model is told ``the tool failed`` (``timed out``, ``is not available right now``)."""
         self._redact.learn(output)
         pending = self._pending_tools.pop(call_id, None)
         if pending is None:
             return [Transcript("notice", self.agent, f"result for unknown tool call {call_id!r} ignored")]
         if error is not None:
-            return self._tool_error(call_id, pending.name, pending.agent, "failed", error)
+            return self._conclude(
+                call_id,
+                {"error": MODEL_ERRORS[outcome]},
+                self._tool_record(outcome, call_id, pending, why=error),
+                Transcript("tool", pending.agent, f"{pending.name} {outcome.replace('_', ' ')}: {error}"),
+            )
         tool = self._flow.tools[pending.name]
         if isinstance(output, dict) and any(key in output for key in tool.sets):
             self._version += 1
@@ -266,7 +309,10 @@ class Session:
                     self._context[key] = output[key]
                     self._claims.pop(key, None)
                     self._visible.add(key)
-        actions: list[Action] = [Transcript("tool", pending.agent, f"{pending.name} -> {_short(output)}")]
+        actions: list[Action] = [
+            self._tool_record("ok", call_id, pending, result=output),
+            Transcript("tool", pending.agent, f"{pending.name} -> {_short(output)}"),
+        ]
         if tool.sets and self.agent == pending.agent:
             actions.append(Send(self._session_update()))
         return self._conclude(call_id, output, *actions)
@@ -289,6 +335,7 @@ class Session:
         if isinstance(event, ev.InputTranscription):
             return self._user_said(event.transcript, barge_in=False)
         if isinstance(event, ev.SpeechStarted):
+            self._new_turn()
             return self._barge_in("the user started speaking")
         if isinstance(event, ev.ErrorEvent):
             if event.error.code == "conversation_already_has_active_response":
@@ -304,6 +351,29 @@ class Session:
         return []
 
     def _function_call(self, call: ev.FunctionCallDone) -> list[Action]:
+        """A completed function call, within the agent's budgets: past ``max_tool_calls_per_turn`` calls in
+        this user turn it is not run and the conversation goes to the recovery agent (``recovered``)."""
+        agent = self.agent
+        per_turn, _ = self._budgets(agent)
+        if self._turn_calls[agent] >= per_turn:
+            why = f"the tool-call budget ({per_turn} calls per user turn) is used up"
+            called = _PendingTool(call.name, agent, _arguments(call.arguments), self._clock())
+            return self._over_budget(
+                call,
+                "max_tool_calls_per_turn",
+                why,
+                self._tool_record("refused", call.call_id, called, why=why),
+                Transcript("tool", agent, f"{call.name} refused: {why}"),
+            )
+        self._turn_calls[agent] += 1
+        self._refused_now = False
+        actions = self._route_call(call)
+        if not self._refused_now:
+            self._refused_streak = 0  # an accepted call ends a run of refusals
+        return actions
+
+    def _route_call(self, call: ev.FunctionCallDone) -> list[Action]:
+        """Validate a call, then hand off, escalate or run the tool (or refuse it)."""
         agent = self._plan.agents[self.agent]
         try:
             arguments = json.loads(call.arguments or "{}")
@@ -332,8 +402,11 @@ class Session:
             return self._handoff(call, agent.transfers[call.name], arguments)
         if call.name == ESCALATION_TOOL:
             return self._escalate(call, arguments)
-        self._pending_tools[call.call_id] = _PendingTool(call.name, self.agent)
-        return [RunTool(call.call_id, call.name, arguments, self.agent)]
+        self._pending_tools[call.call_id] = _PendingTool(call.name, self.agent, arguments, self._clock())
+        timeout = self._flow.tools[call.name].timeout_s
+        if timeout is None:
+            timeout = self._flow.flow.tool_timeout_s
+        return [RunTool(call.call_id, call.name, arguments, self.agent, timeout)]
 
     # -- handoffs ------------------------------------------------------------------------------------------
 
@@ -402,7 +475,11 @@ class Session:
         self._machine.send(RECOVER)
         self._version += 1
         self._visits[recovery] += 1
-        message = f"Transfer to '{requested}' not possible: {why}. You are now talking to '{recovery}'."
+        message = (
+            f"Transfer to '{requested}' not possible: {why}."
+            if requested != recovery
+            else f"{why[:1].upper()}{why[1:]}."
+        ) + f" You are now talking to '{recovery}'."
         return self._conclude(
             call_id,
             {"status": outcome, "to": recovery, "why": why, "message": message},
@@ -447,8 +524,8 @@ class Session:
         detail: dict[str, Any] = {"why": why}
         if claimed:
             detail["claimed"] = claimed
-        return self._conclude(
-            call.call_id,
+        return self._refuse(
+            call,
             {"error": f"transfer refused: {why}"},
             self._audit(
                 "handoff",
@@ -467,16 +544,74 @@ class Session:
         )
 
     def _refuse_call(self, call: ev.FunctionCallDone, why: str) -> list[Action]:
-        return self._tool_error(call.call_id, call.name, self.agent, "refused", why)
-
-    def _tool_error(self, call_id: str, tool: str, agent: str, outcome: Outcome, why: str) -> list[Action]:
-        """Conclude a tool call with an error output: ``refused`` before it ran, or ``failed`` when it ran."""
-        return self._conclude(
-            call_id,
+        """Refuse a tool call before it runs (unknown tool, bad arguments): the model is told ``why``."""
+        called = _PendingTool(call.name, self.agent, _arguments(call.arguments), self._clock())
+        return self._refuse(
+            call,
             {"error": why},
-            self._audit("tool", outcome, agent, reason=why, detail={"tool": tool}),
-            Transcript("tool", agent, f"{tool} {outcome}: {why}"),
+            self._tool_record("refused", call.call_id, called, why=why),
+            Transcript("tool", self.agent, f"{call.name} refused: {why}"),
         )
+
+    # -- tool budgets -------------------------------------------------------------------------------------
+
+    def _budgets(self, agent: str) -> tuple[int, int]:
+        """``agent``'s ``max_tool_calls_per_turn`` and ``max_refused_calls`` (its own, or the flow's)."""
+        own, flow = self._flow.agents[agent], self._flow.flow
+        per_turn = own.max_tool_calls_per_turn
+        refused = own.max_refused_calls
+        return (
+            flow.max_tool_calls_per_turn if per_turn is None else per_turn,
+            flow.max_refused_calls if refused is None else refused,
+        )
+
+    def _new_turn(self) -> None:
+        """The user spoke: every agent's per-turn budget starts again."""
+        self._turn_calls.clear()
+        self._refused_streak = 0
+
+    def _refuse(self, call: ev.FunctionCallDone, output: Any, *notes: Action) -> list[Action]:
+        """Conclude a refused call (a tool's or a transfer's) with ``output`` after ``notes`` (its audit record
+        and transcript line). One refusal past the agent's ``max_refused_calls`` in a row also sends the
+        conversation to the recovery agent."""
+        self._refused_now = True
+        self._refused_streak += 1
+        limit = self._budgets(self.agent)[1]
+        if self._refused_streak <= limit:
+            return self._conclude(call.call_id, output, *notes)
+        why = f"{self._refused_streak} refused calls in a row (the budget is {limit})"
+        return self._over_budget(call, "max_refused_calls", why, *notes)
+
+    def _over_budget(self, call: ev.FunctionCallDone, budget: str, why: str, *notes: Action) -> list[Action]:
+        """An agent used up a tool budget: after ``notes``, go to the recovery agent (``recovered``, with the
+        ``budget``'s name as the reason). The recovery agent itself has nowhere to go: its call is answered
+        without asking for another response, so the loop stops until the user speaks."""
+        self._refused_streak = 0
+        recovery = self._flow.flow.recovery
+        if self.agent != recovery:
+            return [*notes, *self._reroute(call.call_id, recovery, "recovered", why, budget)]
+        return self._conclude(
+            call.call_id,
+            {"error": f"not done: {why}. Wait for the user."},
+            *notes,
+            Transcript("notice", recovery, f"{budget}: {why}; waiting for the user"),
+            respond=False,
+        )
+
+    def _tool_record(
+        self, outcome: Outcome, call_id: str, call: _PendingTool, *, why: str = "", result: Any = None
+    ) -> Audit:
+        """The audit record of one tool call, the one place a tool's arguments and result reach the audit
+        (through :func:`~engine.session.audit.audit_payload`); ``why`` is the refusal or the full error."""
+        detail: dict[str, Any] = {
+            "tool": call.name,
+            "call_id": call_id,
+            "arguments": audit_payload(call.arguments),
+            "latency_s": round(self._clock() - call.started, 6),
+        }
+        if outcome == "ok":
+            detail["result"] = audit_payload(result)
+        return self._audit("tool", outcome, call.agent, reason=why, detail=detail)
 
     # -- escalations (chat-supervisor) ----------------------------------------------------------------------
 
@@ -609,6 +744,7 @@ class Session:
     def _user_said(self, text: str, *, barge_in: bool = True) -> list[Action]:
         """A user turn: it barges in on a pending escalation, joins the history and counts as a turn."""
         actions = self._barge_in("the user spoke again") if barge_in else []
+        self._new_turn()
         self._history.append(("user", text))
         self._user_turns += 1
         return [*actions, Transcript("user", self.agent, text)]
@@ -700,11 +836,12 @@ class Session:
         return Audit(record)
 
 
-def _arguments(text: str | None) -> Any:
+def _arguments(raw: str) -> Any:
+    """A call's arguments for its audit record: the JSON they hold, or the raw text when it is not JSON."""
     try:
-        return json.loads(text or "{}")
+        return json.loads(raw or "{}")
     except json.JSONDecodeError:
-        return None
+        return raw
 
 
 def _short(value: Any, limit: int = 80) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -195,16 +196,17 @@ say = "Something went wrong, sorry."
 
 
 @pytest.mark.parametrize(
-    ("turn", "kind", "outcome", "message"),
+    ("turn", "kind", "outcome", "message", "told"),
     [
-        ("explode", "tool", "failed", "RuntimeError: the database is down"),
-        ("ghost", "tool", "refused", "unknown tool 'ghost_tool'"),
-        ("bad args", "tool", "refused", "bad arguments for 'login'"),
+        ("explode", "tool", "failed", "RuntimeError: the database is down", "the tool failed"),
+        ("ghost", "tool", "refused", "unknown tool 'ghost_tool'", "unknown tool 'ghost_tool'"),
+        ("bad args", "tool", "refused", "bad arguments for 'login'", "bad arguments for 'login'"),
     ],
 )
 def test_tool_errors_reach_the_model_and_the_audit(
-    desk: CompiledFlow, turn: str, kind: str, outcome: str, message: str
+    desk: CompiledFlow, turn: str, kind: str, outcome: str, message: str, told: str
 ) -> None:
+    """A refusal tells the model why; a tool's own exception goes to the audit only."""
     _session, rec, sink = converse(desk, TOOL_SCRIPT, [turn])
     (record,) = [r for r in sink.records if r.kind == kind]
     assert record.outcome == outcome and message in record.reason
@@ -213,7 +215,9 @@ def test_tool_errors_reach_the_model_and_the_audit(
         for side, e in rec.wire
         if side == "client" and e.get("item", {}).get("type") == "function_call_output"
     ]
-    assert len(outputs) == 1 and message in outputs[0]
+    assert len(outputs) == 1 and told in outputs[0]
+    if outcome == "failed":
+        assert not any("database" in json.dumps(e) for side, e in rec.wire if side == "client")
     assert rec.transcript("assistant") == ["Something went wrong, sorry."]
 
 
@@ -258,7 +262,8 @@ def test_upstream_drop_mid_response_is_a_clear_error_and_the_audit_log_is_intact
     assert "upstream closed" in str(info.value)
     records = [r for _, r in read_jsonl(path)]
     assert all(isinstance(r, AuditRecord) for r in records)
-    assert [r.outcome for r in records if isinstance(r, AuditRecord)] == ["done"]  # front -> billing, kept
+    kept = [(r.kind, r.outcome) for r in records if isinstance(r, AuditRecord)]
+    assert kept == [("tool", "ok"), ("handoff", "done")]  # login, then front -> billing: kept
 
 
 def test_no_two_responses_overlap_on_the_wire(desk: CompiledFlow) -> None:

@@ -115,7 +115,7 @@ def test_handoff_sends_update_then_output_then_one_response_after_done(shop: Com
         "returns",
         ("user_id",),
     )
-    assert record.reason == "wants a refund" and record.seq == 1
+    assert record.reason == "wants a refund" and record.seq == 2  # after the login's tool record
     for event in sent(actions):
         validate_client_event(event)
 
@@ -201,7 +201,7 @@ def test_tool_call_runs_and_its_result_sets_declared_context(shop: CompiledFlow)
     session = new_session(shop)
     session.start()
     actions = session.receive(created()) + session.receive(call("login", {"phone": "1"}, call_id="c1"))
-    assert actions == [RunTool("c1", "login", {"phone": "1"}, "auth")]
+    assert actions == [RunTool("c1", "login", {"phone": "1"}, "auth", 10.0)]
     assert sent_types(session.receive(done())) == []  # waits for the tool result
     result = session.tool_result("c1", {"user_id": "u-9", "other": 1})
     assert session.known_context() == {"user_id": "u-9"}
@@ -232,8 +232,10 @@ def test_tool_that_raises_yields_error_output_and_audit(shop: CompiledFlow) -> N
     session.receive(call("login", {"phone": "1"}, call_id="c1"))
     session.receive(done())
     actions = session.tool_result("c1", error="RuntimeError: database down")
-    assert function_output(actions) == {"error": "RuntimeError: database down"}
-    assert [(r.kind, r.outcome) for r in audits(actions)] == [("tool", "failed")]
+    assert function_output(actions) == {"error": "the tool failed"}  # the exception is for the audit only
+    assert [(r.kind, r.outcome, r.reason) for r in audits(actions)] == [
+        ("tool", "failed", "RuntimeError: database down")
+    ]
     assert session.idle is False and sent_types(actions)[-1] == "response.create"
 
 
