@@ -29,6 +29,8 @@ Name = Annotated[
     ),
 ]
 ContextKey = Annotated[str, Field(pattern=KEY_PATTERN, description="A context key: an identifier.")]
+History = Literal["keep", "reset", "summary"]
+"""What the next agent may read of the conversation at a handoff (see the README's runtime semantics)."""
 
 ESCALATION_TOOL = "get_next_response_from_supervisor"
 TRANSFER_PREFIX = "transfer_to_"
@@ -63,6 +65,10 @@ class FlowSettings(_Strict):
     )
     voice: str = Field(default="alloy", description="Realtime voice, fixed across handoffs.")
     model: str = Field(default="gpt-realtime", description="Realtime model, fixed across handoffs.")
+    history: History = Field(
+        default="keep",
+        description="Default history policy of a handoff: keep the earlier turns, reset them, or summarise them.",
+    )
 
 
 class Agent(_Strict):
@@ -112,6 +118,9 @@ class Handoff(_Strict):
     carry: list[ContextKey] | None = Field(
         default=None,
         description="Context keys that transfer; everything else stays behind. Omitted: every key transfers.",
+    )
+    history: History | None = Field(
+        default=None, description="History policy of this edge (keep, reset, summary); omitted: [flow] history."
     )
 
 

@@ -20,6 +20,22 @@ def agent_instructions(flow: Flow, agent: str, context: Mapping[str, Any]) -> st
     return text
 
 
+def agent_update(
+    flow: Flow, agent: str, context: Mapping[str, Any], tools: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """A handoff's ``session.update``: ``agent``'s instructions, tools and ``tool_choice`` only, so the audio
+    formats, turn detection, transcription, voice and modalities the client (or the flow) set stay."""
+    return {
+        "type": "session.update",
+        "session": {
+            "type": "realtime",
+            "instructions": agent_instructions(flow, agent, context),
+            "tools": tools,
+            "tool_choice": "auto",
+        },
+    }
+
+
 def session_update(
     flow: Flow,
     agent: str,
@@ -27,8 +43,9 @@ def session_update(
     tools: list[dict[str, Any]],
     modalities: tuple[str, ...],
 ) -> dict[str, Any]:
-    """A full ``session.update`` for ``agent`` with its ``tools`` (see :func:`agent_tools`) and the context
-    it may see; ``voice`` and ``model`` stay fixed across handoffs."""
+    """The first, full ``session.update`` of a conversation: ``agent`` with its ``tools`` and the context it
+    may see, plus the flow's ``model``, ``voice`` and the output modalities (handoffs send
+    :func:`agent_update`, so these stay fixed)."""
     return {
         "type": "session.update",
         "session": {
