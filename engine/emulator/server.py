@@ -16,8 +16,9 @@ import contextlib
 import copy
 import json
 import logging
+from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
@@ -32,6 +33,7 @@ from engine.emulator.session import (
     dig,
     merge_session,
     position,
+    summary_of,
     text_of,
     tokens,
     tool_names,
@@ -133,9 +135,11 @@ class _Response:
         context, session = self._context(), self.conn.session
         instructions = self.params.get("instructions", session.get("instructions")) or ""
         tools = tool_names(self.params.get("tools", session.get("tools")))
+        heard = "\n".join(text_of(i) for i in context if i.get("type") == "message")
+        state = MatchState(instructions, tools, heard=heard, out_of_band=not self.in_conversation)
         for item in reversed(context):
             if item.get("type") == "message" and item.get("role") == "user":
-                return MatchState(instructions, tools, user_text=text_of(item))
+                return replace(state, user_text=text_of(item))
             if item.get("type") == "function_call_output":
                 calls = (
                     i
@@ -143,10 +147,8 @@ class _Response:
                     if i.get("type") == "function_call" and i.get("call_id") == item["call_id"]
                 )
                 name = next((c.get("name") for c in calls), None)
-                return MatchState(
-                    instructions, tools, function_name=name, function_output=str(item.get("output"))
-                )
-        return MatchState(instructions, tools)
+                return replace(state, function_name=name, function_output=str(item.get("output")))
+        return state
 
     def events(self) -> Iterator[Event]:
         """``response.created`` ... ``response.done``; stops early (status ``cancelled``) once cancelled.
@@ -156,9 +158,11 @@ class _Response:
         state = self.match_state()
         words_in = sum(self.conn.tokens(i) for i in self._context())
         rule = self.conn.script.match(state)
-        if rule is None:
+        if rule is None and state.out_of_band:
+            plan: list[tuple[str, Any]] = [("say", summary_of(self._context()))]
+        elif rule is None:
             heard = state.user_text if state.function_output is None else f"output of {state.function_name}"
-            plan: list[tuple[str, Any]] = [("say", f"(emulator) no rule matched: {heard or ''}")]
+            plan = [("say", f"(emulator) no rule matched: {heard or ''}")]
         else:
             plan = [("say", rule.render_say(state))] if rule.say is not None else []
             plan += [("call", call) for call in rule.all_calls]
@@ -548,8 +552,18 @@ class Emulator(RealtimeServer):
         """Called with ``("client", event)`` for every decoded client event and ``("server", event)`` before
         every event sent (not for the malformed frames of ``faults``)."""
         self.stats = EmulatorStats()
+        self._connections: deque[_Connection] = deque(maxlen=64)
+        """The latest connections (for :meth:`state`)."""
+
+    def state(self, index: int = -1) -> tuple[Event, list[Event]]:
+        """The effective session and the conversation's items of a connection (copies; ``-1``: the latest),
+        as the scripted model sees them: deleted items are gone."""
+        conn = self._connections[index]
+        return copy.deepcopy(conn.session), copy.deepcopy(conn.items)
 
     async def handle(self, ws: ServerConnection) -> None:
         self.stats.connections += 1
         query = parse_qs(urlsplit(ws.request.path).query) if ws.request is not None else {}
-        await _Connection(ws, self, query.get("model", [DEFAULT_MODEL])[0]).run()
+        conn = _Connection(ws, self, query.get("model", [DEFAULT_MODEL])[0])
+        self._connections.append(conn)
+        await conn.run()

@@ -75,6 +75,13 @@ class _Start:
 _START = _Start()
 
 
+class _Tick:
+    """The session's :attr:`~Session.deadline` passed with no input: let the core time out what waits."""
+
+
+_TICK = _Tick()
+
+
 @dataclass(frozen=True)
 class _ClientEvent:
     event: dict[str, Any]
@@ -89,7 +96,15 @@ class Downstream(Protocol):
 
 
 Input = (
-    dict[str, Any] | _Start | ProtocolError | _ToolDone | _SupervisorDone | UserTurn | _ClientEvent | _Closed
+    dict[str, Any]
+    | _Start
+    | _Tick
+    | ProtocolError
+    | _ToolDone
+    | _SupervisorDone
+    | UserTurn
+    | _ClientEvent
+    | _Closed
 )
 
 
@@ -238,9 +253,19 @@ class Conversation:
         except Exception as exc:  # the transport's own errors (dropped, refused) end the conversation
             self._inputs.put_nowait(_Closed(exc))
 
+    async def _next_input(self) -> Input:
+        """The next input, or :data:`_TICK` once the session's deadline (if any) passes first."""
+        left = self.session.time_left()
+        if left is None:
+            return await self._inputs.get()
+        try:
+            return await asyncio.wait_for(self._inputs.get(), left)
+        except TimeoutError:
+            return _TICK
+
     async def _pump(self) -> None:
         while True:
-            item = await self._inputs.get()
+            item = await self._next_input()
             self._step.clear()
             if isinstance(item, _Closed):
                 self._closed = item
@@ -248,6 +273,8 @@ class Conversation:
                 return
             if isinstance(item, _Start):
                 actions: list[Action] = self.session.start()
+            elif isinstance(item, _Tick):
+                actions = self.session.tick()
             elif isinstance(item, ProtocolError):
                 self.on_action(item)
                 actions = []
