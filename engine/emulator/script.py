@@ -9,8 +9,9 @@ after = "authenticate_user_information"    # ... or: the response follows this f
 output = "(?i)error"                       # regex searched in that function_call_output's output
 heard = "1988-10-12"                       # regex searched in the text of every message the response
                                            # reads (only items still in the conversation, or its `input`)
-out_of_band = false                        # true: answers only out-of-band responses (conversation
-                                           # "none"); unmatched ones get a deterministic summary
+out_of_band = true                         # only out-of-band responses (conversation "none"); false:
+                                           # only in-conversation ones; unmatched out-of-band responses
+                                           # get a deterministic summary of their input
 say = "Thanks! Let me check that."         # assistant text (sent first); `{output.KEY}` reads a key of
                                            # the JSON function output it follows (e.g. `{output.nextResponse}`)
 call = "authenticate_user_information"     # one function call ...
@@ -106,7 +107,7 @@ class Rule(_Strict):
     after: str | None = None
     output: re.Pattern[str] | None = None
     heard: re.Pattern[str] | None = None
-    out_of_band: bool = False
+    out_of_band: bool | None = None
     say: str | None = None
     call: str | None = None
     arguments: dict[str, Any] | None = None
@@ -153,7 +154,7 @@ class Rule(_Strict):
 
     def matches(self, state: MatchState) -> bool:
         """Whether every condition of this rule holds for ``state``."""
-        if self.out_of_band != state.out_of_band:
+        if self.out_of_band is not None and self.out_of_band != state.out_of_band:
             return False
         if self.heard is not None and not self.heard.search(state.heard):
             return False

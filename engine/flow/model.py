@@ -120,7 +120,8 @@ class Handoff(_Strict):
         description="Context keys that transfer; everything else stays behind. Omitted: every key transfers.",
     )
     history: History | None = Field(
-        default=None, description="History policy of this edge (keep, reset, summary); omitted: [flow] history."
+        default=None,
+        description="History policy of this edge (keep, reset, summary); omitted: [flow] history.",
     )
 
 

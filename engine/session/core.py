@@ -323,7 +323,11 @@ class Session:
             if job is not None and job.summary_owed:
                 return self._ask_summary(job)
             return self._flush_response()
-        if job is not None and getattr(event, "response_id", None) == job.summary_id:
+        if (
+            job is not None
+            and job.summary_id is not None
+            and getattr(event, "response_id", None) == job.summary_id
+        ):
             return []  # the out-of-band summary's own output: not part of the conversation
         if isinstance(event, ev.FunctionCallDone):
             return self._function_call(event)

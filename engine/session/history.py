@@ -151,7 +151,12 @@ def summary_item(text: str, event_id: str) -> dict[str, Any]:
         "role": "system",
         "content": [{"type": "input_text", "text": SUMMARY_PREFIX + text}],
     }
-    return {"type": "conversation.item.create", "event_id": event_id, "previous_item_id": "root", "item": item}
+    return {
+        "type": "conversation.item.create",
+        "event_id": event_id,
+        "previous_item_id": "root",
+        "item": item,
+    }
 
 
 def leaked(text: str, dropped: Mapping[str, Any]) -> str | None:

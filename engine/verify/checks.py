@@ -42,5 +42,4 @@ def verify(doc: FlowDocument) -> list[Diagnostic]:
     with gc_paused():
         scope = Scope(doc)
         found = causes.settle(scope, [diagnostic for check in CHECKS for diagnostic in check(scope)])
-        found = history.settle(found)
         return sorted(found, key=lambda d: (d.location, d.code, d.message))

@@ -1,9 +1,13 @@
 """SB304: a contract drops a key the source knows while ``history = "keep"`` lets the next agent read the
-turns where it was said (``carry`` governs the instructions, not the conversation)."""
+turns where it was said (``carry`` governs the instructions, not the conversation).
+
+Keys some agent ``requires`` are left to SB301: dropping one either loses it for an agent downstream (an
+error, whose fix, carrying it, settles this too) or it is brought again; either way one report, not two.
+Linear: one may-available dataflow over the keys the flow provides."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 from engine.flow.diagnostics import Diagnostic
 from engine.verify.dataflow import Keys, Network, may_available
@@ -26,11 +30,10 @@ def check(scope: Scope) -> Iterator[Diagnostic]:
     if not keeping:
         return
     tools = flow.tools
-    keys = Keys(
-        [*flow.flow.initial_context]
-        + [key for agent in flow.agents.values() for key in agent.produces]
-        + [key for name in flow.agents for t in flow.agents[name].tools if t in tools for key in tools[t].sets]
-    )
+    required = {key for agent in flow.agents.values() for key in agent.requires}
+    provided = [*flow.flow.initial_context, *(k for a in flow.agents.values() for k in a.produces)]
+    provided += [k for a in flow.agents.values() for t in a.tools if t in tools for k in tools[t].sets]
+    keys = Keys(key for key in provided if key not in required)
     if not keys.bits:
         return
     net = Network.build(scope, entry, keys)
@@ -50,16 +53,3 @@ def check(scope: Scope) -> Iterator[Diagnostic]:
                 {"key": key, "edge": [src, dst]},
                 help=f"set history = \"reset\" on {src} -> {dst}, or carry '{key}'",
             )
-
-
-def settle(found: Iterable[Diagnostic]) -> list[Diagnostic]:
-    """Drop an SB304 whose key SB301 reports lost on the same edge: carrying it fixes both, report it once."""
-    found = list(found)
-    lost = {
-        (d.extra["key"], tuple(d.extra["lost_on"]))
-        for d in found
-        if d.code == "SB301" and d.extra.get("lost_on")
-    }
-    return [
-        d for d in found if d.code != "SB304" or (d.extra["key"], tuple(d.extra["edge"])) not in lost
-    ]

@@ -104,7 +104,7 @@ RULES: dict[str, Rule] = {
             "SB304",
             "history-leaks-dropped-key",
             W,
-            'A contract drops a key the source knows while `history = "keep"` lets the next agent read it.',
+            'A contract drops a key (no agent requires) the source knows while `history = "keep"` lets the next agent read it.',
         ),
         # supervisor
         Rule(

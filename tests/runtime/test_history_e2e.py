@@ -126,7 +126,9 @@ def test_reset_removes_the_earlier_items_so_the_next_agent_cannot_read_them() ->
     confirmed = [e for side, e in rec.wire if side == "server" and e["type"] == "conversation.item.deleted"]
     assert len(deletes) == len(confirmed) == 5
     # the next agent is configured only once every deletion is confirmed
-    last_confirmation = max(i for i, (_, e) in enumerate(rec.wire) if e["type"] == "conversation.item.deleted")
+    last_confirmation = max(
+        i for i, (_, e) in enumerate(rec.wire) if e["type"] == "conversation.item.deleted"
+    )
     billing_update = next(
         i
         for i, (side, e) in enumerate(rec.wire)
@@ -148,7 +150,9 @@ def test_summary_keeps_one_summary_item_written_without_the_dropped_details() ->
     assert "1988" not in texts(items)  # ... the conversation keeps only its note
     assert handoff_detail(sink)["history"] == "summary"
     requests = [
-        e["response"] for side, e in rec.wire if side == "client" and e["type"] == "response.create" and e.get("response")
+        e["response"]
+        for side, e in rec.wire
+        if side == "client" and e["type"] == "response.create" and e.get("response")
     ]
     (summary_request,) = requests
     assert summary_request["conversation"] == "none"
@@ -168,9 +172,7 @@ out_of_band = true
 say = "The caller, u-42, wants billing."
 """
     )
-    flow = FLOW.replace('carry = ["user_id"]', "carry = []").replace(
-        'requires = ["user_id"]\n', ""
-    )
+    flow = FLOW.replace('carry = ["user_id"]', "carry = []").replace('requires = ["user_id"]\n', "")
     _, rec, sink = converse(
         compile_document(parse_flow(flow.format(history="summary"), "desk.toml")),
         leaky,
