@@ -329,6 +329,14 @@ class _Connection:
         """The id of the conversation item before position ``at`` (``None``: ``at`` is the start)."""
         return self.items[at - 1]["id"] if at else None
 
+    def assistant_audio(self) -> bool:
+        """Whether an assistant message with audio is in the conversation (the voice is fixed from then on)."""
+        return any(
+            item.get("role") == "assistant"
+            and any(c.get("type") == "output_audio" for c in item.get("content") or [])
+            for item in self.items
+        )
+
     def find(self, item_id: str) -> Event | None:
         return next((item for item in self.items if item.get("id") == item_id), None)
 
@@ -383,6 +391,11 @@ class _Connection:
         await self.send(exc.to_event(message))
 
     async def on_session_update(self, event: Event) -> None:
+        voice = dig(event["session"], "audio", "output").get("voice")
+        current = dig(self.session, "audio", "output").get("voice")
+        if voice is not None and voice != current and self.assistant_audio():
+            message = "Cannot update a conversation's voice if assistant audio is present."
+            raise _refuse("cannot_update_voice", None, message)
         merge_session(self.session, event["session"])
         await self.send({"type": "session.updated", "session": copy.deepcopy(self.session)})
 
