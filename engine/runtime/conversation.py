@@ -294,8 +294,11 @@ class Conversation:
             elif isinstance(item, _ClientEvent):
                 actions = self.session.client_event(item.event)
             else:
+                internal = self._downstream is not None and self.session.is_internal(item)
                 actions = self.session.receive(item)
-                if self._downstream is not None and not await self._forward(self._downstream, item):
+                if internal:
+                    pass  # the core's own history work (the summary response): not the client's business
+                elif self._downstream is not None and not await self._forward(self._downstream, item):
                     self._closed = _Closed(None)
                     self._step.set()
                     return

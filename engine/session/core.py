@@ -90,6 +90,8 @@ class _HistoryJob:
     """The summary is to be asked for once the active response is done."""
     fallback: str | None = None
     """Why ``summary`` fell back to ``reset``."""
+    summary: str = ""
+    """The summary's text, once it is in."""
     sent: list[str] = field(default_factory=list)
     """The item ids of the deletions sent, in order (``event_id`` ``PREFIX-del-N`` names the N-th)."""
 
@@ -142,6 +144,8 @@ class Session:
         self._history_timeout_s = history_timeout_s
         self._job: _HistoryJob | None = None
         self._jobs = 0
+        self._summaries: set[str] = set()
+        """Ids of the out-of-band summary responses under way (a late one is ignored, never taken for ours)."""
 
     # -- queries ------------------------------------------------------------------------------------------
 
@@ -183,6 +187,23 @@ class Session:
     def time_left(self) -> float | None:
         """Seconds (of the session's clock) until :attr:`deadline`; ``None`` when nothing waits."""
         return None if self._job is None else max(0.0, self._job.deadline - self._clock())
+
+    def is_internal(self, event: Any) -> bool:
+        """Whether a server event belongs to the core's own history work (the out-of-band summary response,
+        an error answering one of its events): a relay keeps it from the client. Ask before :meth:`receive`."""
+        if not isinstance(event, dict) or (self._job is None and not self._summaries):
+            return False
+        if event.get("type") == "error":
+            error = event.get("error")
+            prefix = f"sb-{self._conversation_id}-h"
+            return isinstance(error, dict) and str(error.get("event_id") or "").startswith(prefix)
+        response = event.get("response")
+        if isinstance(response, dict):
+            metadata = response.get("metadata")
+            if isinstance(metadata, dict) and metadata.get("switchboard") == hist.SUMMARY_PURPOSE:
+                return True
+            return response.get("id") in self._summaries
+        return event.get("response_id") in self._summaries
 
     def item_ids(self) -> list[str]:
         """The ids of the conversation's items, as the server reported them (oldest first)."""
@@ -311,23 +332,23 @@ class Session:
             return self._deleted(event.item_id) if job is not None else []
         if isinstance(event, ev.ResponseCreated):
             if (event.response.metadata or {}).get("switchboard") == hist.SUMMARY_PURPOSE:
+                self._summaries.add(event.response.id)
                 if job is not None and job.policy == "summary":
                     job.summary_id = event.response.id
                 return []
             self._response_in_flight = True
             return []
         if isinstance(event, ev.ResponseDone):
-            if job is not None and event.response.id == job.summary_id:
-                return self._summarised(job, event.response)
+            if event.response.id in self._summaries:
+                self._summaries.discard(event.response.id)
+                if job is not None and event.response.id == job.summary_id:
+                    return self._summarised(job, event.response)
+                return []  # a summary that came too late: the job fell back to reset already
             self._response_in_flight = False
             if job is not None and job.summary_owed:
                 return self._ask_summary(job)
             return self._flush_response()
-        if (
-            job is not None
-            and job.summary_id is not None
-            and getattr(event, "response_id", None) == job.summary_id
-        ):
+        if self._summaries and getattr(event, "response_id", None) in self._summaries:
             return []  # the out-of-band summary's own output: not part of the conversation
         if isinstance(event, ev.FunctionCallDone):
             return self._function_call(event)
@@ -499,10 +520,7 @@ class Session:
 
     def _history_done(self, job: _HistoryJob) -> list[Action]:
         self._job = None
-        if job.requested == "summary" and job.fallback is None:
-            self._history = [("system", "(summary of the earlier turns)")]
-        else:
-            self._history = []
+        self._history = [("system", hist.SUMMARY_PREFIX + job.summary)] if job.summary else []
         detail: dict[str, Any] = {
             "history": job.requested,
             "removed": len(job.earlier),
@@ -528,6 +546,7 @@ class Session:
             return self._fall_back(job, f"the summary response ended {response.status} with no text")
         if key is not None:
             return self._fall_back(job, f"the summary repeated the value of '{key}', which is not carried")
+        job.summary = text
         create = Send(hist.summary_item(text, f"{job.prefix}-item"))
         return [create, *self._delete(job)]
 

@@ -226,7 +226,7 @@ say = "done"
 """
 
 
-@pytest.mark.parametrize("history", ["keep", "reset"])
+@pytest.mark.parametrize("history", ["keep", "reset", "summary"])
 def test_a_client_set_pcmu_input_format_survives_three_handoffs(history: str) -> None:
     compiled = compile_document(
         parse_flow(CHAIN.replace('recovery = "d"', f'recovery = "d"\nhistory = "{history}"'), "chain.toml")
@@ -237,6 +237,7 @@ def test_a_client_set_pcmu_input_format_survives_three_handoffs(history: str) ->
 
     async def main() -> tuple[dict[str, Any], list[dict[str, Any]]]:
         emulator = Emulator(Script.parse(CHAIN_SCRIPT, "chain"), on_event=upstream.on_event)
+        nonlocal client_saw
         async with emulator, Relay(compiled, emulator.url, audit=sink, api_key="test") as relay:
             wire = await Wire.open(relay.url)
             session = {
@@ -251,10 +252,12 @@ def test_a_client_set_pcmu_input_format_survives_three_handoffs(history: str) ->
             await wire.send(user_message("go"))
             await wire.send({"type": "response.create"})
             await wire.until("response.output_text.done", text="done")
+            client_saw = wire.received
             await wire.close()
             return emulator.state()
 
-    effective, _ = run(main())
+    client_saw: list[dict[str, Any]] = []
+    effective, items = run(main())
     assert upstream.invalid == []
     assert [(r.from_agent, r.to_agent, r.outcome) for r in sink.records if r.kind == "handoff"] == [
         ("a", "b", "done"),
@@ -271,3 +274,20 @@ def test_a_client_set_pcmu_input_format_survives_three_handoffs(history: str) ->
     ][-3:]
     assert all(set(u) == {"type", "instructions", "tools", "tool_choice"} for u in handoff_updates)
     assert json.dumps(effective["audio"]).count("pcmu") == 2
+    # the relay keeps its own summary responses from the client; deletions it passes down
+    summaries = [e for side, e in upstream.wire if side == "server" and e["type"] == "response.created"]
+    summaries = [e for e in summaries if (e["response"].get("metadata") or {}).get("switchboard")]
+    assert len(summaries) == (3 if history == "summary" else 0)
+    assert not any((e.get("response", {}).get("metadata") or {}).get("switchboard") for e in client_saw)
+    assert not any(
+        "emulator summary" in json.dumps(e) for e in client_saw if e["type"].startswith("response.")
+    )
+    deleted = sum(1 for e in client_saw if e["type"] == "conversation.item.deleted")
+    assert (deleted > 0) == (history != "keep")
+    roles = [i.get("role") for i in items if i["type"] == "message"]
+    assert (
+        roles
+        == {"keep": ["user", "assistant"], "reset": ["assistant"], "summary": ["system", "assistant"]}[
+            history
+        ]
+    )

@@ -271,14 +271,17 @@ def test_no_summary_in_time_falls_back_to_reset_on_the_core_clock() -> None:
     logged_in_with_items(s)
     transfer(s)
     s.receive(done("r1"))
+    s.receive(oob_created())
     clock.now = 102.5
     actions = checked(s.tick())
     assert sent_types(actions) == ["conversation.item.delete"] * 3 and s.deadline == 104.5
-    late = s.receive(oob_done("too late"))  # the late answer is not the job's any more
-    assert sent_types(late) == []
     for item_id in ("i0", "i1", "i2"):
         actions = s.receive(deleted(item_id))
     assert audits(actions)[0].detail["fallback"] == "no summary within 2s"
+    assert sent_types(actions)[-1] == "response.create" and s.status().response_in_flight
+    late = oob_done("too late")  # the summary's answer after all: ignored, not taken for the response
+    assert s.is_internal(late) and s.receive(late) == []
+    assert s.status().response_in_flight and s.agent == "billing"
 
 
 def test_without_earlier_items_there_is_nothing_to_wait_for() -> None:
