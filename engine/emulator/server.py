@@ -61,6 +61,8 @@ class Faults:
     """Abort the TCP connection (no close frame) during this response ..."""
     drop_after_events: int = 1
     """... after this many of its events (``response.created`` is the first) were sent."""
+    silent_deletes: bool = False
+    """Delete items but never confirm it (no ``conversation.item.deleted``): an upstream that stalls."""
 
 
 @dataclass
@@ -480,7 +482,8 @@ class _Connection:
         item = self.existing(event["item_id"])
         self.items.remove(item)
         self._tokens.pop(item["id"], None)
-        await self.send({"type": "conversation.item.deleted", "item_id": item["id"]})
+        if not self.emulator.faults.silent_deletes:
+            await self.send({"type": "conversation.item.deleted", "item_id": item["id"]})
 
     async def on_conversation_item_retrieve(self, event: Event) -> None:
         item = self.existing(event["item_id"])

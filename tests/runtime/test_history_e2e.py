@@ -9,7 +9,7 @@ import pytest
 
 from engine.compile.pipeline import CompiledFlow, compile_document
 from engine.emulator.script import Script
-from engine.emulator.server import Emulator
+from engine.emulator.server import Emulator, Faults
 from engine.emulator.session import text_of
 from engine.flow.loader import parse_flow
 from engine.runtime.relay import Relay
@@ -186,6 +186,24 @@ say = "The caller, u-42, wants billing."
     _, items = rec.emulator_state
     assert not any(i.get("role") == "system" for i in items) and "u-42" not in texts(items)
     assert rec.transcript("assistant")[-1] == "Billing here."
+
+
+def test_deletions_never_confirmed_time_out_on_the_session_clock_and_go_to_recovery() -> None:
+    """The pump ticks the core at its deadline: the handoff fails loudly instead of hanging."""
+    script = SCRIPT + '\n[[rule]]\nagent = "help"\nsay = "Help desk here."\n'
+    _, rec, sink = converse(
+        desk("reset"),
+        script,
+        list(TURNS),
+        tools=ToolRegistry({"login": login}),
+        faults=Faults(silent_deletes=True),
+        session_options={"history_timeout_s": 0.5},
+    )
+    (record,) = [r for r in sink.records if r.kind == "handoff"]
+    assert (record.outcome, record.from_agent, record.to_agent) == ("recovered", "front", "help")
+    assert "item deletions not confirmed within 0.5s" in record.detail["why"]
+    assert record.detail["requested"] == "billing"
+    assert rec.transcript("assistant")[-1] == "Help desk here."
 
 
 CHAIN = """
