@@ -440,12 +440,12 @@ class Session:
             return self._refuse_handoff(
                 call, target, arguments, f"'{target}' requires {', '.join(missing)}, which is not known yet"
             )
+        if self._job is not None:  # e.g. a second transfer call in the same response
+            return self._refuse_handoff(call, target, arguments, "another handoff is still under way")
         policy = hist.policy(self._flow, source, target)
         earlier = self._items.before(call.item_id, call.call_id)
         if policy == "keep" or not earlier:
             return self._transfer(call, target, reason, carry, supplied, {"history": policy})
-        if self._job is not None:
-            return self._refuse_handoff(call, target, arguments, "another handoff is still under way")
         self._jobs += 1
         now = self._clock()
         job = _HistoryJob(

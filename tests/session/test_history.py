@@ -147,6 +147,18 @@ def test_reset_completes_exactly_at_the_last_confirmation(order: list[str], nois
     assert updates == [False, False, False, True]
 
 
+def test_a_second_transfer_while_the_history_is_reset_is_refused() -> None:
+    s = session("reset")
+    logged_in_with_items(s)
+    transfer(s)
+    actions = checked(s.receive(call("transfer_to_help", {"reason": "again"}, call_id="c2")))
+    (record,) = audits(actions)
+    assert (record.outcome, record.detail["why"]) == ("refused", "another handoff is still under way")
+    for item_id in ("i0", "i1", "i2"):
+        s.receive(deleted(item_id))
+    assert s.agent == "billing" and s.depth == 1
+
+
 def test_deletions_not_confirmed_in_time_send_the_conversation_to_recovery() -> None:
     clock = Clock()
     s = session("reset", clock)
