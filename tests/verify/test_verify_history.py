@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from hypothesis import given, settings
 
 from engine.flow.loader import FlowDocument
+from engine.flow.model import Flow
 from engine.verify import verify
+from tests.verify.test_verify_properties import flows, lint
 
 FLOW = """
 [flow]
@@ -89,3 +92,23 @@ def test_keys_the_source_does_not_know_yet_are_not_dropped(parse_toml: Callable[
 def test_a_required_key_dropped_is_left_to_sb301(parse_toml: Callable[..., FlowDocument]) -> None:
     found = findings(parse_toml, carry='["card_last4"]')
     assert [f.split()[0] for f in found] == ["SB301"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(flows())
+def test_sb304_follows_the_policy_and_nothing_else(flow: Flow) -> None:
+    """On any flow: every SB304 names a key its contract drops and no agent requires; a flow-wide
+    ``history = "reset"`` settles every SB304 and changes no other finding; carrying everything settles too."""
+    found = lint(flow)
+    required = {k for agent in flow.agents.values() for k in agent.requires}
+    for d in found:
+        if d.code == "SB304":
+            source, target = d.extra["edge"]
+            contract = flow.contracts[(source, target)]
+            assert contract.carry is not None and d.extra["key"] not in contract.carry
+            assert d.extra["key"] not in required
+    data = flow.model_dump(by_alias=True)
+    reset = Flow.model_validate({**data, "flow": {**data["flow"], "history": "reset"}})
+    assert lint(reset) == [d for d in found if d.code != "SB304"]
+    everything = [{**h, "carry": None} for h in data["handoff"]]
+    assert not any(d.code == "SB304" for d in lint(Flow.model_validate({**data, "handoff": everything})))
