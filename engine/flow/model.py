@@ -31,6 +31,8 @@ Name = Annotated[
     ),
 ]
 ContextKey = Annotated[str, Field(pattern=KEY_PATTERN, description="A context key: an identifier.")]
+History = Literal["keep", "reset", "summary"]
+"""What the next agent may read of the conversation at a handoff (see the README's runtime semantics)."""
 
 ESCALATION_TOOL = "get_next_response_from_supervisor"
 TRANSFER_PREFIX = "transfer_to_"
@@ -87,6 +89,10 @@ class FlowSettings(_Strict):
         ge=1,
         le=100,
         description="Refused function calls in a row an agent may make, then recovery.",
+    )
+    history: History = Field(
+        default="keep",
+        description="Default history policy of a handoff: keep the earlier turns, reset them, or summarise them.",
     )
 
 
@@ -150,6 +156,10 @@ class Handoff(_Strict):
     carry: list[ContextKey] | None = Field(
         default=None,
         description="Context keys that transfer; everything else stays behind. Omitted: every key transfers.",
+    )
+    history: History | None = Field(
+        default=None,
+        description="History policy of this edge (keep, reset, summary); omitted: [flow] history.",
     )
 
 

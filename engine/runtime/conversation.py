@@ -76,6 +76,13 @@ class _Start:
 _START = _Start()
 
 
+class _Tick:
+    """The session's :attr:`~Session.deadline` passed with no input: let the core time out what waits."""
+
+
+_TICK = _Tick()
+
+
 @dataclass(frozen=True)
 class _ClientEvent:
     event: dict[str, Any]
@@ -90,7 +97,15 @@ class Downstream(Protocol):
 
 
 Input = (
-    dict[str, Any] | _Start | ProtocolError | _ToolDone | _SupervisorDone | UserTurn | _ClientEvent | _Closed
+    dict[str, Any]
+    | _Start
+    | _Tick
+    | ProtocolError
+    | _ToolDone
+    | _SupervisorDone
+    | UserTurn
+    | _ClientEvent
+    | _Closed
 )
 
 
@@ -239,9 +254,19 @@ class Conversation:
         except Exception as exc:  # the transport's own errors (dropped, refused) end the conversation
             self._inputs.put_nowait(_Closed(exc))
 
+    async def _next_input(self) -> Input:
+        """The next input, or :data:`_TICK` once the session's deadline (if any) passes first."""
+        left = self.session.time_left()
+        if left is None:
+            return await self._inputs.get()
+        try:
+            return await asyncio.wait_for(self._inputs.get(), left)
+        except TimeoutError:
+            return _TICK
+
     async def _pump(self) -> None:
         while True:
-            item = await self._inputs.get()
+            item = await self._next_input()
             self._step.clear()
             if isinstance(item, _Closed):
                 self._closed = item
@@ -249,6 +274,8 @@ class Conversation:
                 return
             if isinstance(item, _Start):
                 actions: list[Action] = self.session.start()
+            elif isinstance(item, _Tick):
+                actions = self.session.tick()
             elif isinstance(item, ProtocolError):
                 self.on_action(item)
                 actions = []
@@ -270,8 +297,11 @@ class Conversation:
             elif isinstance(item, _ClientEvent):
                 actions = self.session.client_event(item.event)
             else:
+                internal = self._downstream is not None and self.session.is_internal(item)
                 actions = self.session.receive(item)
-                if self._downstream is not None and not await self._forward(self._downstream, item):
+                if internal:
+                    pass  # the core's own history work (the summary response): not the client's business
+                elif self._downstream is not None and not await self._forward(self._downstream, item):
                     self._closed = _Closed(None)
                     self._step.set()
                     return

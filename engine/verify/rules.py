@@ -100,6 +100,12 @@ RULES: dict[str, Rule] = {
         ),
         Rule("SB302", "carry-never-produced", E, "A contract carries a key that nothing upstream produces."),
         Rule("SB303", "produces-without-tool", W, "An agent `produces` a key that none of its tools `sets`."),
+        Rule(
+            "SB304",
+            "history-leaks-dropped-key",
+            W,
+            'A contract drops a key (no agent requires) the source knows while `history = "keep"` lets the next agent read it.',
+        ),
         # supervisor
         Rule(
             "SB401",

@@ -137,7 +137,12 @@ def test_handoffs_refusals_and_the_depth_cap_over_sockets(desk: CompiledFlow) ->
         "# agent: front",
         "# agent: help",
     ]
-    assert {u["session"]["audio"]["output"]["voice"] for u in updates} == {"alloy"}
+    assert updates[0]["session"]["audio"]["output"]["voice"] == "alloy"
+    assert all("audio" not in u["session"] and "model" not in u["session"] for u in updates[1:])
+    voices = {
+        e["session"]["audio"]["output"]["voice"] for side, e in rec.wire if e["type"] == "session.updated"
+    }
+    assert voices == {"alloy"}  # the voice set once stays across the handoffs
     # the order the issue asks for: session.update, then the output, then response.create after response.done
     kinds = [(side, e["type"]) for side, e in rec.wire]
     transfer = next(
