@@ -29,7 +29,11 @@ def agent_instructions(
 
 
 def agent_update(
-    flow: Flow, agent: str, context: Mapping[str, Any], tools: list[dict[str, Any]]
+    flow: Flow,
+    agent: str,
+    context: Mapping[str, Any],
+    tools: list[dict[str, Any]],
+    claims: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """A handoff's ``session.update``: ``agent``'s instructions, tools and ``tool_choice`` only, so the audio
     formats, turn detection, transcription, voice and modalities the client (or the flow) set stay."""
@@ -37,7 +41,7 @@ def agent_update(
         "type": "session.update",
         "session": {
             "type": "realtime",
-            "instructions": agent_instructions(flow, agent, context),
+            "instructions": agent_instructions(flow, agent, context, claims),
             "tools": tools,
             "tool_choice": "auto",
         },

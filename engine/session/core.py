@@ -1047,7 +1047,9 @@ class Session:
     def _agent_update(self) -> dict[str, Any]:
         """A handoff's ``session.update``: instructions, tools and ``tool_choice`` only."""
         agent = self._plan.agents[self.agent]
-        return agent_update(self._flow, agent.name, self.visible_context(), agent.tools)
+        return agent_update(
+            self._flow, agent.name, self.visible_context(), agent.tools, self.visible_claims()
+        )
 
     def _audit(
         self,
