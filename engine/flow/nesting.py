@@ -20,6 +20,9 @@ import tomllib
 from typing import Literal
 
 Format = Literal["toml", "json"]
+MAX_NESTING = 64
+"""The deepest nesting a document may have (the loader's rule SB006); far above any flow's needs, far below
+the parsers' recursion limits."""
 
 # Every alternative ends in a fallback, so a token always matches and never rescans: an unterminated string
 # runs to the end of its line (single-line) or of the text (multi-line, JSON).
@@ -36,7 +39,7 @@ _TOML_TOKEN = re.compile(
 _JSON_TOKEN = re.compile(r'"(?:[^"\\]++|\\.)*+(?:"|\\?\Z)|(?P<p>[\[\]{}])|[^"\[\]{}]++', re.DOTALL)
 
 
-def excess_nesting(text: str, fmt: Format, limit: int = 64) -> tuple[int, int] | None:
+def excess_nesting(text: str, fmt: Format, limit: int = MAX_NESTING) -> tuple[int, int] | None:
     """The 1-based ``(line, col)`` where nesting first goes deeper than ``limit``, or ``None``.
 
     Columns count characters; a leading BOM is not a column.  Cost: one pass over ``text``, O(1) per token.
