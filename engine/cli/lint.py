@@ -30,7 +30,9 @@ def find_flow_files(paths: Iterable[str], exclude: Sequence[str] = ()) -> list[P
             candidates = sorted(
                 p
                 for p in path.rglob("*")
-                if p.suffix in FORMATS and not p.is_dir() and not NOT_FLOWS & set(p.relative_to(path).parts[:-1])
+                if p.suffix in FORMATS
+                and not p.is_dir()
+                and not NOT_FLOWS & set(p.relative_to(path).parts[:-1])
             )
         else:
             candidates = [path]

@@ -152,7 +152,9 @@ def _decode(data: bytes) -> str:
         return data[skip:].decode("utf-8")
     except UnicodeDecodeError as exc:
         at = skip + exc.start
-        raise ConfinedFileError(f"not UTF-8 (byte 0x{data[at]:02x} at offset {at})", FileProblem.ENCODING) from None
+        raise ConfinedFileError(
+            f"not UTF-8 (byte 0x{data[at]:02x} at offset {at})", FileProblem.ENCODING
+        ) from None
 
 
 def _os_error(exc: OSError) -> ConfinedFileError:

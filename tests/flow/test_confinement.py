@@ -59,7 +59,10 @@ def refusal(folder: Path, ref: str) -> Diagnostic:
 def test_dot_dot_out_of_the_folder(folder: Path) -> None:
     d = refusal(folder, "../../../../etc/passwd")
     assert (d.code, d.rule) == ("SB005", "file-confinement")
-    assert d.message == "cannot read instructions_file '../../../../etc/passwd': outside the flow's folder (through '..')"
+    assert (
+        d.message
+        == "cannot read instructions_file '../../../../etc/passwd': outside the flow's folder (through '..')"
+    )
     assert str(folder) in d.help
 
 
@@ -169,7 +172,10 @@ def test_the_supervisor_script_outside_the_folder_is_refused_at_its_value(folder
         load_flow(path)
     (d,) = info.value.diagnostics
     assert (d.code, d.location) == ("SB005", Location(str(path), 14, 10))
-    assert d.message == "cannot read the supervisor's script '../rules.toml': outside the flow's folder (through '..')"
+    assert (
+        d.message
+        == "cannot read the supervisor's script '../rules.toml': outside the flow's folder (through '..')"
+    )
 
 
 def test_a_fifo_as_the_supervisor_script_is_refused(folder: Path) -> None:

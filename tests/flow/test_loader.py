@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tomllib
 from pathlib import Path
@@ -146,4 +147,13 @@ def test_unknown_keys_suggest_the_key_meant_and_hide_the_missing_one() -> None:
         (5, "unknown key 'max_handof_depth' in [flow] (did you mean 'max_handoff_depth'?)"),
         (8, "unknown key 'requries' in [agents.a] (did you mean 'requires'?)"),
         (10, "unknown key 'form' in [[handoff]] #1 (did you mean 'from'?)"),
+    ]
+
+
+def test_a_fifo_flow_file_is_sb001_and_never_blocks(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.toml")
+    with pytest.raises(FlowError) as info:
+        load_flow(tmp_path / "pipe.toml")
+    assert [(d.code, d.message) for d in info.value.diagnostics] == [
+        ("SB001", "cannot read flow file: not a regular file (a FIFO)")
     ]

@@ -26,7 +26,10 @@ SHAPES = {
     "toml inline tables": ("toml", lambda n: "x = " + "{ a = " * (n - 2) + "{}" + " }" * (n - 2) + "\n"),
     "toml dotted header": ("toml", lambda n: "[" + ".".join(["t"] * (n - 1)) + "]\nk = 1\n"),
     "toml dotted key": ("toml", lambda n: ".".join(["k"] * n) + " = 1\n"),
-    "toml arrays of tables": ("toml", lambda n: "".join(f"[[{'.'.join(['a'] * i)}]]\n" for i in range(1, n // 2 + 1))),
+    "toml arrays of tables": (
+        "toml",
+        lambda n: "".join(f"[[{'.'.join(['a'] * i)}]]\n" for i in range(1, n // 2 + 1)),
+    ),
 }
 
 
