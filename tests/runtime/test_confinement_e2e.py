@@ -14,13 +14,17 @@ import pytest
 from websockets.asyncio.client import connect
 
 from engine.cli import EXIT_FINDINGS, main
-from engine.compile.pipeline import CompiledFlow
+from engine.compile.pipeline import CompiledFlow, compile_document
 from engine.emulator.script import Script
 from engine.emulator.server import Emulator
 from engine.flow.diagnostics import FlowError
-from engine.runtime.prepare import prepare
+from engine.flow.loader import load_flow
+from engine.runtime.prepare import prepare, startup_problems
 from engine.runtime.relay import Relay
+from engine.runtime.tools import ToolRegistry
 from engine.session import MemorySink
+from engine.supervisor.backend import SupervisorConfigError
+from engine.supervisor.factory import make_supervisor
 from tests.realtime_schema import run
 
 REPO = Path(__file__).resolve().parents[2]
@@ -99,3 +103,25 @@ def test_run_refuses_the_flow(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert main(["run", str(path), "--script", str(script)]) == EXIT_FINDINGS
     captured = capsys.readouterr()
     assert "error[SB005]" in captured.err and "Hello." not in captured.out
+
+
+def test_the_rules_file_is_confined_again_when_the_supervisor_is_built(tmp_path: Path) -> None:
+    """Swapped for a symlink out after the flow was loaded: start-up refuses it too (SB402, noting SB005)."""
+    rules = '[[rule]]\nmatch = "x"\nanswer = "y"\n'
+    (tmp_path / "rules.toml").write_text(rules, encoding="utf-8")
+    (tmp_path / "outside.toml").write_text(rules, encoding="utf-8")
+    folder = tmp_path / "flow"
+    folder.mkdir()
+    (folder / "rules.toml").write_text(rules, encoding="utf-8")
+    path = flow_naming(folder, "prompts/front.md")
+    path.write_text(path.read_text() + '\n[supervisor]\nscript = "rules.toml"\n', encoding="utf-8")
+    doc = load_flow(path)
+    (folder / "rules.toml").unlink()
+    (folder / "rules.toml").symlink_to(tmp_path / "outside.toml")
+    with pytest.raises(SupervisorConfigError) as info:
+        make_supervisor(doc, ToolRegistry.from_flow(doc))
+    assert [d.code for d in info.value.diagnostics] == ["SB005"]
+    problems = startup_problems(compile_document(doc), import_tools=False)
+    assert [(d.code, [r.message for r in d.related]) for d in problems] == [
+        ("SB402", ["cannot read supervisor script: outside the flow's folder (through a symlink)"])
+    ]
