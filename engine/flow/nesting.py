@@ -27,7 +27,10 @@ the parsers' recursion limits."""
 # Every alternative ends in a fallback, so a token always matches and never rescans: an unterminated string
 # runs to the end of its line (single-line) or of the text (multi-line, JSON).
 _TOML_TOKEN = re.compile(
-    r"""(?P<s>"{3}(?:[^"\\]++|\\.|"(?!""))*+(?:"{3,5}|\\?\Z)"""
+    # a whole `key = scalar` line (the common case, one token instead of six; it nests nothing)
+    r"""(?P<line>[ \t]*+[A-Za-z0-9_-]++[ \t]*+=[ \t]*+(?:"(?:[^"\\\n]++|\\.)*+"(?!")|'[^'\n]*+'(?!')"""
+    r"""|[A-Za-z0-9_.:+-]++)[ \t\r]*+(?:#[^\n]*+)?(?:\n|\Z))"""
+    r"""|(?P<s>"{3}(?:[^"\\]++|\\.|"(?!""))*+(?:"{3,5}|\\?\Z)"""
     r"""|'{3}(?:[^']++|'(?!''))*+(?:'{3,5}|\Z)"""
     r"""|"(?:[^"\\\n]++|\\.)*+(?:"|\\?(?=\n|\Z))"""
     r"""|'[^'\n]*+(?:'|(?=\n|\Z)))"""
@@ -102,9 +105,15 @@ def _toml_excess(text: str, start: int, limit: int) -> int | None:
     parent = 1  # depth of the table the value after `=` belongs to
     part_at = start
     for m in _TOML_TOKEN.finditer(text, start):
-        if m["skip"] is not None:
+        if m["line"] is not None:  # `key = scalar` then the line's end: as the newline after the value
+            p = "\n"
+            if header is None and frames:
+                key = False
+                continue
+        elif m["skip"] is not None:
             continue
-        p = m["p"]
+        else:
+            p = m["p"]
         if header is not None:  # inside [a.b] or [[a.b]]
             if p is None:
                 if aots and tuple(header) in aots:
