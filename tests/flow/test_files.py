@@ -206,3 +206,34 @@ def test_read_document_reports_sb001_for_a_users_file_and_sb005_for_a_flows(flow
         ("SB005", str(flow_dir / "pipe.toml"))
     ]
     assert [d.code for d in missing.value.diagnostics] == ["SB001"]
+
+
+@pytest.fixture(scope="module")
+def maze(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``base/root`` with a prompt inside and symlinks in, out and up; ``base/outside/f.md`` is the secret."""
+    base = tmp_path_factory.mktemp("maze")
+    root, outside = base / "root", base / "outside"
+    (root / "a").mkdir(parents=True)
+    outside.mkdir()
+    (root / "a" / "f.md").write_text("inside", encoding="utf-8")
+    (root / "f.md").write_text("inside", encoding="utf-8")
+    (outside / "f.md").write_text("SECRET", encoding="utf-8")
+    (root / "link_in").symlink_to("a")
+    (root / "link_out").symlink_to(outside)
+    (root / "up").symlink_to("..")
+    (root / "a" / "back").symlink_to("../../outside/f.md")
+    return root
+
+
+@given(
+    parts=st.lists(st.sampled_from(["..", ".", "a", "link_in", "link_out", "up", "back", "outside", "f.md"]))
+)
+def test_no_path_of_any_shape_reads_outside_the_root(maze: Path, parts: list[str]) -> None:
+    ref = "/".join(parts)
+    try:
+        text = read_confined(ref, maze)
+    except ConfinedFileError as exc:
+        assert exc.kind in (FileProblem.OUTSIDE, FileProblem.MISSING, FileProblem.SPECIAL), exc.reason
+        return
+    assert text == "inside"
+    assert Path(os.path.realpath(maze / ref)).is_relative_to(maze.resolve())
