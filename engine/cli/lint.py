@@ -19,7 +19,10 @@ NOT_FLOWS = {"scripts", "prompts", "tools"}
 
 
 def find_flow_files(paths: Iterable[str], exclude: Sequence[str] = ()) -> list[Path]:
-    """Files as given; folders expanded to their ``.toml``/``.json`` flows (companion folders skipped)."""
+    """Files as given; folders expanded to their ``.toml``/``.json`` flows (companion folders skipped).
+
+    Whatever is named like a flow is listed, FIFOs and dangling links too: lint reports each as ``SB001``
+    rather than skipping it in silence."""
     found: list[Path] = []
     for raw in paths:
         path = Path(raw)
@@ -27,7 +30,9 @@ def find_flow_files(paths: Iterable[str], exclude: Sequence[str] = ()) -> list[P
             candidates = sorted(
                 p
                 for p in path.rglob("*")
-                if p.suffix in FORMATS and p.is_file() and not NOT_FLOWS & set(p.relative_to(path).parts[:-1])
+                if p.suffix in FORMATS
+                and not p.is_dir()
+                and not NOT_FLOWS & set(p.relative_to(path).parts[:-1])
             )
         else:
             candidates = [path]

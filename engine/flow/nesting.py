@@ -20,11 +20,17 @@ import tomllib
 from typing import Literal
 
 Format = Literal["toml", "json"]
+MAX_NESTING = 64
+"""The deepest nesting a document may have (the loader's rule SB006); far above any flow's needs, far below
+the parsers' recursion limits."""
 
 # Every alternative ends in a fallback, so a token always matches and never rescans: an unterminated string
 # runs to the end of its line (single-line) or of the text (multi-line, JSON).
 _TOML_TOKEN = re.compile(
-    r"""(?P<s>"{3}(?:[^"\\]++|\\.|"(?!""))*+(?:"{3,5}|\\?\Z)"""
+    # a whole `key = scalar` line (the common case, one token instead of six; it nests nothing)
+    r"""(?P<line>[ \t]*+[A-Za-z0-9_-]++[ \t]*+=[ \t]*+(?:"(?:[^"\\\n]++|\\.)*+"(?!")|'[^'\n]*+'(?!')"""
+    r"""|[A-Za-z0-9_.:+-]++)[ \t\r]*+(?:#[^\n]*+)?(?:\n|\Z))"""
+    r"""|(?P<s>"{3}(?:[^"\\]++|\\.|"(?!""))*+(?:"{3,5}|\\?\Z)"""
     r"""|'{3}(?:[^']++|'(?!''))*+(?:'{3,5}|\Z)"""
     r"""|"(?:[^"\\\n]++|\\.)*+(?:"|\\?(?=\n|\Z))"""
     r"""|'[^'\n]*+(?:'|(?=\n|\Z)))"""
@@ -36,7 +42,7 @@ _TOML_TOKEN = re.compile(
 _JSON_TOKEN = re.compile(r'"(?:[^"\\]++|\\.)*+(?:"|\\?\Z)|(?P<p>[\[\]{}])|[^"\[\]{}]++', re.DOTALL)
 
 
-def excess_nesting(text: str, fmt: Format, limit: int = 64) -> tuple[int, int] | None:
+def excess_nesting(text: str, fmt: Format, limit: int = MAX_NESTING) -> tuple[int, int] | None:
     """The 1-based ``(line, col)`` where nesting first goes deeper than ``limit``, or ``None``.
 
     Columns count characters; a leading BOM is not a column.  Cost: one pass over ``text``, O(1) per token.
@@ -99,9 +105,15 @@ def _toml_excess(text: str, start: int, limit: int) -> int | None:
     parent = 1  # depth of the table the value after `=` belongs to
     part_at = start
     for m in _TOML_TOKEN.finditer(text, start):
-        if m["skip"] is not None:
+        if m["line"] is not None:  # `key = scalar` then the line's end: as the newline after the value
+            p = "\n"
+            if header is None and frames:
+                key = False
+                continue
+        elif m["skip"] is not None:
             continue
-        p = m["p"]
+        else:
+            p = m["p"]
         if header is not None:  # inside [a.b] or [[a.b]]
             if p is None:
                 if aots and tuple(header) in aots:

@@ -4,6 +4,8 @@
 then bind every tool's ``impl`` (found without importing; imported when ``import_tools``) and load the
 scripted supervisor's rules file. ``SB111`` is a tool whose ``impl`` cannot be bound, ``SB402`` a supervisor
 rules file that does not load (its own problems are attached as notes, at their positions in that file).
+Every file the flow names is read only from inside its folder (:mod:`engine.flow.files`): loading reports a
+refused one as ``SB005`` at its value, and the rules file is read confined again when it is loaded here.
 """
 
 from __future__ import annotations

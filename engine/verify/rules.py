@@ -31,6 +31,13 @@ RULES: dict[str, Rule] = {
             "A value has the wrong type, a key is unknown or missing, or a name is invalid.",
         ),
         Rule("SB004", "instructions-file", E, "An `instructions_file` cannot be read."),
+        Rule(
+            "SB005",
+            "file-confinement",
+            E,
+            "A file the flow names is outside the flow's folder, not a regular file, over 1 MiB, or not UTF-8.",
+        ),
+        Rule("SB006", "nesting-depth", E, "Tables and arrays nest deeper than 64 levels."),
         # references
         Rule(
             "SB101",

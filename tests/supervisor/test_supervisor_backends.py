@@ -431,7 +431,7 @@ def test_make_supervisor_builds_the_scripted_backend_from_the_flow(tmp_path: Pat
 
 
 def test_make_supervisor_config_errors_name_the_file(tmp_path: Path) -> None:
-    with pytest.raises(SupervisorConfigError, match=r"missing\.toml:1:1: cannot read supervisor script: No"):
+    with pytest.raises(SupervisorConfigError, match=r"missing\.toml:1:1: cannot read supervisor script: no"):
         make_supervisor(flow(tmp_path, "scripted", "missing.toml"), Tools().registry)
     with pytest.raises(SupervisorConfigError, match=r"flow\.toml:\d+:\d+: the scripted supervisor needs `"):
         make_supervisor(flow(tmp_path, "scripted"), Tools().registry)
