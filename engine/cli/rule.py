@@ -44,7 +44,7 @@ def cmd_rule(args: argparse.Namespace) -> int:
         out.print("\n[bold]Why[/]")
         out.print(escape(explanation.why))
         out.print("\n[bold]Example[/]")
-        out.print(explanation.example.strip("\n"), markup=False, highlight=False)
+        out.print(explanation.example.strip("\n"), markup=False, highlight=False, soft_wrap=True)
         out.print("\n[bold]Fix[/]")
         out.print(escape(explanation.fix))
     if rule.severity is Severity.WARNING and rule.code not in OWN_CODES:

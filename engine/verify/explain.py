@@ -88,7 +88,7 @@ EXPLANATIONS: dict[str, Explanation] = {
         "deep, before parsing. No real flow nests that deep.",
         example=_flow(
             '[agents.front]\ntools = ["lookup"]\nhandoffs = ["helper"]\n\n[tools.lookup]\n'
-            f"parameters = {{ type = \"object\", examples = {'[' * NESTING}{']' * NESTING} }}\n"
+            f'parameters = {{ type = "object", examples = {"[" * NESTING}{"]" * NESTING} }}\n'
         ),
         fix="Flatten the data at the position shown.",
     ),
@@ -108,7 +108,8 @@ EXPLANATIONS: dict[str, Explanation] = {
         why="Every conversation starts at `entry`, every guardrail (depth cap, loop budget, a refused "
         "transfer) routes to `recovery`, and front agents are the ones that may escalate: a name that is "
         "no agent leaves the conversation with no start, or no way out.",
-        example=_HEAD.replace('"helper"', '"generalist"') + '\n[agents.front]\nhandoffs = ["helper"]\n'
+        example=_HEAD.replace('"helper"', '"generalist"')
+        + '\n[agents.front]\nhandoffs = ["helper"]\n'
         + _HELPER,
         fix="Name an existing agent, or define the agent named.",
     ),
@@ -158,7 +159,7 @@ EXPLANATIONS: dict[str, Explanation] = {
             '[agents.front]\ntools = ["lookup_order"]\nhandoffs = ["helper"]\n\n[tools.lookup_order]\n'
             'parameters = { type = "object", properties = { order_id = { type = "strnig" } } }\n'
         ),
-        fix="Make `parameters` a valid JSON Schema with `type = \"object\"` at the top; the message "
+        fix='Make `parameters` a valid JSON Schema with `type = "object"` at the top; the message '
         "names the bad part.",
     ),
     "SB110": Explanation(
@@ -263,7 +264,7 @@ EXPLANATIONS: dict[str, Explanation] = {
         example=_flow(
             '[agents.front]\nhandoffs = ["helper"]\nterminal = true\n\n[supervisor]\nbackend = "scripted"\n'
         ),
-        fix="Give the scripted backend a `script` (or use `backend = \"openai\"` with a `model`).",
+        fix='Give the scripted backend a `script` (or use `backend = "openai"` with a `model`).',
     ),
     "SB402": Explanation(
         why="The scripted supervisor loads its rules at start-up; a rules file that is missing or does "

@@ -28,7 +28,9 @@ from engine.verify.rules import RULES
 
 OWN_CODES = frozenset({"SB601", "SB602", "SB603"})
 """The findings about ignores: not suppressible (fix the ignore instead)."""
-DIRECTIVE = re.compile(r"#\s*switchboard\s*:\s*ignore\b(?:\[(?P<codes>[^\]\n]*)\])?(?P<rest>.*)", re.IGNORECASE)
+DIRECTIVE = re.compile(
+    r"#\s*switchboard\s*:\s*ignore\b(?:\[(?P<codes>[^\]\n]*)\])?(?P<rest>.*)", re.IGNORECASE
+)
 _CODE = re.compile(r"[^\s,]+")
 _HINT = re.compile(r"switchboard\s*:", re.IGNORECASE)
 
