@@ -25,7 +25,7 @@ from engine.flow.document import (
     read_document,
     validate_document,
 )
-from engine.flow.model import Agent, Flow, FlowSettings, Handoff, Supervisor, Tool
+from engine.flow.model import Agent, Flow, FlowSettings, Handoff, LintSettings, Supervisor, Tool
 from engine.flow.positions import PathKey
 from engine.flow.suggest import did_you_mean, suggestion_text
 from engine.gcpause import gc_paused
@@ -98,6 +98,7 @@ _TABLES: dict[str, type[BaseModel]] = {
     "tools": Tool,
     "handoff": Handoff,
     "supervisor": Supervisor,
+    "lint": LintSettings,
 }
 
 
@@ -118,7 +119,7 @@ def _keys_at(loc: PathKey) -> list[str]:
     model: type[BaseModel] | None = Flow if not loc else _TABLES.get(str(loc[0]))
     if model is None or (loc and loc[0] in ("agents", "tools", "handoff") and len(loc) != 2):
         return []
-    if loc and loc[0] in ("flow", "supervisor") and len(loc) != 1:
+    if loc and loc[0] in ("flow", "supervisor", "lint") and len(loc) != 1:
         return []
     return [field.alias or name for name, field in model.model_fields.items()]
 
