@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -45,3 +46,15 @@ def test_the_example_triggers_its_rule(code: str, tmp_path: Path) -> None:
     found = lint_flow(path, import_tools=False).findings
     assert {d.code for d in found} == {code} | ALSO.get(code, set()), [str(d) for d in found]
     assert all(d.severity is RULES[d.code].severity for d in found)
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_the_readme_lists_every_rule_with_its_name_and_severity() -> None:
+    rows = {}
+    for line in README.read_text(encoding="utf-8").splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if len(cells) >= 3 and re.fullmatch(r"SB\d{3}", cells[0]):
+            rows[cells[0]] = (cells[1], cells[2])
+    assert rows == {code: (rule.name, str(rule.severity)) for code, rule in RULES.items()}

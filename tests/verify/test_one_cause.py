@@ -34,10 +34,11 @@ def codes(found: list[Diagnostic]) -> list[str]:
         ('[agents.front]\nhandoffs = ["helper", "retuns"]\n[agents.returns]\nterminal = true\n', "SB201"),
         # the typo'd target is the agent's only handoff: not also a dead end (SB205)
         ('[agents.front]\nhandoffs = ["dsk"]\n[agents.desk]\nterminal = true\n', "SB205"),
-        # the typo splits what would be a budgeted loop's edge: no SB206 for a loop that does not exist
+        # the typo splits a budgeted loop: the part without the budget is no unbudgeted loop (SB206)
         (
-            '[agents.front]\nhandoffs = ["helper", "sales"]\n[agents.sales]\nhandoffs = ["retuns"]\n'
-            '[agents.returns]\nhandoffs = ["sales"]\nmax_visits = 2\n',
+            '[agents.front]\nhandoffs = ["helper", "sales"]\n[agents.sales]\nhandoffs = ["returns"]\n'
+            '[agents.returns]\nhandoffs = ["sales", "biling"]\n[agents.billing]\nhandoffs = ["sales"]\n'
+            "max_visits = 2\n",
             "SB206",
         ),
         # the contract of the meant edge is no orphan (SB106)
