@@ -222,7 +222,10 @@ def _unused(ignore: Ignore, flow_wide: dict[str, Ignore]) -> Diagnostic:
         message = f"[lint] ignore '{code}' suppresses nothing: this flow has no {code} warning"
     else:
         message = f"ignore[{code}] suppresses nothing: no {code} warning on line {ignore.line}"
-    return _finding("SB603", message, ignore.location, help=f"remove '{code}'", extra={"code": code})
+    fix = f"remove '{code}'"
+    if ignore.line is not None:
+        fix += f" (or put the comment on, or just above, the line the {code} warning points at)"
+    return _finding("SB603", message, ignore.location, help=fix, extra={"code": code})
 
 
 def _finding(

@@ -14,6 +14,7 @@ from engine.flow.model import Flow, LintSettings
 from engine.verify import RULES, verify
 from engine.verify.suppress import OWN_CODES, Outcome, comment_ignores, settle
 from tests.verify.test_verify_properties import flows
+from tests.verify.test_verify_references import to_toml
 
 BASE = """\
 [flow]
@@ -198,3 +199,30 @@ def test_suppression_only_hides_warnings_it_names(flow: Flow, ignored: set[str])
         if code not in found or RULES[code].severity is Severity.ERROR or code in OWN_CODES
     }
     assert {d.extra["code"]: d.code for d in own} == expected
+
+
+@given(flows(noisy=True), st.booleans())
+def test_a_comment_on_each_warnings_line_suppresses_exactly_the_warnings(flow: Flow, above: bool) -> None:
+    """Writing `# switchboard: ignore[CODE]` after (or alone above) the line of every warning of any flow
+    suppresses every warning and nothing else, and leaves no ignore unused."""
+    text = to_toml(flow)
+    doc = parse_flow(text, "flow.toml")
+    findings = verify(doc)
+    wanted: dict[int, set[str]] = {}
+    for d in findings:
+        if d.severity is Severity.WARNING:
+            wanted.setdefault(d.location.line, set()).add(d.code)
+    lines = text.splitlines()
+    for number in sorted(wanted, reverse=True):
+        comment = f"# switchboard: ignore[{', '.join(sorted(wanted[number]))}]"
+        if above:
+            lines.insert(number - 1, comment)
+        else:
+            lines[number - 1] += "  " + comment
+    commented = "\n".join(lines) + "\n"
+    doc = parse_flow(commented, "flow.toml")
+    outcome = settle(doc, verify(doc), commented)
+    assert [d.code for d in outcome.reported] == [d.code for d in findings if d.severity is Severity.ERROR]
+    assert Counter(s.diagnostic.code for s in outcome.suppressed) == Counter(
+        d.code for d in findings if d.severity is Severity.WARNING
+    )
