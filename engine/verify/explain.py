@@ -114,9 +114,9 @@ EXPLANATIONS: dict[str, Explanation] = {
         fix="Name an existing agent, or define the agent named.",
     ),
     "SB104": Explanation(
-        why="A name given twice is ambiguous: two transfer tools with one name are rejected by the Realtime "
-        "API, two contracts for one edge cannot both apply, and in JSON the parser keeps only the last "
-        "of two equal keys, silently dropping the first.",
+        why="A name given twice is ambiguous: a handoff or tool listed twice would give the model two tools "
+        "of one name, two contracts for one edge cannot both apply, and of two equal JSON keys the parser "
+        "keeps the last, silently dropping the first.",
         example=_flow('[agents.front]\nhandoffs = ["helper", "helper"]\n'),
         fix="Remove the repeat (or merge the two contracts into one).",
     ),
