@@ -33,7 +33,7 @@ from engine.flow.document import (
     validate_document,
 )
 from engine.flow.files import ConfinedFileError, FileProblem, read_confined
-from engine.flow.model import Agent, Flow, FlowSettings, Handoff, Supervisor, Tool
+from engine.flow.model import Agent, Flow, FlowSettings, Handoff, LintSettings, Supervisor, Tool
 from engine.flow.nesting import Format
 from engine.flow.positions import PathKey
 from engine.flow.suggest import did_you_mean, suggestion_text
@@ -109,6 +109,7 @@ _TABLES: dict[str, type[BaseModel]] = {
     "tools": Tool,
     "handoff": Handoff,
     "supervisor": Supervisor,
+    "lint": LintSettings,
 }
 
 
@@ -129,7 +130,7 @@ def _keys_at(loc: PathKey) -> list[str]:
     model: type[BaseModel] | None = Flow if not loc else _TABLES.get(str(loc[0]))
     if model is None or (loc and loc[0] in ("agents", "tools", "handoff") and len(loc) != 2):
         return []
-    if loc and loc[0] in ("flow", "supervisor") and len(loc) != 1:
+    if loc and loc[0] in ("flow", "supervisor", "lint") and len(loc) != 1:
         return []
     return [field.alias or name for name, field in model.model_fields.items()]
 

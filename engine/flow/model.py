@@ -196,6 +196,7 @@ class Flow(_Strict):
     tools: dict[Name, Tool] = Field(default_factory=dict)
     handoff: list[Handoff] = Field(default_factory=list, description="Per-edge handoff contracts.")
     supervisor: Supervisor | None = None
+    lint: LintSettings = Field(default_factory=lambda: LintSettings(), description="The `[lint]` table.")
 
     @cached_property
     def contracts(self) -> dict[tuple[str, str], Handoff]:
@@ -215,3 +216,18 @@ class Flow(_Strict):
         if self.supervisor is None:
             return []
         return list(self.supervisor.front) or [self.flow.entry]
+
+
+class LintSettings(_Strict):
+    """The ``[lint]`` table: findings of ``switchboard lint`` (and ``run``/``serve``) not to report."""
+
+    ignore: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Warning codes not to report for this flow (`SB206`); errors cannot be ignored. "
+            "One line: a `# switchboard: ignore[SB206]` comment."
+        ),
+    )
+
+
+Flow.model_rebuild()  # `Flow.lint` names LintSettings, defined after it

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from engine.flow.diagnostics import Diagnostic
+from engine.flow.positions import PathKey
 from engine.verify.dataflow import Keys, Network, may_available, must_available
 from engine.verify.graph import FALLBACK
 from engine.verify.scope import Scope
@@ -44,13 +45,32 @@ def _required(scope: Scope, net: Network, keys: Keys) -> Iterator[Diagnostic]:
     lost = losses(net, avail, keys.mask(key for _, _, key in missing))
     for name, j, key in missing:
         path, why, edge = _witness(scope, lost, name, keys.bits[key])
+        fix, related = _keep(scope, name, key, edge)
         yield scope.diagnostic(
             "SB301",
             f"agent '{name}' requires '{key}', which is lost on path {show(path)} ({why})",
             ("agents", name, "requires", j),
             tuple(dict.fromkeys((name, *edge))),
             {"key": key, "path": path, "lost_on": list(edge) or None},
+            help=fix,
+            related=related,
         )
+
+
+def _keep(scope: Scope, name: str, key: str, edge: tuple[str, ...]) -> tuple[str, list[tuple[PathKey, str]]]:
+    """SB301's fix: carry the key on the edge that drops it, or provide it; and where that is."""
+    if not edge:
+        return f"add '{key}' to initial_context, or produce it (a tool that sets it) before '{name}'", []
+    src, dst = edge
+    contract = scope.flow.contracts.get((src, dst))
+    if contract is None or not scope.declares(src, dst):  # the implicit fallback
+        return f"add '{key}' to fallback_carry", [
+            (("flow", "fallback_carry"), "what the implicit fallback carries")
+        ]
+    n = scope.flow.handoff.index(contract)
+    return f"add '{key}' to carry on {src} -> {dst}", [
+        (("handoff", n, "carry"), "the contract that drops it")
+    ]
 
 
 def _witness(scope: Scope, lost: Losses, name: str, bit: int) -> tuple[list[str], str, tuple[str, ...]]:

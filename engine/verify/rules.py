@@ -128,5 +128,19 @@ RULES: dict[str, Rule] = {
             W,
             "An agent's instructions tell it to transfer to an agent it has no transfer tool for.",
         ),
+        # suppressions ([lint] ignore, `# switchboard: ignore[...]`; engine/verify/suppress.py)
+        Rule(
+            "SB601",
+            "unknown-ignore",
+            W,
+            "An ignore names no rule: an unknown code, or an ignore comment without codes.",
+        ),
+        Rule(
+            "SB602",
+            "unsuppressible",
+            W,
+            "An ignore names an error (or a suppression rule): only warnings can be suppressed.",
+        ),
+        Rule("SB603", "unused-ignore", W, "An ignore suppresses nothing: no such warning where it applies."),
     ]
 }

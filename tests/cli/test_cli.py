@@ -58,7 +58,9 @@ def test_warnings_pass_unless_strict(capsys: pytest.CaptureFixture[str]) -> None
 
 def test_json_output(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(capsys, "lint", str(BROKEN / "sb301_required_key_lost.toml"), "--format", "json")
-    (finding,) = json.loads(out)
+    report = json.loads(out)
+    (finding,) = report["findings"]
+    assert report["suppressed"] == [] and report["summary"]["errors"] == 1
     assert code == EXIT_FINDINGS
     assert finding["code"] == "SB301" and finding["rule"] == "required-key-lost"
     assert finding["line"] == 17 and finding["severity"] == "error"

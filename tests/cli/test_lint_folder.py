@@ -51,7 +51,7 @@ def findings(capsys: pytest.CaptureFixture[str], fmt: str, folder: Path) -> tupl
     code = main(["lint", str(folder), "--format", fmt])
     out = capsys.readouterr().out
     if fmt == "json":
-        found = [(Path(d["file"]).name, d["code"]) for d in json.loads(out)]
+        found = [(Path(d["file"]).name, d["code"]) for d in json.loads(out)["findings"]]
     elif fmt == "sarif":
         results = json.loads(out)["runs"][0]["results"]
         found = [
@@ -84,6 +84,6 @@ def test_every_hostile_file_at_once(tmp_path: Path, capsys: pytest.CaptureFixtur
     for name, _, make in HOSTILE.values():
         make(tmp_path / name)
     code = main(["lint", str(tmp_path), "--format", "json"])
-    found = {(Path(d["file"]).name, d["code"]) for d in json.loads(capsys.readouterr().out)}
+    found = {(Path(d["file"]).name, d["code"]) for d in json.loads(capsys.readouterr().out)["findings"]}
     assert found == {("broken.toml", "SB101"), *((name, c) for name, c, _ in HOSTILE.values())}
     assert code == EXIT_USAGE
