@@ -16,36 +16,66 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,47}$"
-KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+from engine.flow.names import AGENT_NAME_MAX, AGENT_NAME_PATTERN, KEY_PATTERN, TOOL_NAME_PATTERN
+from engine.flow.names import TRANSFER_PREFIX as TRANSFER_PREFIX
 
-Name = Annotated[
+AgentName = Annotated[
     str,
     Field(
-        pattern=NAME_PATTERN,
-        description="An agent or tool name: a letter, then letters, digits or '_' (at most 48).",
+        pattern=AGENT_NAME_PATTERN,
+        description=(
+            f"An agent name: a letter, then letters, digits, '_' or '-' (at most {AGENT_NAME_MAX}, "
+            f"so that `{TRANSFER_PREFIX}<name>` is a Realtime function name)."
+        ),
+    ),
+]
+ToolName = Annotated[
+    str,
+    Field(
+        pattern=TOOL_NAME_PATTERN,
+        description="A tool name (a Realtime function name): a letter, then letters, digits, '_' or '-' (at most 64).",
+    ),
+]
+FlowName = Annotated[
+    str,
+    Field(
+        pattern=TOOL_NAME_PATTERN,
+        description="A flow name: a letter, then letters, digits, '_' or '-' (at most 64).",
     ),
 ]
 ContextKey = Annotated[str, Field(pattern=KEY_PATTERN, description="A context key: an identifier.")]
 
+
+def _whole_number(value: object) -> object:
+    """A float with no fractional part (``8.0``) is the integer it equals, as in JSON Schema; nothing else
+    becomes an integer (strict mode rejects ``"8"`` and ``true``)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+WHOLE_NUMBER = BeforeValidator(_whole_number)
+Integer = Annotated[int, WHOLE_NUMBER]
+"""An integer field: a JSON/TOML integer, or a number equal to one (constraints go before ``WHOLE_NUMBER``
+in an ``Annotated`` of their own, or the JSON Schema gets pydantic's ``ge`` instead of ``minimum``)."""
+
 ESCALATION_TOOL = "get_next_response_from_supervisor"
-TRANSFER_PREFIX = "transfer_to_"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class FlowSettings(_Strict):
     """The ``[flow]`` table."""
 
-    name: Name
+    name: FlowName
     description: str = ""
-    entry: Name = Field(description="The agent every conversation starts with.")
-    recovery: Name = Field(description="The fallback agent every agent must be able to reach.")
-    max_handoff_depth: int = Field(
+    entry: AgentName = Field(description="The agent every conversation starts with.")
+    recovery: AgentName = Field(description="The fallback agent every agent must be able to reach.")
+    max_handoff_depth: Integer = Field(
         default=6, ge=1, le=1000, description="Handoffs per conversation before forced recovery."
     )
     implicit_fallback: bool = Field(
@@ -74,15 +104,17 @@ class Agent(_Strict):
         default=None,
         description="Path of a prompt file, relative to the flow file (instead of `instructions`).",
     )
-    tools: list[Name] = Field(default_factory=list, description="Names of `[tools.*]` this agent may call.")
-    handoffs: list[Name] = Field(default_factory=list, description="Agents this agent may transfer to.")
+    tools: list[ToolName] = Field(default_factory=list, description="Names of `[tools.*]` this agent may call.")
+    handoffs: list[AgentName] = Field(default_factory=list, description="Agents this agent may transfer to.")
     produces: list[ContextKey] = Field(
         default_factory=list, description="Context keys this agent's tools set."
     )
     requires: list[ContextKey] = Field(
         default_factory=list, description="Context keys guaranteed on every path that reaches this agent."
     )
-    max_visits: int | None = Field(default=None, ge=1, description="Loop budget: visits per conversation.")
+    max_visits: Annotated[int, Field(ge=1), WHOLE_NUMBER] | None = Field(
+        default=None, description="Loop budget: visits per conversation."
+    )
     terminal: bool = Field(default=False, description="The conversation may end here (no handoff needed).")
     group: str | None = Field(default=None, description="Diagram cluster.")
 
@@ -98,7 +130,7 @@ class Tool(_Strict):
     sets: list[ContextKey] = Field(default_factory=list, description="Context keys the tool's result sets.")
     impl: str | None = Field(
         default=None,
-        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$",
         description="Python callable implementing the tool, as `module:function`.",
     )
 
@@ -106,8 +138,8 @@ class Tool(_Strict):
 class Handoff(_Strict):
     """One ``[[handoff]]`` entry: the contract of the edge ``from -> to``."""
 
-    source: Name = Field(alias="from")
-    target: Name = Field(alias="to")
+    source: AgentName = Field(alias="from")
+    target: AgentName = Field(alias="to")
     when: str = Field(default="", description="The transfer rule shown to the model.")
     carry: list[ContextKey] | None = Field(
         default=None,
@@ -125,15 +157,15 @@ class Supervisor(_Strict):
     script: str | None = Field(
         default=None, description="Rules file of the scripted backend, relative to the flow."
     )
-    front: list[Name] = Field(
+    front: list[AgentName] = Field(
         default_factory=list, description="Agents that may escalate (default: the entry agent)."
     )
-    tools: list[Name] = Field(
+    tools: list[ToolName] = Field(
         default_factory=list, description="Names of `[tools.*]` the supervisor may call."
     )
     timeout_s: float = Field(default=10.0, gt=0, le=600)
-    max_tool_rounds: int = Field(default=4, ge=0, le=50)
-    max_escalations: int = Field(
+    max_tool_rounds: Integer = Field(default=4, ge=0, le=50)
+    max_escalations: Integer = Field(
         default=20, ge=1, le=10_000, description="Escalation budget per conversation."
     )
     on_budget_exhausted: Literal["answer_alone", "recover"] = "answer_alone"
@@ -143,9 +175,12 @@ class Supervisor(_Strict):
 class Flow(_Strict):
     """A whole flow file."""
 
+    schema_ref: str = Field(
+        default="", alias="$schema", exclude=True, description="The JSON Schema the file follows (ignored)."
+    )
     flow: FlowSettings
-    agents: dict[Name, Agent]
-    tools: dict[Name, Tool] = Field(default_factory=dict)
+    agents: dict[AgentName, Agent]
+    tools: dict[ToolName, Tool] = Field(default_factory=dict)
     handoff: list[Handoff] = Field(default_factory=list, description="Per-edge handoff contracts.")
     supervisor: Supervisor | None = None
 
