@@ -16,7 +16,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from engine.flow.names import AGENT_NAME_MAX, AGENT_NAME_PATTERN, KEY_PATTERN, TOOL_NAME_PATTERN
 from engine.flow.names import TRANSFER_PREFIX as TRANSFER_PREFIX
@@ -183,6 +183,12 @@ class Flow(_Strict):
     tools: dict[ToolName, Tool] = Field(default_factory=dict)
     handoff: list[Handoff] = Field(default_factory=list, description="Per-edge handoff contracts.")
     supervisor: Supervisor | None = None
+
+    @field_validator("schema_ref")
+    @classmethod
+    def _ignored(cls, value: str) -> str:
+        """``$schema`` is checked to be a string, then dropped: it is the editor's, not the flow's."""
+        return ""
 
     @cached_property
     def contracts(self) -> dict[tuple[str, str], Handoff]:
