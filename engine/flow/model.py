@@ -104,7 +104,9 @@ class Agent(_Strict):
         default=None,
         description="Path of a prompt file, relative to the flow file (instead of `instructions`).",
     )
-    tools: list[ToolName] = Field(default_factory=list, description="Names of `[tools.*]` this agent may call.")
+    tools: list[ToolName] = Field(
+        default_factory=list, description="Names of `[tools.*]` this agent may call."
+    )
     handoffs: list[AgentName] = Field(default_factory=list, description="Agents this agent may transfer to.")
     produces: list[ContextKey] = Field(
         default_factory=list, description="Context keys this agent's tools set."

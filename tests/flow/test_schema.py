@@ -78,7 +78,9 @@ def test_the_json_number_model_an_int_is_a_float_and_a_whole_float_an_int() -> N
     for doc in (parse_flow(text, "f.toml"), parse_flow(as_json(text), "f.json", "json")):
         assert doc.flow.flow.max_handoff_depth == 8 and type(doc.flow.flow.max_handoff_depth) is int
         assert doc.flow.supervisor is not None and doc.flow.supervisor.timeout_s == 10.0
-        assert type(doc.flow.supervisor.timeout_s) is float and type(doc.flow.supervisor.max_tool_rounds) is int
+        assert (
+            type(doc.flow.supervisor.timeout_s) is float and type(doc.flow.supervisor.max_tool_rounds) is int
+        )
     assert schema_accepts(tomllib.loads(text))
 
 
@@ -106,8 +108,8 @@ def name_flow(agent: str = "a", tool: str = "t", flow: str = "t") -> str:
     """A flow with these names (quoted, so that any string is TOML)."""
     a, t, f = (json.dumps(n) for n in (agent, tool, flow))
     return (
-        f"[flow]\nname = {f}\nentry = {a}\nrecovery = \"r\"\n"
-        f"[agents.{a}]\nhandoffs = [\"r\"]\ntools = [{t}]\n[agents.r]\nterminal = true\n[tools.{t}]\n"
+        f'[flow]\nname = {f}\nentry = {a}\nrecovery = "r"\n'
+        f'[agents.{a}]\nhandoffs = ["r"]\ntools = [{t}]\n[agents.r]\nterminal = true\n[tools.{t}]\n'
     )
 
 
@@ -176,7 +178,9 @@ def test_the_schema_is_valid_2020_12_and_uses_only_its_keywords() -> None:
                 walk(value)
 
     walk(schema)
-    assert keywords <= known, f"keywords JSON Schema does not know (ignored by validators): {keywords - known}"
+    assert keywords <= known, (
+        f"keywords JSON Schema does not know (ignored by validators): {keywords - known}"
+    )
 
 
 def test_name_keyed_tables_close_their_keys() -> None:

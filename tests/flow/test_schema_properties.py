@@ -72,13 +72,17 @@ scalars = st.one_of(
     st.integers(),
     st.sampled_from([0.0, -0.0, 1.0, 8.0, 8.5, 10, 600.0, 600.5, 1e300, -1.0]),
     st.floats(allow_nan=False, allow_infinity=False),
-    st.sampled_from(["8", "yes", "true", "10", "scripted", "openai", "recover", "answer_alone", "m:f", "m.x:f"]),
+    st.sampled_from(
+        ["8", "yes", "true", "10", "scripted", "openai", "recover", "answer_alone", "m:f", "m.x:f"]
+    ),
     names,
     st.text(max_size=8),
 )
 values = st.recursive(
     scalars,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(FIELDS) | names, inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(FIELDS) | names, inner, max_size=3)
+    ),
     max_leaves=6,
 )
 

@@ -91,7 +91,9 @@ def test_a_kebab_case_flow_lints_clean_and_a_misspelt_transfer_tool_is_still_fou
 
 def test_compiled_states_are_identifiers_and_events_are_the_transfer_tools(flow_file: Path) -> None:
     machine_cls = compile_handoff_machine(load_flow(flow_file).flow)
-    assert {s.id for s in machine_cls.states} == {state_id(a) for a in ("front-desk", "airline-unreachable", "human-agent")}
+    assert {s.id for s in machine_cls.states} == {
+        state_id(a) for a in ("front-desk", "airline-unreachable", "human-agent")
+    }
     assert all(s.id.isidentifier() for s in machine_cls.states)
     machine = machine_cls()
     machine.send("transfer_to_airline-unreachable")
