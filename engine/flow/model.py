@@ -8,7 +8,10 @@ A flow file (TOML or JSON) has these top-level tables::
     [[handoff]]     Handoff: the contract of one edge (optional detail)
     [supervisor]    Supervisor: the chat-supervisor pattern (optional)
 
-The JSON Schema in ``schemas/flow.schema.json`` is generated from these models.
+Input is strict: no value is coerced (``"8"`` is no integer, ``"yes"`` no boolean), except that numbers
+follow JSON's model (a float field takes ``10``, an integer field ``8.0``). Names follow
+:mod:`engine.flow.names`. The JSON Schema in ``schemas/flow.schema.json`` is generated from these models
+(:mod:`engine.flow.schema`) and accepts the same documents.
 """
 
 from __future__ import annotations
@@ -65,6 +68,9 @@ ESCALATION_TOOL = "get_next_response_from_supervisor"
 
 
 class _Strict(BaseModel):
+    """Every table: unknown keys refused, values never coerced, only the format's key (``from``, not
+    ``source``) accepted."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
