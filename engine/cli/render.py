@@ -41,8 +41,6 @@ def cmd_render(args: argparse.Namespace) -> int:
         if result.traffic is not None:
             status += ", " + traffic_line(result.traffic)
         err.print(f"wrote {result.path} ({status})", markup=False)
-    for warning in result.warnings:
-        err.print(f"switchboard render: warning: {warning}", markup=False)
     if result.traffic is not None and result.traffic.elsewhere:
         routes = len(result.traffic.elsewhere)
         err.print(

@@ -10,7 +10,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -33,14 +33,6 @@ INSTALL_HINT = "install graphviz: apt-get install graphviz (Debian/Ubuntu) or br
 MARKER = "switchboard:dot-sha256="
 """An SVG written by :func:`render` carries ``<!-- switchboard:dot-sha256=HEX -->``: the hash of its DOT."""
 _MARKER_RE = re.compile(re.escape(MARKER) + r"([0-9a-f]{64})")
-ROUTER_FAILED = "triangulation failed"
-"""What ``dot`` prints when its spline router gives up on an edge (and exits non-zero). The router
-(``Pshortestpath`` in graphviz's lib/pathplan) triangulates the corridor of boxes an edge may run through;
-a corridor squeezed to nothing has no triangulation. Clusters and edge labels squeeze corridors: graphviz
-2.43 fails on about one random property-test flow in N (see ``FALLBACK_SPLINES``), never the same way twice
-when the graph changes a little. ``splines=ortho`` does not cause it; the presets do not use it anyway."""
-FALLBACK_SPLINES = ("polyline", "line")
-"""Drawn again with these ``splines`` when :data:`ROUTER_FAILED`, in order, with a warning."""
 
 
 class RenderError(SwitchboardError):
@@ -83,16 +75,6 @@ class RenderResult:
     """Time spent in ``dot`` (0 for DOT and Mermaid output)."""
     traffic: TrafficSummary | None = None
     """The totals of the traffic overlay (``None``: none was asked for)."""
-    warnings: tuple[str, ...] = ()
-    """What the reader of the picture should know (it was drawn with other ``dot`` settings)."""
-
-
-@dataclass(frozen=True)
-class Drawing:
-    """The output of ``dot``, and the warnings of :func:`draw`."""
-
-    data: bytes
-    warnings: tuple[str, ...] = ()
 
 
 def dot_hash(dot: str) -> str:
@@ -140,7 +122,7 @@ def render(
     image was asked for and ``dot`` is not installed (after writing the ``.dot`` and ``.mmd`` beside ``out``).
     """
     sources = render_sources(doc, diagnostics, traffic)
-    path, fmt, seconds, warnings = _output(sources, out, stdout)
+    path, fmt, seconds = _output(sources, out, stdout)
     return RenderResult(
         path,
         fmt,
@@ -150,50 +132,14 @@ def render(
         len(sources.diagram.edges),
         seconds,
         sources.diagram.traffic,
-        warnings,
     )
 
 
-def draw(diagram: Diagram, layout: Layout, fmt: str) -> Drawing:
-    """``dot -T<fmt>`` of ``diagram`` in ``layout``; if the spline router fails (:data:`ROUTER_FAILED`),
-    again with each of :data:`FALLBACK_SPLINES`, saying so. Raises what ``graphviz.pipe`` raises otherwise."""
-    source = str(diagram_digraph(diagram, layout).source)
-    try:
-        return Drawing(_pipe(source, fmt))
-    except graphviz.CalledProcessError as exc:
-        if ROUTER_FAILED not in _stderr(exc):
-            raise
-        failure = exc
-    for splines in FALLBACK_SPLINES:
-        retry = replace(layout, graph_attr={**layout.graph_attr, "splines": splines})
-        try:
-            data = _pipe(str(diagram_digraph(diagram, retry).source), fmt)
-        except graphviz.CalledProcessError as exc:
-            if ROUTER_FAILED not in _stderr(exc):
-                raise
-            continue
-        why = f"dot's edge router failed ({ROUTER_FAILED!r}, a graphviz bug); drawn with splines={splines}"
-        return Drawing(data, (why,))
-    raise failure
-
-
-def _pipe(source: str, fmt: str) -> bytes:
-    data: bytes = graphviz.pipe("dot", fmt, source.encode("utf-8"), quiet=True)
-    return data
-
-
-def _stderr(exc: graphviz.CalledProcessError) -> str:
-    return exc.stderr.decode("utf-8", "replace").strip() if isinstance(exc.stderr, bytes) else ""
-
-
-def _output(
-    sources: Sources, out: Path | str, stdout: TextIO | None
-) -> tuple[Path | None, str, float, tuple[str, ...]]:
-    """Write ``sources`` as :func:`render` says; the file written, its format, the seconds ``dot`` took and
-    its warnings."""
+def _output(sources: Sources, out: Path | str, stdout: TextIO | None) -> tuple[Path | None, str, float]:
+    """Write ``sources`` as :func:`render` says; the file written, its format and the seconds ``dot`` took."""
     if str(out) == "-":
         (stdout or sys.stdout).write(sources.dot)
-        return None, "dot", 0.0, ()
+        return None, "dot", 0.0
     path = Path(out)
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
@@ -202,30 +148,28 @@ def _output(
             f"cannot render {path}: unknown format {path.suffix or '(none)'!r}; use one of {known}"
         )
     started = time.perf_counter()
-    warnings: tuple[str, ...] = ()
     if fmt == "dot":
         _write(path, sources.dot.encode("utf-8"))
     elif fmt == "mermaid":
         _write(path, sources.mermaid.encode("utf-8"))
     else:
-        drawing = _draw(sources, fmt, path)
-        _write(path, drawing.data)
-        warnings = drawing.warnings
-    return path, fmt, time.perf_counter() - started if fmt in DOT_FORMATS else 0.0, warnings
+        _write(path, _draw(sources, fmt, path))
+    return path, fmt, time.perf_counter() - started if fmt in DOT_FORMATS else 0.0
 
 
-def _draw(sources: Sources, fmt: str, path: Path) -> Drawing:
+def _draw(sources: Sources, fmt: str, path: Path) -> bytes:
     if shutil.which("dot") is None:
         _dot_missing(sources, path)
     try:
-        drawing = draw(sources.diagram, sources.layout, fmt)
+        data: bytes = graphviz.pipe("dot", fmt, sources.dot.encode("utf-8"), quiet=True)
     except graphviz.ExecutableNotFound:
         _dot_missing(sources, path)
     except graphviz.CalledProcessError as exc:
-        raise RenderError(f"dot failed to draw {path}: {_stderr(exc) or exc}") from None
-    if fmt == "svg":  # the hash of the DOT as written, whatever splines drew it: what `--check` compares
-        drawing = replace(drawing, data=_mark(drawing.data, sources.dot_sha256))
-    return drawing
+        detail = exc.stderr.decode("utf-8", "replace").strip() if isinstance(exc.stderr, bytes) else ""
+        raise RenderError(f"dot failed to draw {path}: {detail or exc}") from None
+    if fmt == "svg":
+        data = _mark(data, sources.dot_sha256)
+    return data
 
 
 def _dot_missing(sources: Sources, path: Path) -> None:
