@@ -25,7 +25,7 @@ from pathlib import Path
 from benchlib import (
     Target,
     best_of,
-    best_run,
+    best_runs,
     failed,
     installed_python_env,
     machine_line,
@@ -101,7 +101,7 @@ def startup(runs: int, pycache: Path) -> dict[str, float]:
     commands["lint"] = [*cli, "lint", SMALL_FLOW]
     for argv in commands.values():
         subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, check=False)  # writes the bytecode
-    return {name: best_run(argv, env, runs, cwd=ROOT) for name, argv in commands.items()}
+    return best_runs(commands, env, runs, cwd=ROOT)
 
 
 def main() -> None:
@@ -165,8 +165,8 @@ def main() -> None:
             "",
             targets_table(targets),
             "",
-            f"From the shell, best of {args.runs} fresh interpreters each (this checkout, bytecode cached as an",
-            f"installed package has it): `switchboard lint {SMALL_FLOW}` {shell['lint'] * 1000:.0f} ms,",
+            f"From the shell, best of {args.runs} fresh interpreters each, taking turns (this checkout, bytecode",
+            f"cached as an installed package has it): `switchboard lint {SMALL_FLOW}` {shell['lint'] * 1000:.0f} ms,",
             f"`switchboard --version` {shell['version'] * 1000:.0f} ms (the baseline: interpreter and CLI imports),",
             f"a bare `python -c pass` {shell['python'] * 1000:.0f} ms.",
             "",

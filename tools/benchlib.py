@@ -25,16 +25,22 @@ def best_of(fn: Callable[[], Any], repeat: int = 3) -> float:
     return min(times)
 
 
-def best_run(argv: Sequence[str], env: dict[str, str], repeat: int, cwd: Path | None = None) -> float:
-    """The fastest of ``repeat`` runs of the command ``argv``, in seconds (it must exit 0 or 1)."""
-    times = []
+def best_runs(
+    commands: dict[str, Sequence[str]], env: dict[str, str], repeat: int, cwd: Path | None = None
+) -> dict[str, float]:
+    """The fastest of ``repeat`` runs of each command, in seconds (each must exit 0 or 1). The commands take
+    turns, so a burst of load on a shared machine slows all of them, not only the one that runs then."""
+    times: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(repeat):
-        start = time.perf_counter()
-        done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, check=False)
-        times.append(time.perf_counter() - start)
-        if done.returncode not in (0, 1):
-            raise RuntimeError(f"{' '.join(argv)} exited {done.returncode}: {done.stderr.decode()[-500:]}")
-    return min(times)
+        for name, argv in commands.items():
+            start = time.perf_counter()
+            done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, check=False)
+            times[name].append(time.perf_counter() - start)
+            if done.returncode not in (0, 1):
+                raise RuntimeError(
+                    f"{' '.join(argv)} exited {done.returncode}: {done.stderr.decode()[-500:]}"
+                )
+    return {name: min(samples) for name, samples in times.items()}
 
 
 def installed_python_env(root: Path, pycache: Path) -> dict[str, str]:
