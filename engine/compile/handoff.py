@@ -25,7 +25,7 @@ from statemachine.transition_list import TransitionList
 from engine.flow.model import TRANSFER_PREFIX, Flow
 from engine.flow.names import identifier
 from engine.gcpause import gc_paused
-from engine.verify.graph import routing_graph
+from engine.verify.graph import routing_adjacency
 
 RECOVER = "recover"
 STATE_PREFIX = "agent_"
@@ -105,8 +105,9 @@ def _build(flow: Flow) -> type[HandoffMachine]:
     entry, recovery = flow.flow.entry, flow.flow.recovery
     states = {name: State(name, value=name, initial=(name == entry), final=False) for name in flow.agents}
     incoming: defaultdict[str, list[Transition]] = defaultdict(list)
-    for source, target in routing_graph(flow).edges:
-        incoming[target].append(Transition(states[source], states[target]))
+    for source, targets in routing_adjacency(flow).items():
+        for target in targets:
+            incoming[target].append(Transition(states[source], states[target]))
     attrs: dict[str, Any] = {
         "validate_disconnected_states": False,
         "validate_trap_states": False,

@@ -5,18 +5,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from engine.flow.diagnostics import Diagnostic, Related
 from engine.flow.loader import FlowDocument
 from engine.flow.model import Flow
 from engine.flow.positions import PathKey
 from engine.verify.fixes import Fixes, find_fixes
-from engine.verify.graph import HANDOFF, routing_graph
+from engine.verify.graph import HANDOFF, routing_adjacency, routing_graph
 from engine.verify.rules import RULES
 from engine.verify.search import Tree, bfs
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class Scope:
     @cached_property
     def adjacency(self) -> dict[str, dict[str, dict[str, Any]]]:
         """The routing graph as plain dicts, ``{source: {target: edge data}}``: much faster to walk."""
-        return dict(self.routes.adjacency())
+        return routing_adjacency(self.flow)
 
     @cached_property
     def declared(self) -> dict[str, list[str]]:
