@@ -15,6 +15,7 @@ from engine.flow.model import Flow
 from engine.flow.positions import PathKey
 from engine.verify.fixes import Fixes, find_fixes
 from engine.verify.graph import HANDOFF, routing_graph
+from engine.verify.loops import Moves
 from engine.verify.rules import RULES
 from engine.verify.search import Tree, bfs
 
@@ -44,6 +45,11 @@ class Scope:
             source: [target for target, data in targets.items() if data["kind"] == HANDOFF]
             for source, targets in self.adjacency.items()
         }
+
+    @cached_property
+    def moves(self) -> Moves:
+        """Every move a conversation can make, with the budgets that bound them (see ``loops.py``)."""
+        return Moves.of(self.flow, self.adjacency)
 
     def declares(self, source: str, target: str) -> bool:
         """Whether ``source -> target`` is a declared handoff between known agents."""
