@@ -52,9 +52,15 @@ class Moves:
         succ: dict[str, dict[str, Move]] = {}
         for source, targets in adjacency.items():
             moves: dict[str, Move] = {
-                target: "fallback" if data["kind"] == FALLBACK else "handoff" for target, data in targets.items()
+                target: "fallback" if data["kind"] == FALLBACK else "handoff"
+                for target, data in targets.items()
             }
-            if source != recovery and recovery in agents and recovery not in moves and any(t in budget for t in moves):
+            if (
+                source != recovery
+                and recovery in agents
+                and recovery not in moves
+                and any(t in budget for t in moves)
+            ):
                 moves[recovery] = "reroute"
             succ[source] = moves
         return cls(succ, budget)

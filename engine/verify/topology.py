@@ -99,7 +99,9 @@ def _inside(succ: dict[str, list[str]], component: set[str]) -> Callable[[str], 
     return lambda node: (target for target in succ[node] if target in component)
 
 
-def _best_budget(inner: dict[str, list[str]], component: set[str], members: list[str], recovery: str | None) -> str:
+def _best_budget(
+    inner: dict[str, list[str]], component: set[str], members: list[str], recovery: str | None
+) -> str:
     """The member (not the recovery agent) with the most routes through it inside ``component``."""
     into = dict.fromkeys(members, 0)
     out = dict.fromkeys(members, 0)

@@ -317,9 +317,121 @@ def test_sb206_unbudgeted_loop(lint: Lint, position_of: Where) -> None:
     assert d.severity is Severity.WARNING
     assert at(d) == position_of(text, "[agents.returns]")
     assert d.agents == ("returns", "sales")
-    assert "returns -> sales -> returns" in d.message
-    assert d.extra == {"cycle": ["returns", "sales", "returns"], "agents": ["returns", "sales"]}
+    assert d.message == "handoff loop returns -> sales -> returns has no agent with a max_visits budget"
+    assert d.extra == {
+        "cycle": ["returns", "sales", "returns"],
+        "agents": ["returns", "sales"],
+        "budget_on": "returns",
+    }
+    assert d.help == "add max_visits = 3 to 'returns'"
+    [note] = d.related
+    assert (note.location.line, note.location.col) == position_of(text, '"returns"]')
+    assert note.message == "'sales' hands off to 'returns' here"
     assert lint(text.replace("[agents.sales]\n", "[agents.sales]\nmax_visits = 3\n")) == []
+
+
+PING_PONG = """\
+[flow]
+name = "ping_pong"
+entry = "front"
+recovery = "helper"
+
+[agents.front]
+handoffs = ["sales"]
+
+[agents.sales]
+handoffs = ["returns", "billing"]
+
+[agents.returns]
+handoffs = ["sales"]
+
+[agents.billing]
+handoffs = ["returns"]
+max_visits = 2
+
+[agents.helper]
+terminal = true
+"""
+
+
+def test_sb206_a_budget_elsewhere_in_the_cycle_leaves_a_ping_pong(lint: Lint, position_of: Where) -> None:
+    """'billing' has a budget, but sales -> returns -> sales avoids it (the old rule passed this flow)."""
+    d = only(lint(PING_PONG), "SB206")
+    assert at(d) == position_of(PING_PONG, "[agents.sales]")
+    assert d.extra["cycle"] == ["sales", "returns", "sales"] and d.agents == ("sales", "returns")
+    assert d.help == "add max_visits = 3 to 'sales'"
+    assert [(n.location.line, n.location.col) for n in d.related] == [position_of(PING_PONG, '"sales"]', 1)]
+    assert (
+        lint(
+            PING_PONG.replace(
+                'handoffs = ["sales"]\n\n[agents.billing]',
+                'handoffs = ["sales"]\nmax_visits = 1\n\n[agents.billing]',
+            )
+        )
+        == []
+    )
+
+
+def test_sb206_each_unbudgeted_component_once_with_the_busiest_agent_to_budget(lint: Lint) -> None:
+    """Two components; the hub is on every cycle of the first, so it gets the help, though 'a' comes first."""
+    spokes = "".join(f'\n[agents.{s}]\nhandoffs = ["hub"]\n' for s in "abc")
+    text = (
+        BASE.replace('handoffs = ["helper"]', 'handoffs = ["a", "x"]')
+        + spokes
+        + (
+            '\n[agents.hub]\nhandoffs = ["a", "b", "c"]\n'
+            '\n[agents.x]\nhandoffs = ["y"]\n\n[agents.y]\nhandoffs = ["x"]\n'
+        )
+    )
+    found = lint(text)
+    assert [(d.code, d.agents, d.help) for d in found] == [
+        ("SB206", ("a", "b", "c", "hub"), "add max_visits = 3 to 'hub'"),
+        ("SB206", ("x", "y"), "add max_visits = 3 to 'x'"),
+    ]
+    assert found[0].extra["cycle"] == ["a", "hub", "a"]
+    assert (
+        lint(
+            text.replace("[agents.hub]\n", "[agents.hub]\nmax_visits = 3\n").replace(
+                "[agents.y]\n", "[agents.y]\nmax_visits = 2\n"
+            )
+        )
+        == []
+    )
+
+
+def test_sb206_through_the_implicit_fallback(lint: Lint, position_of: Where) -> None:
+    """front -> helper is no declared handoff, but the implicit fallback; the recovery's budget is no bound."""
+    text = BASE.replace('handoffs = ["helper"]', 'handoffs = ["desk"]') + "\n[agents.desk]\nterminal = true\n"
+    text = text.replace(
+        "[agents.helper]\nterminal = true", '[agents.helper]\nhandoffs = ["front"]\nmax_visits = 2'
+    )
+    d = only(lint(text), "SB206")
+    assert at(d) == position_of(text, "[agents.front]")
+    assert d.message == (
+        "handoff loop front -> helper -> front has no agent with a max_visits budget (front -> helper is the "
+        "implicit fallback; max_visits on recovery agent 'helper' does not count: guardrails reroute there "
+        "whatever its visits)"
+    )
+    assert d.help == "add max_visits = 3 to 'front'"
+    [note] = d.related
+    assert (note.location.line, note.location.col) == position_of(text, '"front"]')
+    assert note.message == "'helper' hands off to 'front' here"
+    assert lint(text.replace('handoffs = ["desk"]', 'handoffs = ["desk"]\nmax_visits = 3')) == []
+
+
+def test_sb206_through_a_guardrail_reroute(lint: Lint, position_of: Where) -> None:
+    """Without the fallback, a transfer to 'desk' past its budget still reroutes 'front' to the recovery agent."""
+    text = BASE.replace('recovery = "helper"', 'recovery = "helper"\nimplicit_fallback = false')
+    text = (
+        text.replace('handoffs = ["helper"]', 'handoffs = ["desk"]')
+        + '\n[agents.desk]\nhandoffs = ["helper"]\nmax_visits = 1\n'
+    )
+    text = text.replace("[agents.helper]\nterminal = true", '[agents.helper]\nhandoffs = ["front"]')
+    d = only(lint(text), "SB206")
+    assert d.extra["cycle"] == ["front", "helper", "front"]
+    assert "(front -> helper is the reroute of a transfer to 'desk' past its budget)" in d.message
+    assert [n.message for n in d.related] == ["'helper' hands off to 'front' here"]
+    assert lint(text.replace('handoffs = ["desk"]', 'handoffs = ["desk"]\nmax_visits = 2')) == []
 
 
 def test_sb206_one_warning_per_component(lint: Lint) -> None:

@@ -124,22 +124,11 @@ def found(diagnostics: Iterable[Diagnostic], code: str) -> list[Diagnostic]:
 @settings(max_examples=100, deadline=None)
 @given(flows())
 def test_topology_matches_brute_force(flow: Flow) -> None:
-    """SB201, SB202, SB203 and SB206 find exactly what exhaustive walk enumeration finds."""
+    """SB201, SB202 and SB203 find exactly what exhaustive walk enumeration finds (SB206: test_verify_loops)."""
     diagnostics = lint(flow)
     entry, recovery, cap = flow.flow.entry, flow.flow.recovery, flow.flow.max_handoff_depth
     edges = routing_edges(flow)
     declared = declared_edges(flow)
-
-    # SB206: the cycles of mutually reachable agents (over declared handoffs) with no max_visits anywhere
-    reach = {a: set(walk_lengths(declared, a)) for a in declared}
-    components = {frozenset(b for b in reach[a] if a in reach[b]) for a in declared}
-    loops = {c for c in components if len(c) > 1 and all(flow.agents[a].max_visits is None for a in c)}
-    assert {frozenset(d.agents) for d in found(diagnostics, "SB206")} == loops
-    order = list(flow.agents)
-    for d in found(diagnostics, "SB206"):
-        cycle = d.extra["cycle"]
-        assert cycle[0] == cycle[-1] == min(d.agents, key=order.index)
-        assert all(b in declared[a] for a, b in pairwise(cycle))
 
     if entry not in flow.agents:
         assert not {"SB201", "SB202", "SB203", "SB301", "SB302"} & {d.code for d in diagnostics}
