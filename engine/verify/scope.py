@@ -73,6 +73,22 @@ class Scope:
         return bfs([self.entry], self.adjacency.__getitem__)
 
     @cached_property
+    def providers(self) -> dict[str, PathKey]:
+        """Each context key something in the flow provides (``initial_context``, an agent's ``produces``, a
+        tool's ``sets``) -> where it is first provided."""
+        flow = self.flow
+        where: dict[str, PathKey] = {}
+        for i, key in enumerate(flow.flow.initial_context):
+            where.setdefault(key, ("flow", "initial_context", i))
+        for name, agent in flow.agents.items():
+            for i, key in enumerate(agent.produces):
+                where.setdefault(key, ("agents", name, "produces", i))
+        for name, tool in flow.tools.items():
+            for i, key in enumerate(tool.sets):
+                where.setdefault(key, ("tools", name, "sets", i))
+        return where
+
+    @cached_property
     def fixes(self) -> Fixes:
         """The unknown names that have a near miss, and the flow with them fixed (see ``fixes.py``)."""
         return find_fixes(self.flow)

@@ -486,7 +486,123 @@ def test_sb301_required_key_lost(lint: Lint, position_of: Where) -> None:
         "key": "user_id",
         "path": ["authentication", "sales", "returns"],
         "lost_on": ["sales", "returns"],
+        "cause": "carry",
     }
+    assert d.help == 'add "user_id" to carry on sales -> returns'
+    [note] = d.related
+    assert (note.location.line, note.location.col) == position_of(RETAIL, "carry = []")
+    assert note.message == "the contract sales -> returns does not carry 'user_id'"
+
+
+CARD = """\
+[flow]
+name = "bank"
+entry = "front"
+recovery = "helper"
+
+[agents.front]
+tools = ["identify"]
+handoffs = ["card_services", "savings", "mortgages"]
+
+[agents.card_services]
+handoffs = ["loans"]
+
+[agents.savings]
+handoffs = ["loans"]
+
+[agents.mortgages]
+handoffs = ["loans"]
+
+[agents.loans]
+requires = ["customer_id"]
+terminal = true
+
+[agents.helper]
+terminal = true
+
+[tools.identify]
+sets = ["customer_id"]
+
+[[handoff]]
+from = "card_services"
+to = "loans"
+carry = []
+
+[[handoff]]
+from = "savings"
+to = "loans"
+carry = ["customer_id"]
+
+[[handoff]]
+from = "mortgages"
+to = "loans"
+carry = ["account"]
+"""
+
+
+def test_sb301_reports_every_contract_that_drops_the_key(lint: Lint, position_of: Where) -> None:
+    """Two of the three routes into 'loans' drop 'customer_id': one finding each, each at the requires."""
+    text = CARD.replace(
+        'carry = ["account"]',
+        'carry = ["account"]\n\n[[handoff]]\nfrom = "front"\nto = "mortgages"\ncarry = ["customer_id", "account"]',
+    )
+    text = text.replace(
+        '[tools.identify]\nsets = ["customer_id"]', '[tools.identify]\nsets = ["customer_id", "account"]'
+    )
+    found = lint(text)
+    assert [d.code for d in found] == ["SB301", "SB301"]
+    requires = position_of(text, '"customer_id"]')
+    for d, source, carry in zip(
+        found, ["card_services", "mortgages"], ["carry = []", 'carry = ["account"]'], strict=True
+    ):
+        assert at(d) == requires
+        assert d.message == (
+            f"agent 'loans' requires 'customer_id', which is lost on path front -> {source} -> loans "
+            f"(not carried on {source} -> loans)"
+        )
+        assert d.help == f'add "customer_id" to carry on {source} -> loans'
+        assert [(n.location.line, n.location.col) for n in d.related] == [position_of(text, carry)]
+        assert d.agents == ("loans", source) and d.extra["lost_on"] == [source, "loans"]
+
+
+def test_sb301_one_finding_per_dropping_contract_however_many_paths_lead_to_it(lint: Lint) -> None:
+    text = CARD.replace(
+        'handoffs = ["card_services", "savings", "mortgages"]',
+        'handoffs = ["card_services", "savings", "mortgages", "desk"]',
+    )
+    text = text.replace(
+        "[agents.savings]\n", '[agents.desk]\nhandoffs = ["card_services"]\n\n[agents.savings]\n'
+    )
+    text = text.replace('carry = ["account"]', 'carry = ["customer_id"]')
+    d = only(lint(text), "SB301")
+    assert d.extra["path"] == ["front", "card_services", "loans"]
+
+
+def test_sb301_a_key_nothing_produces(lint: Lint, position_of: Where) -> None:
+    text = CARD.replace('requires = ["customer_id"]', 'requires = ["customer_id", "credit_score"]')
+    text = text.replace("carry = []", 'carry = ["customer_id"]').replace(
+        'carry = ["account"]', 'carry = ["customer_id"]'
+    )
+    d = only(lint(text), "SB301")
+    assert at(d) == position_of(text, '"credit_score"')
+    assert d.message == (
+        "agent 'loans' requires 'credit_score', but nothing in the flow produces 'credit_score' "
+        "(no tool sets it, no agent produces it, and it is not in initial_context)"
+    )
+    assert d.help == 'add "credit_score" to initial_context, or set it with a tool (sets = ["credit_score"])'
+    assert d.agents == ("loans",) and d.related == ()
+    assert d.extra == {
+        "key": "credit_score",
+        "path": ["front", "card_services", "loans"],
+        "lost_on": None,
+        "cause": "unproduced",
+    }
+    produced = text.replace('sets = ["customer_id"]', 'sets = ["customer_id", "credit_score"]')
+    lost = lint(produced)  # produced now, but every contract into 'loans' drops it
+    assert [d.extra["lost_on"] for d in lost] == [
+        [a, "loans"] for a in ("card_services", "savings", "mortgages")
+    ]
+    assert all("(not carried on " in d.message for d in lost)
 
 
 def test_sb301_carried_everywhere_is_clean(lint: Lint) -> None:
@@ -501,6 +617,8 @@ def test_sb301_initial_context(lint: Lint) -> None:
     d = only(lint(text), "SB301")
     assert d.agents == ("authentication",)
     assert d.message.endswith("path authentication (not in initial_context)")
+    assert d.help == 'add "user_id" to initial_context'
+    assert [n.message for n in d.related] == ["initial_context lacks 'user_id'"]
     known = 'recovery = "generalist"\ninitial_context = ["user_id"]'
     assert lint(text.replace('recovery = "generalist"', known)) == []
 
@@ -509,9 +627,13 @@ def test_sb301_lost_on_the_implicit_fallback(lint: Lint) -> None:
     text = RETAIL.replace("carry = []", 'carry = ["user_id"]').replace(
         "[agents.generalist]\n", '[agents.generalist]\nrequires = ["user_id"]\n'
     )
-    d = only(lint(text), "SB301")
+    d = only(lint(text), "SB301")  # one finding for the fallback of every agent: they share one fix
     assert d.agents == ("generalist", "authentication")
     assert "authentication -> generalist (not in fallback_carry" in d.message
+    assert d.help == 'add "user_id" to fallback_carry'
+    [note] = d.related
+    assert (note.location.line, note.location.col) == (1, 1)  # no fallback_carry: the [flow] table
+    assert note.message == "the implicit fallback authentication -> generalist carries only fallback_carry"
     fixed = text.replace('recovery = "generalist"', 'recovery = "generalist"\nfallback_carry = ["user_id"]')
     assert lint(fixed) == []
 
