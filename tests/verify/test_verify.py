@@ -599,9 +599,7 @@ def test_sb301_a_key_nothing_produces(lint: Lint, position_of: Where) -> None:
     }
     produced = text.replace('sets = ["customer_id"]', 'sets = ["customer_id", "credit_score"]')
     lost = lint(produced)  # produced now, but every contract into 'loans' drops it
-    assert [d.extra["lost_on"] for d in lost] == [
-        [a, "loans"] for a in ("card_services", "savings", "mortgages")
-    ]
+    assert sorted(d.extra["lost_on"][0] for d in lost) == ["card_services", "mortgages", "savings"]
     assert all("(not carried on " in d.message for d in lost)
 
 
