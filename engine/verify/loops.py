@@ -12,6 +12,9 @@ A walk respects the budgets when it visits each budgeted agent at most ``max_vis
 first visit counts). Walks are bounded exactly when the moves among unbudgeted agents are acyclic, i.e.
 when every cycle passes through a budgeted agent; the depth cap is not taken into account.
 
+The moves are plain adjacency dicts searched with ``search.py``'s BFS and Tarjan (tested against networkx's
+``strongly_connected_components``), several times faster to walk than a networkx graph.
+
 Cost: building the moves, the SCCs of the unbudgeted part (Tarjan) and the walk bound (one pass over them
 in topological order) are each O(V + E).
 """
@@ -99,7 +102,8 @@ def walk_bound(flow: Flow, moves: Moves | None = None) -> int | None:
     entry = flow.flow.entry
     if entry not in flow.agents:
         return None
-    moves = moves or Moves.of(flow)
+    if moves is None:
+        moves = Moves.of(flow)
     reached = bfs([entry], moves.succ.__getitem__).depth
     budget = moves.budget
     inner = {

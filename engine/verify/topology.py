@@ -117,8 +117,8 @@ def _how(scope: Scope, source: str, target: str) -> str:
     """Why ``source -> target`` is a move although it is not a declared handoff."""
     if scope.moves.succ[source][target] == "fallback":
         return f"{source} -> {target} is the implicit fallback"
-    budgeted = _budgeted_handoff(scope, source)
-    return f"{source} -> {target} is the reroute of a transfer to '{scope.flow.agents[source].handoffs[budgeted]}' past its budget"
+    via = scope.flow.agents[source].handoffs[_budgeted_handoff(scope, source)]
+    return f"{source} -> {target} is the reroute of a transfer to '{via}' past its budget"
 
 
 def _budgeted_handoff(scope: Scope, source: str) -> int:
