@@ -54,6 +54,7 @@ def _required(scope: Scope, net: Network, keys: Keys) -> Iterator[Diagnostic]:
         if data["kind"] == FALLBACK
     }
     lost: dict[str, Losses] = {}
+    contract_at = {id(c): n for n, c in enumerate(scope.flow.handoff)}
     for name, j, key in missing:
         where: PathKey = ("agents", name, "requires", j)
         if key not in scope.providers:
@@ -70,11 +71,20 @@ def _required(scope: Scope, net: Network, keys: Keys) -> Iterator[Diagnostic]:
         if key not in lost:
             lost[key] = losses(net, avail, keys.bits[key], fallback)
         for cause, path in lost[key].of(name):
-            yield _lost(scope, name, key, where, cause, path)
+            yield _lost(scope, name, key, where, cause, path, contract_at)
 
 
-def _lost(scope: Scope, name: str, key: str, where: PathKey, cause: Cause, path: list[str]) -> Diagnostic:
-    """The SB301 finding for one cause of ``key`` missing at ``name``, shown by the walk ``path``."""
+def _lost(
+    scope: Scope,
+    name: str,
+    key: str,
+    where: PathKey,
+    cause: Cause,
+    path: list[str],
+    contract_at: dict[int, int],
+) -> Diagnostic:
+    """The SB301 finding for one cause of ``key`` missing at ``name``, shown by the walk ``path``;
+    ``contract_at`` numbers the contracts (by ``id``) as the document does."""
     src, dst = cause.source, cause.target
     related: tuple[PathKey, str]
     if src is None:
@@ -94,8 +104,7 @@ def _lost(scope: Scope, name: str, key: str, where: PathKey, cause: Cause, path:
     else:
         why, kind = f"not carried on {src} -> {dst}", "carry"
         fix = f'add "{key}" to carry on {src} -> {dst}'
-        contract = scope.flow.contracts[(src, dst)]
-        n = next(i for i, c in enumerate(scope.flow.handoff) if c is contract)
+        n = contract_at[id(scope.flow.contracts[(src, dst)])]
         related = (("handoff", n, "carry"), f"the contract {src} -> {dst} does not carry '{key}'")
     edge = [src, dst] if src is not None else None
     return scope.diagnostic(

@@ -51,9 +51,11 @@ class Losses:
     def of(self, node: str) -> Iterator[tuple[Cause, list[str]]]:
         """Each cause that loses the key on the way to ``node``, with a walk from the entry that shows it."""
         bits = self.reached.get(node, 0)
-        for i, cause in enumerate(self.causes):
-            if bits >> i & 1:
-                yield cause, shorten([*self._into(cause), *self._chain(node, i)])
+        while bits:  # the set bits, lowest (the nearest cause) first
+            i = (bits & -bits).bit_length() - 1
+            bits &= bits - 1
+            cause = self.causes[i]
+            yield cause, shorten([*self._into(cause), *self._chain(node, i)])
 
     def _into(self, cause: Cause) -> list[str]:
         """A shortest walk from the entry to ``cause.source`` that passes the key on (empty for the entry)."""
