@@ -24,7 +24,6 @@ from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import replace
 
 from engine.flow.diagnostics import Diagnostic, Location, Related
-from engine.flow.positions import PathKey
 from engine.flow.suggest import did_you_mean, suggestion_text
 from engine.verify import contracts, topology
 from engine.verify.fixes import HINT_BUDGET
@@ -43,12 +42,18 @@ def _first_agent(d: Diagnostic) -> Hashable:
     return d.agents[:1]
 
 
+def _dropped_by(d: Diagnostic) -> Hashable:
+    """The contract edge an SB301 finding's key is dropped on (one finding per such edge), else ``None``."""
+    lost_on = d.extra.get("lost_on")
+    return tuple(lost_on) if d.extra.get("cause") == "carry" and lost_on else None
+
+
 FOLLOW_ONS: dict[str, Callable[[Diagnostic], Hashable]] = {
     "SB201": _first_agent,
     "SB202": _first_agent,
     "SB203": _first_agent,
     "SB206": _first_agent,  # the loop's first agent: a loop the typo splits is still reported, once
-    "SB301": lambda d: (d.agents[:1], d.extra.get("key")),
+    "SB301": lambda d: (d.agents[:1], d.extra.get("key"), d.extra.get("cause"), _dropped_by(d)),
     "SB302": lambda d: (d.agents, d.extra.get("key")),
 }
 """Codes whose findings can follow from a misspelled name, with what identifies one finding of each code."""
@@ -104,27 +109,12 @@ def _prompt_note(d: Diagnostic) -> Related:
     return Related(d.location, f"the instructions of '{speaker}' name '{name}' too (line {line})")
 
 
-def _providers(scope: Scope) -> dict[str, PathKey]:
-    """Each context key something provides -> where it is first provided."""
-    flow = scope.flow
-    where: dict[str, PathKey] = {}
-    for i, key in enumerate(flow.flow.initial_context):
-        where.setdefault(key, ("flow", "initial_context", i))
-    for name, agent in flow.agents.items():
-        for i, key in enumerate(agent.produces):
-            where.setdefault(key, ("agents", name, "produces", i))
-    for name, tool in flow.tools.items():
-        for i, key in enumerate(tool.sets):
-            where.setdefault(key, ("tools", name, "sets", i))
-    return where
-
-
 def with_key_hints(scope: Scope, found: Iterable[Diagnostic]) -> list[Diagnostic]:
     """``found`` with "did you mean" on SB301/SB302 findings whose key is a near miss of a provided key."""
     found = list(found)
     if not any(d.code in KEY_CODES for d in found):
         return found
-    providers = _providers(scope)
+    providers = scope.providers
     budget = HINT_BUDGET
     meant: dict[str, str | None] = {}
     out = []

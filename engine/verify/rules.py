@@ -97,7 +97,12 @@ RULES: dict[str, Rule] = {
             "The recovery agent neither leads back to a working agent nor is terminal.",
         ),
         Rule("SB205", "dead-end", E, "A non-terminal agent declares no handoff."),
-        Rule("SB206", "unbudgeted-loop", W, "A handoff cycle has no agent with a `max_visits` budget."),
+        Rule(
+            "SB206",
+            "unbudgeted-loop",
+            W,
+            "A cycle of handoffs (fallback and reroutes included) has no agent with an enforced `max_visits`.",
+        ),
         # contracts
         Rule(
             "SB301",

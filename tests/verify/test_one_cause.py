@@ -37,7 +37,7 @@ def codes(found: list[Diagnostic]) -> list[str]:
         # the typo splits a budgeted loop: the part without the budget is no unbudgeted loop (SB206)
         (
             '[agents.front]\nhandoffs = ["helper", "sales"]\n[agents.sales]\nhandoffs = ["returns"]\n'
-            '[agents.returns]\nhandoffs = ["sales", "biling"]\n[agents.billing]\nhandoffs = ["sales"]\n'
+            '[agents.returns]\nhandoffs = ["biling"]\n[agents.billing]\nhandoffs = ["sales"]\n'
             "max_visits = 2\n",
             "SB206",
         ),
