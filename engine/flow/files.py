@@ -97,8 +97,10 @@ def format_size(n: int) -> str:
     """``512`` -> ``"512 bytes"``, ``1048576`` -> ``"1 MiB"``, ``3355443`` -> ``"3.2 MiB"``."""
     if n < 1024:
         return f"{n} byte{'s' * (n != 1)}"
-    value, unit = (n / MIB, "MiB") if n >= MIB else (n / 1024, "KiB")
-    return f"{value:.1f}".removesuffix(".0") + f" {unit}"
+    scale, unit = next(
+        (1024**k, u) for k, u in ((4, "TiB"), (3, "GiB"), (2, "MiB"), (1, "KiB")) if n >= 1024**k
+    )
+    return f"{n / scale:.1f}".removesuffix(".0") + f" {unit}"
 
 
 def _inside(ref: str, root: Path) -> Path:

@@ -23,7 +23,7 @@ from engine.flow.loader import load_flow
 from engine.runtime.binding import ToolBindingError, load, locate, signature_problem
 from engine.supervisor.backend import SupervisorConfigError
 from engine.supervisor.factory import make_supervisor
-from engine.verify.suppress import Suppressed, settle
+from engine.verify.suppress import Suppressed, comment_text, settle
 
 
 class _NoTools:
@@ -56,7 +56,7 @@ def lint_flow(path: str | Path, *, import_tools: bool) -> Linted:
         found = [*compiled.warnings, *startup_problems(compiled, import_tools=import_tools)]
     except FlowError as exc:
         compiled, found = None, list(exc.diagnostics)
-    outcome = settle(doc, found, _toml_text(Path(path)))
+    outcome = settle(doc, found, comment_text(Path(path)))
     reported = tuple(outcome.reported)
     if compiled is not None and not any(d.severity is Severity.ERROR for d in reported):
         compiled = replace(compiled, warnings=reported)
@@ -72,16 +72,6 @@ def prepare(path: str | Path, *, import_tools: bool) -> CompiledFlow:
     if linted.compiled is None:
         raise FlowError(list(linted.findings))
     return linted.compiled
-
-
-def _toml_text(path: Path) -> str | None:
-    """The flow's text, for its ignore comments (TOML only: JSON has no comments)."""
-    if path.suffix.lower() != ".toml":
-        return None
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None
 
 
 def startup_problems(compiled: CompiledFlow, *, import_tools: bool) -> list[Diagnostic]:

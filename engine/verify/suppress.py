@@ -18,11 +18,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from engine.flow.diagnostics import Diagnostic, Location, Severity
+from engine.flow.files import read_confined
 from engine.flow.loader import FlowDocument
-from engine.flow.nesting import _TOML_TOKEN as TOML_TOKEN  # the one TOML lexer: its `skip` group has comments
+from engine.flow.nesting import TOML_TOKEN  # the one TOML lexer: its `skip` group has comments
 from engine.flow.suggest import did_you_mean, suggestion_text
 from engine.verify.rules import RULES
 
@@ -77,6 +79,16 @@ class Outcome:
     reported: list[Diagnostic]
     """What to report: the findings not suppressed, and SB601-SB603, sorted by location."""
     suppressed: list[Suppressed]
+
+
+def comment_text(path: Path) -> str | None:
+    """The flow's text, for its ignore comments (TOML only: JSON has no comments)."""
+    if path.suffix.lower() != ".toml":
+        return None
+    try:
+        return read_confined(str(path), None)
+    except (OSError, ValueError):
+        return None
 
 
 def settle(doc: FlowDocument, findings: Sequence[Diagnostic], text: str | None = None) -> Outcome:

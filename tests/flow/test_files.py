@@ -131,8 +131,8 @@ def test_a_leading_bom_is_stripped(flow_dir: Path) -> None:
 def test_format_size_is_short_and_never_below_the_true_unit(n: int) -> None:
     text = format_size(n)
     number, unit = text.split(" ")
-    assert unit in ("byte", "bytes", "KiB", "MiB") and len(number) <= 8
-    scale = {"KiB": 1024, "MiB": 1024 * 1024}.get(unit, 1)
+    assert unit in ("byte", "bytes", "KiB", "MiB", "GiB", "TiB") and len(number) <= 8
+    scale = {"KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "TiB": 1024**4}.get(unit, 1)
     assert abs(float(number) * scale - n) <= 0.05 * scale
 
 
