@@ -46,6 +46,7 @@ class _SupervisorDone:
     escalation_id: str
     answer: str | None
     tool_rounds: int = 0
+    tool_errors: tuple[str, ...] = ()
     error: str | None = None
     timed_out: bool = False
 
@@ -289,6 +290,7 @@ class Conversation:
                     item.escalation_id,
                     item.answer,
                     tool_rounds=item.tool_rounds,
+                    tool_errors=item.tool_errors,
                     error=item.error,
                     timed_out=item.timed_out,
                 )
@@ -349,7 +351,9 @@ class Conversation:
             )
         else:
             self._inputs.put_nowait(
-                _SupervisorDone(escalation_id, answer.text, tool_rounds=answer.tool_rounds)
+                _SupervisorDone(
+                    escalation_id, answer.text, tool_rounds=answer.tool_rounds, tool_errors=answer.tool_errors
+                )
             )
 
     async def _run_tool(self, action: RunTool) -> None:

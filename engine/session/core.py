@@ -903,10 +903,12 @@ class Session:
         answer: str | None = None,
         *,
         tool_rounds: int = 0,
+        tool_errors: tuple[str, ...] = (),
         error: str | None = None,
         timed_out: bool = False,
     ) -> list[Action]:
-        """The supervisor's answer to an :class:`Escalate` (or ``error``, or ``timed_out``)."""
+        """The supervisor's answer to an :class:`Escalate` (or ``error``, or ``timed_out``); ``tool_errors``
+        (the exceptions of its tool calls) go to the audit record."""
         pending = self._pending_escalation
         if pending is None or pending.request.escalation_id != escalation_id:
             return [
@@ -922,6 +924,8 @@ class Session:
             "tool_rounds": tool_rounds,
             "user_turns": self._user_turns,
         }
+        if tool_errors:
+            detail["tool_errors"] = list(tool_errors)
         self._pending_escalation = None
         if self._version != request.version or self.agent != request.agent:
             self._escalation.send("abandon")
