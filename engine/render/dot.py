@@ -191,7 +191,7 @@ def _edge(
     if levels is not None and points_back(edge, levels):
         ends = (edge.target, edge.source)
         attrs["dir"] = "both" if edge.both else "back"
-    text = layout.edge_text(edge.when, edge.label_carry)
+    text = layout.edge_text(edge.when, edge.label_carry, edge.history)
     if edge.kind is EdgeKind.FALLBACK:
         attrs.update(style="dashed", color=st.FALLBACK_LINE, fontcolor=st.FALLBACK_LINE)
         text = ["fallback", *text] if layout.when_lines else []

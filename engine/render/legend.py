@@ -61,7 +61,7 @@ def legend_keys(diagram: Diagram, layout: st.Layout, bundled: bool) -> list[tupl
     if any(n.max_visits is not None for n in diagram.nodes):
         keys.append((_text_key(st.AGENT_LINE, "≤N visits"), "loop budget per conversation"))
     if layout.text_on_edges:
-        keys.append((_text_key(st.HANDOFF_LINE, "───→"), "handoff: when rule, carried keys"))
+        keys.append((_text_key(st.HANDOFF_LINE, "───→"), "handoff: when rule, carried keys, history policy"))
     else:
         keys.append((_text_key(st.HANDOFF_LINE, "───→"), "handoff (hover for its when rule)"))
     if any(e.both for e in diagram.edges) or not layout.text_on_edges:

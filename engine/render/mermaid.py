@@ -161,7 +161,7 @@ def _node(node: Node, layout: st.Layout) -> str:
 
 
 def _edge(edge: Edge, layout: st.Layout, recovery: str | None = None) -> str:
-    lines = layout.edge_text(edge.when, edge.label_carry)
+    lines = layout.edge_text(edge.when, edge.label_carry, edge.history)
     if edge.kind is EdgeKind.FALLBACK:
         lines = ["fallback", *lines]
         arrow = "-.->"
@@ -211,7 +211,7 @@ def _legend(diagram: Diagram) -> list[str]:
     notes = [
         "[[double side bars]]: the call may end here",
         "≤N visits: loop budget",
-        "──▶ handoff: when rule, carried keys",
+        "──▶ handoff: when rule, carried keys, history policy",
         "┄┄▶ implicit fallback to recovery",
         f"max handoff depth {diagram.max_handoff_depth}",
     ]

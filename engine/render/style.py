@@ -59,11 +59,14 @@ class Layout:
         """Edges carry text (their ``when`` rule or carried keys); otherwise it is only in the SVG tooltips."""
         return bool(self.when_lines or self.carry_labels)
 
-    def edge_text(self, when: str, carry: tuple[str, ...] | None) -> list[str]:
-        """The lines of an edge label: the ``when`` rule clipped to fit, then ``carry: …`` (``None``: no line)."""
+    def edge_text(self, when: str, carry: tuple[str, ...] | None, history: str = "keep") -> list[str]:
+        """The lines of an edge label: the ``when`` rule clipped to fit, then ``carry: …`` (``None``: no line)
+        and ``history: reset`` / ``summary`` where the handoff does not keep the earlier turns."""
         lines = clip(when, self.when_width, self.when_lines) if when and self.when_lines else []
         if carry is not None and self.carry_labels:
             lines.append("carry: " + (", ".join(carry) if carry else "nothing"))
+        if history != "keep" and self.carry_labels:
+            lines.append(f"history: {history}")
         return lines
 
 

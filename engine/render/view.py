@@ -170,6 +170,8 @@ class Edge:
     when: str = ""
     carry: tuple[str, ...] | None = None
     """Keys that travel along the edge; ``None``: every key (no contract restricts it)."""
+    history: str = "keep"
+    """The history policy of the handoff (``reset``/``summary`` are named on the label)."""
     both: bool = False
     """Drawn as one two-headed edge for the unlabelled pair ``source <-> target``."""
     traffic: EdgeTraffic | None = None
@@ -177,7 +179,7 @@ class Edge:
 
     @property
     def labelled(self) -> bool:
-        return bool(self.when) or self.carry is not None
+        return bool(self.when) or self.carry is not None or self.history != "keep"
 
     @property
     def label_carry(self) -> tuple[str, ...] | None:
@@ -300,7 +302,8 @@ def build_diagram(flow: Flow, diagnostics: Sequence[Diagnostic] = ()) -> Diagram
             continue
         when = one_line(contract.when) if contract is not None else ""
         carry = tuple(contract.carry) if contract is not None and contract.carry is not None else None
-        edges.append(Edge(source, target, EdgeKind.HANDOFF, when, carry))
+        history = (contract.history if contract is not None else None) or settings.history
+        edges.append(Edge(source, target, EdgeKind.HANDOFF, when, carry, history))
     edges = merge_pairs(edges)
 
     fallback_all = None

@@ -393,3 +393,11 @@ def test_a_suppressed_warning_does_not_colour_the_diagram(tmp_path: Path) -> Non
     quiet = render_sources(load_flow(ignored)).dot
     assert warned != render_sources(load_flow(plain), []).dot  # the SB206 warning shows
     assert quiet == render_sources(load_flow(ignored), []).dot  # suppressed: drawn as if clean
+
+
+def test_a_handoff_that_resets_or_summarises_history_says_so_on_its_label() -> None:
+    doc = load_flow("flows/retail.toml")
+    sources = render_sources(doc)
+    assert sources.dot.count("history: reset") == 2  # authentication -> returns, authentication -> sales
+    assert sources.mermaid.count("history: reset") == 2
+    assert "history: keep" not in sources.dot  # the default is not repeated on every edge
