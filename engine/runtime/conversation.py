@@ -12,7 +12,10 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from websockets.exceptions import ConnectionClosed
+
 from engine.errors import SwitchboardError
+from engine.runtime.client import UpstreamError
 from engine.runtime.tools import ToolRegistry
 from engine.session.actions import Action, Audit, CancelEscalation, Escalate, RunTool, Send
 from engine.session.audit import AuditSink
@@ -40,6 +43,10 @@ class InternalError(ConversationError):
     def __init__(self, cause: BaseException) -> None:
         super().__init__(f"internal error: {type(cause).__name__}: {cause}")
         self.__cause__ = cause
+
+
+TRANSPORT_ERRORS = (UpstreamError, ConnectionClosed, OSError)
+"""What sending upstream raises when the connection broke (anything else is an :class:`InternalError`)."""
 
 
 @dataclass(frozen=True)
@@ -336,8 +343,8 @@ class Conversation:
                     return
             try:
                 await self._execute(actions)
-            except Exception as exc:  # the upstream broke while we sent: the conversation ends
-                self._closed = _Closed(exc)
+            except Exception as exc:  # the upstream broke while we sent (or a bug): the conversation ends
+                self._closed = _Closed(exc if isinstance(exc, TRANSPORT_ERRORS) else InternalError(exc))
                 self._step.set()
                 return
             self._step.set()

@@ -50,6 +50,9 @@ ContextHook = Callable[[ServerConnection], Mapping[str, Any]]
 
 log = OneLineLog(logging.getLogger("switchboard.relay"))
 
+UPSTREAM_CLOSE_S = 1.0
+"""How long closing the upstream may wait for its close frame once the client side has been cut off."""
+
 
 def flow_hash(compiled: CompiledFlow) -> str:
     """The flow's content hash: the first 12 hex digits of the sha256 of its model (prompt files resolved)."""
@@ -160,12 +163,16 @@ class Relay(RealtimeServer):
                 )
                 self.active[conversation_id] = (client, conversation)
                 error = await conversation.relay(client, self.options)
+                if conversation.ended_by == "slow_reader":
+                    log.warning("%s: cut off a client that stopped reading", conversation_id)
+                    client.transport.abort()  # its buffer is full: a close frame would wait behind it
+                if conversation.ended_by is not None:  # what the upstream still sends is for no one
+                    connection.ws.close_timeout = UPSTREAM_CLOSE_S
         except UpstreamError as exc:
             error = exc
         ended_by = conversation.ended_by if conversation is not None else None
         if ended_by == "slow_reader":
-            log.warning("%s: closed a slow reader", conversation_id)
-            client.transport.abort()  # its buffer is full: a close frame would wait behind it
+            pass
         elif ended_by == "idle":
             await client.close(1000, "idle timeout")
         elif isinstance(error, InternalError):
