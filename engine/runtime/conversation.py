@@ -202,8 +202,11 @@ class Conversation:
 
     async def settle(self, timeout: float) -> None:
         """Wait (at most ``timeout`` s) until no response is in flight and no tool is outstanding."""
-        with suppress(ConversationError):
-            await self._wait_until(_can_interrupt, timeout, closing_is_error=False)
+        with suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while self._closed is None and not (self._inputs.empty() and _can_interrupt(self.session)):
+                    self._step.clear()
+                    await self._step.wait()
 
     async def _forward(self, downstream: Downstream, event: dict[str, Any]) -> bool:
         """Pass a server event down to the client; ``False`` when the client has gone or stopped reading."""
