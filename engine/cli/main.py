@@ -122,7 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-conversations", type=int, default=256, metavar="N", help="live conversations; then HTTP 503"
     )
     serve.add_argument(
-        "--send-timeout-s", type=float, default=10.0, metavar="S", help="a client not reading this long is cut"
+        "--send-timeout-s",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="a client not reading this long is cut",
     )
     serve.add_argument(
         "--idle-timeout-s", type=float, default=600.0, metavar="S", help="close silent clients (0: never)"

@@ -19,8 +19,8 @@ from engine.runtime.client import UpstreamError
 from engine.runtime.tools import ToolRegistry
 from engine.session.actions import Action, Audit, CancelEscalation, Escalate, RunTool, Send
 from engine.session.audit import AuditSink
-from engine.session.core import Session
 from engine.session.client_view import owned_field, redact_session
+from engine.session.core import Session
 from engine.wire.protocol import ProtocolError, check_client_event, decode, encode
 
 if TYPE_CHECKING:

@@ -27,7 +27,17 @@ OWNED_ROLES = frozenset({"system", "developer"})
 """Message roles only the flow speaks with."""
 
 VISIBLE_SESSION_KEYS = frozenset(
-    {"type", "id", "object", "expires_at", "model", "output_modalities", "audio", "include", "max_output_tokens"}
+    {
+        "type",
+        "id",
+        "object",
+        "expires_at",
+        "model",
+        "output_modalities",
+        "audio",
+        "include",
+        "max_output_tokens",
+    }
 )
 """The session fields a client sees (plus ``instructions``, replaced by the current agent's name)."""
 

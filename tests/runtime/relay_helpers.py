@@ -63,7 +63,10 @@ def open_fds() -> int:
 
 
 def user_item(content: Any) -> dict[str, Any]:
-    return {"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": content}}
+    return {
+        "type": "conversation.item.create",
+        "item": {"type": "message", "role": "user", "content": content},
+    }
 
 
 def say_event(text: str) -> dict[str, Any]:

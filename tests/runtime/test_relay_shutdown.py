@@ -65,4 +65,6 @@ def _url(proc: subprocess.Popen[bytes]) -> str:
         text = line.decode()
         if text.startswith("clients connect to "):
             return text.split()[-1]
-    raise AssertionError(f"serve exited before listening: {proc.wait()} {proc.stderr and proc.stderr.read()!r}")
+    raise AssertionError(
+        f"serve exited before listening: {proc.wait()} {proc.stderr and proc.stderr.read()!r}"
+    )

@@ -12,7 +12,9 @@ from engine.session.client_view import VISIBLE_SESSION_KEYS, owned_field, redact
 
 SECRET = "TOP SECRET PROMPT"
 values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5), st.lists, max_leaves=5)
-sessions = st.dictionaries(st.sampled_from([*VISIBLE_SESSION_KEYS, "tools", "tool_choice", "prompt", "x"]), values)
+sessions = st.dictionaries(
+    st.sampled_from([*VISIBLE_SESSION_KEYS, "tools", "tool_choice", "prompt", "x"]), values
+)
 
 
 @given(sessions, st.sampled_from(["session.created", "session.updated"]))
@@ -35,7 +37,9 @@ def test_owned_fields_are_named_and_plain_events_are_not() -> None:
         "the flow owns each agent's tool choice",
     )
     assert owned_field({"type": "response.create", "response": {"output_modalities": ["text"]}}) is None
-    assert owned_field({"type": "session.update", "session": {"instructions": "x"}}) is None  # dropped, not refused
+    assert (
+        owned_field({"type": "session.update", "session": {"instructions": "x"}}) is None
+    )  # dropped, not refused
     user = {"type": "message", "role": "user", "content": []}
     assert owned_field({"type": "conversation.item.create", "item": user}) is None
     developer = {**user, "role": "developer"}
