@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import ipaddress
 import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
@@ -80,17 +82,25 @@ class Relay(RealtimeServer):
         context: Mapping[str, Any] | ContextHook | None = None,
         limits: RelayLimits | None = None,
         expose_session: bool = False,
+        compression: str | None = None,
+        upstream_compression: str | None | Literal["auto"] = "auto",
     ) -> None:
         self.limits = limits or RelayLimits()
         super().__init__(
             host,
             port,
             max_size=self.limits.max_frame,
-            compression=None,
+            compression=compression,
             write_limit=self.limits.write_limit,
             logger=log,
         )
         self.compiled, self.upstream, self.api_key = compiled, upstream, api_key
+        self.upstream_compression = (
+            (None if _is_loopback(upstream) else "deflate")
+            if upstream_compression == "auto"
+            else upstream_compression
+        )
+        """permessage-deflate towards the upstream: off on a loopback hop (``"auto"``), on for a remote one."""
         self.flow_hash = flow_hash(compiled)
         self.audit: AuditSink = Stamped(audit, compiled.flow.flow.name, self.flow_hash)
         self.on_action = on_action
@@ -155,7 +165,9 @@ class Relay(RealtimeServer):
             return
         conversation: Conversation | None = None
         try:
-            upstream = RealtimeClient.connect(self.upstream, api_key=self.api_key)
+            upstream = RealtimeClient.connect(
+                self.upstream, api_key=self.api_key, compression=self.upstream_compression
+            )
             async with upstream as connection:
                 session = Session(self.compiled, conversation_id, clock=time.time, initial_context=context)
                 conversation = Conversation(
@@ -210,6 +222,14 @@ class Relay(RealtimeServer):
             await asyncio.wait_for(asyncio.gather(*settling), drain_s + 1.0)
         await asyncio.gather(*(client.close(1001, "server shutting down") for client, _ in live))
         await self.server.wait_closed()
+
+
+def _is_loopback(url: str) -> bool:
+    try:
+        host = urlsplit(url).hostname or ""
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 async def _send_quietly(client: ServerConnection, frame: str) -> None:

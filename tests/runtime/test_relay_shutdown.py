@@ -30,6 +30,8 @@ def test_a_signal_drains_every_conversation_and_writes_every_end_record(
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     command = [sys.executable, "-m", "engine.cli", "serve", str(tmp_path / "desk.toml"), "--port", "0"]
     command += ["--script", str(tmp_path / "script.toml"), "--audit", str(audit), "--drain-s", "5"]
+    transcript = signum == signal.SIGINT  # one run shows the opt-in transcript too
+    command += ["--transcript"] if transcript else []
     proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         url = _url(proc)
@@ -57,6 +59,10 @@ def test_a_signal_drains_every_conversation_and_writes_every_end_record(
     assert len(ends) == 4 and len({r.conversation_id for r in ends}) == 4
     assert all(r.flow == "desk" and r.detail["user_turns"] == 1 for r in ends)
     assert proc.stderr is not None and b"Traceback" not in proc.stderr.read()
+    assert proc.stdout is not None
+    printed = proc.stdout.read().decode()
+    assert printed.count("Hello.") == (4 if transcript else 0)
+    assert "stopped after 4 conversation(s)" in printed
 
 
 def _url(proc: subprocess.Popen[bytes]) -> str:
