@@ -36,8 +36,8 @@ from engine.runtime.conversation import Conversation, UserTurn
 from engine.runtime.relay import Relay
 from engine.runtime.tools import ToolRegistry
 from engine.session import MemorySink, Session
-from engine.session.audit import CountingSink
 from engine.session.actions import Escalate, Transcript
+from engine.session.audit import CountingSink
 
 FLOW = """
 [flow]

@@ -83,7 +83,7 @@ class Relay(RealtimeServer):
         limits: RelayLimits | None = None,
         expose_session: bool = False,
         compression: str | None = None,
-        upstream_compression: str | None | Literal["auto"] = "auto",
+        upstream_compression: str | Literal["auto"] | None = "auto",
     ) -> None:
         self.limits = limits or RelayLimits()
         super().__init__(
