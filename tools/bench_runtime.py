@@ -10,6 +10,9 @@
 3. Loopback: whole user turns through the embedded emulator over a real websocket — a turn whose reply is a
    handoff (``keep``, and ``reset`` with its deletions), against a plain text turn (the baseline) in the same
    run.
+4. Relay pass-through: plain text turns from a raw websocket client straight to the emulator (the direct path,
+   the baseline) and through the relay (``switchboard serve``'s ``Relay``), with permessage-deflate off on both
+   hops (the default) and on, all in the same run.
 
     python tools/bench_runtime.py [--n 20000] [--turns 200] [--write]
 """
@@ -33,9 +36,11 @@ from engine.flow.loader import parse_flow
 from engine.flow.model import ESCALATION_TOOL
 from engine.runtime.client import RealtimeClient
 from engine.runtime.conversation import Conversation, UserTurn
+from engine.runtime.relay import Relay
 from engine.runtime.tools import ToolRegistry
 from engine.session import MemorySink, Session
 from engine.session.actions import Escalate, Send, Transcript
+from engine.session.audit import CountingSink
 
 FLOW = """
 [flow]
@@ -221,6 +226,56 @@ async def bench_loopback(
     return samples
 
 
+RELAY_FLOW = """
+[flow]
+name = "plain"
+entry = "ping"
+recovery = "ping"
+
+[agents.ping]
+instructions = "Answer briefly."
+terminal = true
+"""
+
+
+async def _plain_turns(url: str, turns: int, compression: str | None) -> list[float]:
+    """Seconds from sending a user message (and ``response.create``) to its ``response.done``."""
+    from websockets.asyncio.client import connect
+
+    item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hello"}]}
+    say = json.dumps({"type": "conversation.item.create", "item": item})
+    create = json.dumps({"type": "response.create"})
+    samples = []
+    async with connect(url, compression=compression) as ws:
+        for _ in range(turns + 1):
+            start = time.perf_counter()
+            await ws.send(say)
+            await ws.send(create)
+            while json.loads(await ws.recv())["type"] != "response.done":
+                pass
+            samples.append(time.perf_counter() - start)
+    return samples[1:]  # the first turn is a warm-up
+
+
+async def bench_relay(compiled: CompiledFlow, turns: int) -> dict[str, list[float]]:
+    """Plain turns direct to the emulator and through the relay, compression off and on."""
+    script = Script.parse(SCRIPT, "bench")
+    samples: dict[str, list[float]] = {}
+    async with Emulator(script) as emulator:
+        samples["direct"] = await _plain_turns(emulator.url, turns, None)
+        for name, compression in (("relay", None), ("relay+deflate", "deflate")):
+            relay = Relay(
+                compiled,
+                emulator.url,
+                audit=CountingSink(),
+                compression=compression,
+                upstream_compression=compression,
+            )
+            async with relay:
+                samples[name] = await _plain_turns(relay.url, turns, compression)
+    return samples
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=20000, help="core iterations")
@@ -236,6 +291,8 @@ def main() -> None:
     core["reset"] = bench_reset(reset, args.n)
     print("… loopback", file=sys.stderr, flush=True)
     loop = asyncio.run(bench_loopback(compiled, args.turns, reset))
+    print("… relay", file=sys.stderr, flush=True)
+    relayed = asyncio.run(bench_relay(compile_document(parse_flow(RELAY_FLOW, "plain.toml")), args.turns))
     (bare50,) = percentiles(core["bare"], 50)
     rows = []
     for name, label in (
@@ -259,6 +316,15 @@ def main() -> None:
     ):
         p50, p99 = percentiles(loop[name], 50, 99)
         loop_rows.append([label, ms(p50), ms(p99), f"{p50 / plain50:.2f}x"])
+    (direct50,) = percentiles(relayed["direct"], 50)
+    relay_rows = []
+    for name, label in (
+        ("direct", "raw client -> emulator (direct path, baseline)"),
+        ("relay", "raw client -> relay -> emulator, compression off (default)"),
+        ("relay+deflate", "raw client -> relay -> emulator, permessage-deflate on both hops"),
+    ):
+        p50, p99 = percentiles(relayed[name], 50, 99)
+        relay_rows.append([label, ms(p50), ms(p99), f"{p50 / direct50:.2f}x", ms(p50 - direct50)])
     body = "\n".join(
         [
             "## Runtime overhead (`tools/bench_runtime.py`)",
@@ -269,6 +335,11 @@ def main() -> None:
             table(["session core", "p50 ms", "p99 ms", "p50 vs baseline"], rows),
             "",
             table(["loopback (client + core + emulator)", "p50 ms", "p99 ms", "p50 vs baseline"], loop_rows),
+            "",
+            table(
+                ["relay pass-through (plain text turn)", "p50 ms", "p99 ms", "p50 vs direct", "added ms"],
+                relay_rows,
+            ),
         ]
     )
     print(body)

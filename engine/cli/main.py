@@ -119,6 +119,31 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="trusted initial context given to every connection (a key declared in [flow] initial_context)",
     )
+    serve.add_argument("--transcript", action="store_true", help="print each conversation (bounded lines)")
+    serve.add_argument(
+        "--expose-session",
+        action="store_true",
+        help="show clients the full session (every agent's instructions and tools); default: redacted",
+    )
+    serve.add_argument(
+        "--max-frame", type=int, default=1024 * 1024, metavar="BYTES", help="largest client frame (1 MiB)"
+    )
+    serve.add_argument(
+        "--max-conversations", type=int, default=256, metavar="N", help="live conversations; then HTTP 503"
+    )
+    serve.add_argument(
+        "--send-timeout-s",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="a client not reading this long is cut",
+    )
+    serve.add_argument(
+        "--idle-timeout-s", type=float, default=600.0, metavar="S", help="close silent clients (0: never)"
+    )
+    serve.add_argument(
+        "--drain-s", type=float, default=10.0, metavar="S", help="on SIGTERM/SIGINT, let responses finish"
+    )
     serve.set_defaults(func=deferred("engine.cli.run", "cmd_serve"))
 
     emulate = sub.add_parser("emulate", help="serve the local Realtime emulator")

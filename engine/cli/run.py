@@ -105,14 +105,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import asyncio
+    import logging
+    import signal
     from contextlib import AsyncExitStack
 
     from engine.cli.transcript import TranscriptPrinter
+    from engine.cli.writer import QueuedConsole
     from engine.emulator.server import Emulator
     from engine.runtime.audit_file import JsonlSink
+    from engine.runtime.limits import RelayLimits, raise_open_files_limit
     from engine.runtime.relay import Relay, run_relay
     from engine.runtime.runner import script_or_empty
-    from engine.session.audit import AuditSink, MemorySink
+    from engine.session.audit import AuditSink, CountingSink
 
     compiled = _compiled_or_report(args.flow)
     if compiled is None:
@@ -120,9 +124,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     context = _context_or_report(args, compiled)
     if context is None:
         return EXIT_USAGE
-    sink: AuditSink = JsonlSink(args.audit) if args.audit else MemorySink()
+    logging.basicConfig(level=logging.WARNING, format="switchboard serve: %(message)s")
+    raise_open_files_limit()
+    limits = RelayLimits(
+        max_frame=args.max_frame,
+        max_conversations=args.max_conversations,
+        send_timeout_s=args.send_timeout_s,
+        idle_timeout_s=args.idle_timeout_s or None,
+    )
+    sink: AuditSink = JsonlSink(args.audit) if args.audit else CountingSink()
+    console = QueuedConsole(out) if args.transcript else None
 
     async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
         async with AsyncExitStack() as stack:
             upstream = args.upstream
             if not upstream:
@@ -135,11 +152,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 api_key=args.api_key,
                 host=args.host,
                 port=args.port,
-                on_action=TranscriptPrinter(out),
+                on_action=TranscriptPrinter(console) if console is not None else lambda _: None,
                 context=context,
+                limits=limits,
+                expose_session=args.expose_session,
             )
             out.print(f"switchboard relay for [bold]{compiled.flow.flow.name}[/] -> {upstream}")
-            await run_relay(relay, lambda url: out.print(f"clients connect to {url}", markup=False))
+            ready = lambda url: out.print(f"clients connect to {url}", markup=False)  # noqa: E731
+            await run_relay(relay, ready, stop, args.drain_s)
+            out.print(f"switchboard relay stopped after {relay.conversations} conversation(s)")
 
     try:
         asyncio.run(serve())
@@ -147,6 +168,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         err.print(f"switchboard serve: {exc}", markup=False)
         return EXIT_USAGE
     finally:
+        if console is not None:
+            console.close()
         if isinstance(sink, JsonlSink):
             sink.close()
     return EXIT_OK

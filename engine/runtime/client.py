@@ -89,8 +89,11 @@ class RealtimeClient:
         api_key: str | None = None,
         headers: Mapping[str, str] | None = None,
         open_timeout: float = 10,
+        *,
+        compression: str | None = "deflate",
     ) -> RealtimeClient:
-        """Connect; ``api_key=None`` reads ``OPENAI_API_KEY`` (``""`` sends no key).
+        """Connect; ``api_key=None`` reads ``OPENAI_API_KEY`` (``""`` sends no key); ``compression=None``
+        turns permessage-deflate off (the relay does on loopback hops, where it costs more than it saves).
 
         The key goes out as ``Authorization: Bearer KEY`` unless ``headers`` has an ``Authorization``.
         api.openai.com without a key raises :class:`UpstreamError` before any network I/O.
@@ -111,7 +114,13 @@ class RealtimeClient:
                 "(export OPENAI_API_KEY, or use the local emulator: `switchboard emulate`)"
             )
         try:
-            ws = await ws_connect(url, additional_headers=sent, open_timeout=open_timeout, max_size=MAX_FRAME)
+            ws = await ws_connect(
+                url,
+                additional_headers=sent,
+                open_timeout=open_timeout,
+                max_size=MAX_FRAME,
+                compression=compression,
+            )
         except InvalidStatus as exc:
             response = exc.response
             body = response.body.decode("utf-8", "replace").strip()[:200] if response.body else ""
@@ -133,9 +142,11 @@ class RealtimeClient:
         api_key: str | None = None,
         headers: Mapping[str, str] | None = None,
         open_timeout: float = 10,
+        *,
+        compression: str | None = "deflate",
     ) -> AsyncIterator[RealtimeClient]:
         """:meth:`open` as an async context manager that closes the connection on exit."""
-        client = await cls.open(url, api_key, headers, open_timeout)
+        client = await cls.open(url, api_key, headers, open_timeout, compression=compression)
         try:
             yield client
         finally:

@@ -12,12 +12,16 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from websockets.exceptions import ConnectionClosed
+
 from engine.errors import SwitchboardError
+from engine.runtime.client import UpstreamError
 from engine.runtime.tools import ToolRegistry, ToolTimedOut, ToolUnavailable, describe_exception
 from engine.session.actions import Action, Audit, CancelEscalation, Escalate, RunTool, Send, ToolFailure
 from engine.session.audit import AuditSink
+from engine.session.client_view import owned_field, redact_session
 from engine.session.core import Session
-from engine.wire.protocol import ProtocolError, decode, encode
+from engine.wire.protocol import ProtocolError, check_client_event, decode, encode
 
 if TYPE_CHECKING:
     from engine.supervisor.backend import SupervisorBackend
@@ -31,6 +35,30 @@ class Connection(Protocol):
 
 class ConversationError(SwitchboardError):
     """The conversation could not go on (upstream dropped, a turn timed out)."""
+
+
+class InternalError(ConversationError):
+    """The conversation's own code failed on an input (a bug, or an input nothing checked): it ends cleanly."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(f"internal error: {type(cause).__name__}: {cause}")
+        self.__cause__ = cause
+
+
+TRANSPORT_ERRORS = (UpstreamError, ConnectionClosed, OSError)
+"""What sending upstream raises when the connection broke (anything else is an :class:`InternalError`)."""
+
+
+@dataclass(frozen=True)
+class RelayOptions:
+    """How :meth:`Conversation.relay` treats its client."""
+
+    expose_session: bool = False
+    """Forward ``session.created/updated`` unredacted (every agent's prompt and tools: for debugging)."""
+    send_timeout_s: float = 10.0
+    """A client that has not taken a frame within this long (its send buffer full) is a slow reader: cut off."""
+    idle_timeout_s: float | None = 600.0
+    """A client that sends nothing for this long is closed (``None``: never)."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +122,7 @@ class Downstream(Protocol):
 
     async def send(self, message: str) -> None: ...
 
-    def __aiter__(self) -> Any: ...
+    async def recv(self) -> str | bytes: ...
 
 
 Input = (
@@ -136,6 +164,9 @@ class Conversation:
         self._tasks: set[asyncio.Task[None]] = set()
         self._escalations: dict[str, asyncio.Task[None]] = {}
         self._downstream: Downstream | None = None
+        self._options = RelayOptions()
+        self.ended_by: str | None = None
+        """Why :meth:`relay` ended the client's side itself: ``"slow_reader"`` or ``"idle"`` (else ``None``)."""
 
     async def run_turns(self, turns: Sequence[UserTurn | str], *, turn_timeout: float = 30.0) -> None:
         """Say each user turn once the previous one is answered; return when the last one is.
@@ -165,37 +196,70 @@ class Conversation:
                 if text.strip():
                     self._say(text)
 
-    async def relay(self, downstream: Downstream) -> BaseException | None:
+    async def relay(
+        self, downstream: Downstream, options: RelayOptions | None = None
+    ) -> BaseException | None:
         """Sit between a Realtime client (``downstream``) and the upstream until either side closes.
 
-        Client events go upstream (through :meth:`Session.client_event`); server events go to the core,
-        then down to the client unchanged. Returns the upstream's error, if it closed with one.
+        Client events are checked (:func:`check_client_event`, then :func:`owned_field`: a bad one gets an
+        ``error`` and the connection stays) and go upstream through :meth:`Session.client_event`; server
+        events go to the core, then down to the client (sessions redacted). Whatever happens, the
+        conversation's ``end`` record is written. Returns the error it ended with (upstream or internal).
         """
         self._downstream = downstream
-        async with self._running():
-            self._spawn(self._read_downstream(downstream))
-            await self._start()
-            await self._wait_until(lambda _: False, float("inf"), closing_is_error=False)
+        self._options = options or RelayOptions()
+        try:
+            async with self._running():
+                self._spawn(self._read_downstream(downstream))
+                await self._start()
+                await self._wait_until(lambda _: False, float("inf"), closing_is_error=False)
+        finally:
             await self._execute(self.session.finish())
         return self._closed.error if self._closed is not None else None
 
-    @staticmethod
-    async def _forward(downstream: Downstream, event: dict[str, Any]) -> bool:
-        """Pass a server event down to the client; ``False`` when the client has gone."""
+    async def settle(self, timeout: float) -> None:
+        """Wait (at most ``timeout`` s) until no response is in flight and no tool is outstanding."""
+        with suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while self._closed is None and not (self._inputs.empty() and _can_interrupt(self.session)):
+                    self._step.clear()
+                    await self._step.wait()
+
+    async def _forward(self, downstream: Downstream, event: dict[str, Any]) -> bool:
+        """Pass a server event down to the client; ``False`` when the client has gone or stopped reading."""
+        if not self._options.expose_session:
+            event = redact_session(event, self.session.agent)
+        return await self._send_down(downstream, encode(event))
+
+    async def _send_down(self, downstream: Downstream, frame: str) -> bool:
         try:
-            await downstream.send(encode(event))
+            await asyncio.wait_for(downstream.send(frame), self._options.send_timeout_s)
+        except TimeoutError:  # its send buffer stayed full: a slow (or hostile) reader
+            self.ended_by = "slow_reader"
+            return False
         except Exception:  # closed, or the transport broke: the relay ends this conversation
             return False
         return True
 
     async def _read_downstream(self, downstream: Downstream) -> None:
+        idle = self._options.idle_timeout_s
         try:
-            async for frame in downstream:
+            while True:
                 try:
-                    self._inputs.put_nowait(_ClientEvent(decode(frame)))
+                    frame = await asyncio.wait_for(downstream.recv(), idle)
+                except TimeoutError:
+                    self.ended_by = "idle"
+                    break
+                try:
+                    event = decode(frame)
+                    check_client_event(event)
+                    _refuse_owned(event)
                 except ProtocolError as exc:
-                    await downstream.send(encode(exc.to_event()))
-        except Exception:  # the client went away abruptly: same as a close
+                    if not await self._send_down(downstream, encode(exc.to_event())):
+                        break
+                else:
+                    self._inputs.put_nowait(_ClientEvent(event))
+        except Exception:  # the client went away (closed or abruptly): same as a close
             pass
         self._inputs.put_nowait(_Closed(None))
 
@@ -266,6 +330,14 @@ class Conversation:
             return _TICK
 
     async def _pump(self) -> None:
+        """Handle inputs until closed; an exception ends the conversation (never a hung, leaked task)."""
+        try:
+            await self._pump_inputs()
+        except Exception as exc:  # a bug, or an input nothing checked: the conversation ends cleanly
+            self._closed = _Closed(InternalError(exc))
+            self._step.set()
+
+    async def _pump_inputs(self) -> None:
         while True:
             item = await self._next_input()
             self._step.clear()
@@ -309,8 +381,8 @@ class Conversation:
                     return
             try:
                 await self._execute(actions)
-            except Exception as exc:  # the upstream broke while we sent: the conversation ends
-                self._closed = _Closed(exc)
+            except Exception as exc:  # the upstream broke while we sent (or a bug): the conversation ends
+                self._closed = _Closed(exc if isinstance(exc, TRANSPORT_ERRORS) else InternalError(exc))
                 self._step.set()
                 return
             self._step.set()
@@ -375,3 +447,18 @@ class Conversation:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+
+def _refuse_owned(event: dict[str, Any]) -> None:
+    """Raise :class:`ProtocolError` when a client event would change what the flow owns."""
+    owned = owned_field(event)
+    if owned is not None:
+        raw_id = event.get("event_id")
+        field, message = owned
+        raise ProtocolError(
+            event["type"],
+            field,
+            message,
+            code="owned_by_flow",
+            event_id=raw_id if isinstance(raw_id, str) else None,
+        )

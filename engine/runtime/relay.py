@@ -10,32 +10,60 @@ Trusted initial context (``[flow] initial_context``) comes from the server side,
 frames: ``context`` is either a fixed mapping (``serve --context KEY=VALUE``) or a hook called with each
 connection (its request path and headers are there to look values up by, e.g. a call id the telephony
 bridge put in the URL); whatever it returns is checked against the flow before the conversation starts.
+
+Survival: each conversation runs under :meth:`Relay.handle`, which turns any exception into an ``error``
+event, a close, an ``end`` record and freed sockets; :class:`RelayLimits` bound what one client costs;
+:meth:`Relay.shutdown` drains gracefully. Conversation ids are globally unique (``conv_`` + uuid4 hex) and
+every audit record carries the flow's name and content hash.
 """
 
 from __future__ import annotations
 
-import itertools
+import asyncio
+import hashlib
+import ipaddress
+import logging
 import time
+import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from http import HTTPStatus
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from websockets.asyncio.server import ServerConnection
+from websockets.http11 import Request, Response
 
 from engine.compile.pipeline import CompiledFlow
 from engine.runtime.client import RealtimeClient, UpstreamError
-from engine.runtime.conversation import Conversation
+from engine.runtime.conversation import Conversation, InternalError, RelayOptions
+from engine.runtime.limits import RelayLimits
 from engine.runtime.tools import ToolRegistry
 from engine.session.actions import Action, Transcript
-from engine.session.audit import AuditSink
+from engine.session.audit import AuditSink, Stamped
 from engine.session.context import ContextError, initial_context
 from engine.session.core import Session
 from engine.supervisor.backend import SupervisorBackend
 from engine.supervisor.factory import make_supervisor
-from engine.wire.protocol import ProtocolError, encode, error_event
-from engine.wire.server import RealtimeServer
+from engine.wire.protocol import ProtocolError, encode, error_event, new_id
+from engine.wire.server import OneLineLog, RealtimeServer
 
 ContextHook = Callable[[ServerConnection], Mapping[str, Any]]
 """Trusted initial context for one client connection (called before its upstream is opened)."""
+
+log = OneLineLog(logging.getLogger("switchboard.relay"))
+
+UPSTREAM_CLOSE_S = 1.0
+"""How long closing the upstream may wait for its close frame once the client side has been cut off."""
+
+
+def flow_hash(compiled: CompiledFlow) -> str:
+    """The flow's content hash: the first 12 hex digits of the sha256 of its model (prompt files resolved)."""
+    return hashlib.sha256(compiled.flow.model_dump_json().encode()).hexdigest()[:12]
+
+
+def new_conversation_id() -> str:
+    """A globally unique conversation id: ``conv_`` and 32 hex digits (uuid4)."""
+    return f"conv_{uuid.uuid4().hex}"
 
 
 class Relay(RealtimeServer):
@@ -52,10 +80,30 @@ class Relay(RealtimeServer):
         port: int = 0,
         on_action: Callable[[Action | ProtocolError], None] = lambda _: None,
         context: Mapping[str, Any] | ContextHook | None = None,
+        limits: RelayLimits | None = None,
+        expose_session: bool = False,
+        compression: str | None = None,
+        upstream_compression: str | Literal["auto"] | None = "auto",
     ) -> None:
-        super().__init__(host, port)
+        self.limits = limits or RelayLimits()
+        super().__init__(
+            host,
+            port,
+            max_size=self.limits.max_frame,
+            compression=compression,
+            write_limit=self.limits.write_limit,
+            logger=log,
+        )
         self.compiled, self.upstream, self.api_key = compiled, upstream, api_key
-        self.audit, self.on_action = audit, on_action
+        self.upstream_compression = (
+            (None if _is_loopback(upstream) else "deflate")
+            if upstream_compression == "auto"
+            else upstream_compression
+        )
+        """permessage-deflate towards the upstream: off on a loopback hop (``"auto"``), on for a remote one."""
+        self.flow_hash = flow_hash(compiled)
+        self.audit: AuditSink = Stamped(audit, compiled.flow.flow.name, self.flow_hash)
+        self.on_action = on_action
         self.tools = ToolRegistry.from_flow(compiled.doc)
         self.supervisor: SupervisorBackend | None = (
             make_supervisor(compiled.doc, self.tools, api_key=api_key) if compiled.flow.supervisor else None
@@ -63,12 +111,48 @@ class Relay(RealtimeServer):
         self.context = context
         if context is not None and not callable(context):
             initial_context(compiled.flow, context)  # a fixed mapping is checked once, at start-up
+        self.options = RelayOptions(
+            expose_session=expose_session,
+            send_timeout_s=self.limits.send_timeout_s,
+            idle_timeout_s=self.limits.idle_timeout_s,
+        )
         self.conversations = 0
-        self._ids = itertools.count(1)
+        """Conversations handled since start."""
+        self.active: dict[str, tuple[ServerConnection, Conversation | None]] = {}
+        """The live conversations by id (the conversation is ``None`` while its upstream opens)."""
+        self.draining = False
+
+    def admit(self, connection: ServerConnection, request: Request) -> Response | None:
+        if self.draining:
+            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "The relay is shutting down.\n")
+        if len(self.active) >= self.limits.max_conversations:
+            return connection.respond(
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                f"The relay is at its limit of {self.limits.max_conversations} conversations; retry later.\n",
+            )
+        return None
 
     async def handle(self, client: ServerConnection) -> None:
+        """One conversation, supervised: whatever fails, the client gets an ``error`` and a close, the
+        ``end`` record is written (once the session exists) and both sockets are freed."""
+        conversation_id = new_conversation_id()
+        if len(self.active) >= self.limits.max_conversations:  # admitted in the same instant as others
+            await _report(client, "the relay is at its conversation limit", "server_busy")
+            await client.close(1013, "try again later")
+            return
         self.conversations += 1
-        conversation_id = f"relay-{next(self._ids)}"
+        self.active[conversation_id] = (client, None)
+        try:
+            await self._converse(client, conversation_id)
+        except Exception as exc:  # the supervisor: nothing one conversation does may escape
+            ref = new_id("err")
+            log.error("%s: %s failed (%s)", conversation_id, ref, exc, exc_info=True)
+            await _report(client, f"internal error (reference {ref})", "internal_error")
+            await client.close(1011, "internal error")
+        finally:
+            del self.active[conversation_id]
+
+    async def _converse(self, client: ServerConnection, conversation_id: str) -> None:
         try:
             context = self._context_for(client)
         except ContextError as exc:
@@ -79,17 +163,36 @@ class Relay(RealtimeServer):
             await _report(client, f"initial context: {exc}", "invalid_initial_context")
             await client.close(1008, "bad initial context")
             return
+        conversation: Conversation | None = None
         try:
-            upstream = RealtimeClient.connect(self.upstream, api_key=self.api_key)
+            upstream = RealtimeClient.connect(
+                self.upstream, api_key=self.api_key, compression=self.upstream_compression
+            )
             async with upstream as connection:
                 session = Session(self.compiled, conversation_id, clock=time.time, initial_context=context)
                 conversation = Conversation(
                     session, connection, self.tools, self.audit, self.on_action, self.supervisor
                 )
-                error = await conversation.relay(client)
+                self.active[conversation_id] = (client, conversation)
+                error = await conversation.relay(client, self.options)
+                if conversation.ended_by == "slow_reader":
+                    log.warning("%s: cut off a client that stopped reading", conversation_id)
+                    client.transport.abort()  # its buffer is full: a close frame would wait behind it
+                if conversation.ended_by is not None:  # what the upstream still sends is for no one
+                    connection.ws.close_timeout = UPSTREAM_CLOSE_S
         except UpstreamError as exc:
             error = exc
-        if error is not None:
+        ended_by = conversation.ended_by if conversation is not None else None
+        if ended_by == "slow_reader":
+            pass
+        elif ended_by == "idle":
+            await client.close(1000, "idle timeout")
+        elif isinstance(error, InternalError):
+            ref = new_id("err")
+            log.error("%s: %s %s", conversation_id, ref, error)
+            await _report(client, f"internal error (reference {ref})", "internal_error")
+            await client.close(1011, "internal error")
+        elif error is not None:
             await _report(client, f"upstream: {error}")
             await client.close(1011, "upstream failed")
 
@@ -103,16 +206,51 @@ class Relay(RealtimeServer):
                 raise ContextError(f"the context hook failed: {type(exc).__name__}") from exc
         return initial_context(self.compiled.flow, context or {})
 
+    async def shutdown(self, drain_s: float = 10.0) -> None:
+        """Stop accepting; tell every client (``error`` ``server_shutting_down``); let in-flight responses
+        finish for at most ``drain_s``; close each client with 1001; wait until every handler (and so every
+        ``end`` record) is done."""
+        self.draining = True
+        self.server.close(close_connections=False)
+        live = list(self.active.values())
+        notice = encode(
+            error_event("server_error", "server_shutting_down", "the relay is shutting down; reconnect")
+        )
+        await asyncio.gather(*(_send_quietly(client, notice) for client, _ in live))
+        settling = [c.settle(drain_s) for _, c in live if c is not None]
+        if settling:
+            await asyncio.wait_for(asyncio.gather(*settling), drain_s + 1.0)
+        await asyncio.gather(*(client.close(1001, "server shutting down") for client, _ in live))
+        await self.server.wait_closed()
 
-async def _report(client: ServerConnection, message: str, code: str = "upstream_error") -> None:
+
+def _is_loopback(url: str) -> bool:
     try:
-        await client.send(encode(error_event("server_error", code, message)))
-    except Exception:  # the client is gone too
+        host = urlsplit(url).hostname or ""
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+async def _send_quietly(client: ServerConnection, frame: str) -> None:
+    try:
+        await asyncio.wait_for(client.send(frame), 1.0)
+    except Exception:  # the client is gone, or not reading
         pass
 
 
-async def run_relay(relay: Relay, ready: Callable[[str], None]) -> None:
-    """Serve until cancelled; ``ready(url)`` is called once listening."""
+async def _report(client: ServerConnection, message: str, code: str = "upstream_error") -> None:
+    await _send_quietly(client, encode(error_event("server_error", code, message)))
+
+
+async def run_relay(
+    relay: Relay, ready: Callable[[str], None], stop: asyncio.Event | None = None, drain_s: float = 10.0
+) -> None:
+    """Serve until cancelled or ``stop`` is set (then :meth:`Relay.shutdown`); ``ready(url)`` once listening."""
     async with relay:
         ready(relay.url)
-        await relay.serve_forever()
+        if stop is None:
+            await relay.serve_forever()
+            return
+        await stop.wait()
+        await relay.shutdown(drain_s)

@@ -5,7 +5,7 @@ The file sink (JSON Lines) is I/O and lives in :mod:`engine.runtime.audit_file`.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 Outcome = Literal[
@@ -57,6 +57,10 @@ class AuditRecord:
     depth: int = 0
     """The conversation's handoff depth after this event."""
     detail: dict[str, Any] = field(default_factory=dict)
+    flow: str = ""
+    """The flow's name (stamped by :class:`Stamped`; empty in records written before it existed)."""
+    flow_hash: str = ""
+    """A content hash of the flow (first 12 hex of a sha256), so merged logs of different runs tell apart."""
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -75,8 +79,30 @@ class AuditSink(Protocol):
 
 
 class MemorySink:
+    """Keeps every record (tests, ``run``); a long-lived server uses :class:`CountingSink` instead."""
+
     def __init__(self) -> None:
         self.records: list[AuditRecord] = []
 
     def write(self, record: AuditRecord) -> None:
         self.records.append(record)
+
+
+class CountingSink:
+    """Counts records per kind and keeps none (``serve`` without ``--audit``: memory stays flat)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def write(self, record: AuditRecord) -> None:
+        self.counts[record.kind] = self.counts.get(record.kind, 0) + 1
+
+
+class Stamped:
+    """Writes each record to ``sink`` with the flow's identity (name and content hash) filled in."""
+
+    def __init__(self, sink: AuditSink, flow: str, flow_hash: str) -> None:
+        self.sink, self.flow, self.flow_hash = sink, flow, flow_hash
+
+    def write(self, record: AuditRecord) -> None:
+        self.sink.write(replace(record, flow=self.flow, flow_hash=self.flow_hash))

@@ -36,6 +36,7 @@ from engine.session.actions import (
     Transcript,
 )
 from engine.session.audit import AuditRecord, Kind, Outcome, audit_payload
+from engine.session.client_view import DROPPED_SESSION_KEYS
 from engine.session.config import agent_update, session_update
 from engine.session.context import initial_context as checked_context
 from engine.session.redact import Redactor, masked
@@ -297,26 +298,32 @@ class Session:
         """An event from a downstream Realtime client (relay mode), on its way upstream.
 
         The flow owns each agent's instructions and tools, so a client's ``session.update`` loses
-        ``instructions``, ``tools``, ``tool_choice`` and ``model`` (the rest, e.g. audio settings, goes on).
-        A user message counts as a user turn (and barges in on a pending escalation); a client's
-        ``response.create`` marks a response in flight, so the core never starts a second one.
+        ``instructions``, ``tools``, ``tool_choice`` and ``model`` (a ``notice`` names the dropped keys; the
+        rest, e.g. audio settings, goes on); the relay refuses the other overrides before they get here
+        (:mod:`engine.session.client_view`). A user message counts as a user turn (and barges in on a
+        pending escalation); a client's ``response.create`` marks a response in flight, so the core never
+        starts a second one.
         """
         kind = event.get("type")
         actions: list[Action] = []
         if kind == "session.update" and isinstance(event.get("session"), dict):
-            owned = {"instructions", "tools", "tool_choice", "model"}
-            session = {k: v for k, v in event["session"].items() if k not in owned}
+            dropped = sorted(DROPPED_SESSION_KEYS & set(event["session"]))
+            if dropped:
+                actions.append(
+                    Transcript("notice", self.agent, f"client session.update: dropped {', '.join(dropped)}")
+                )
+            session = {k: v for k, v in event["session"].items() if k not in DROPPED_SESSION_KEYS}
             if isinstance(session.get("output_modalities"), list):
                 self._modalities = tuple(session["output_modalities"])
             if set(session) <= {"type"}:
-                return []
+                return actions
             event = {**event, "session": session}
         elif kind == "conversation.item.create" and isinstance(event.get("item"), dict):
             item = event["item"]
             if item.get("type") == "message" and item.get("role") == "user":
-                text = " ".join(
-                    str(part.get("text", "")) for part in item.get("content", []) if isinstance(part, dict)
-                ).strip()
+                content = item.get("content")
+                parts = content if isinstance(content, list) else []
+                text = " ".join(str(p.get("text", "")) for p in parts if isinstance(p, dict)).strip()
                 actions += self._user_said(text)
         elif kind == "response.create":
             self._response_in_flight = True

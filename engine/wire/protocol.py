@@ -86,7 +86,8 @@ def _reject_constant(name: str) -> NoReturn:
 def decode(frame: str | bytes) -> Event:
     """Parse one frame into an event; raise :class:`ProtocolError` if it is not one.
 
-    Checks only the envelope: valid UTF-8 JSON, an object, a non-empty string ``type``.
+    Checks only the envelope: valid UTF-8 JSON (no lone surrogate escapes), an object, a non-empty string
+    ``type``.
     """
     if isinstance(frame, bytes | bytearray | memoryview):
         try:
@@ -104,6 +105,15 @@ def decode(frame: str | bytes) -> Event:
         raise ProtocolError(None, None, f"an event must be a JSON object, got {kind}", code="invalid_json")
     raw_id = data.get("event_id")
     event_id = raw_id if isinstance(raw_id, str) else None
+    if "\\u" in frame:  # only an escape can make a lone surrogate, which no UTF-8 frame can carry on
+        try:
+            encode(data).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ProtocolError(
+                None, None, "text is not valid Unicode (a lone surrogate escape)", code="invalid_json"
+            ) from None
+        except ValueError:  # not ours to judge here (e.g. a NaN the caller rejects)
+            pass
     if "type" not in data:
         raise ProtocolError(
             None, "type", "missing required field", event_id=event_id, code="missing_required_parameter"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import sys
+from collections.abc import MutableMapping
 from http import HTTPStatus
-from typing import Self
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -14,30 +17,77 @@ from engine.wire.protocol import MAX_FRAME
 PATH = "/v1/realtime"
 
 
+class OneLineLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """The server's log with each exception as one line (``message: Type: text``), never a traceback: a
+    failed handshake (a bare TCP connect, a port scanner) costs one line."""
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+        exc_info = kwargs.pop("exc_info", None)
+        if exc_info:
+            exc = sys.exc_info()[1] if exc_info is True else exc_info
+            if isinstance(exc, tuple):
+                exc = exc[1]
+            if isinstance(exc, BaseException):
+                cause = exc.__cause__ or exc.__context__
+                detail = f"{type(exc).__name__}: {exc}"
+                if cause is not None:
+                    detail += f" ({type(cause).__name__}: {cause})"
+                msg = f"{msg}: {detail}"
+        return msg, kwargs
+
+
 class RealtimeServer:
     """Serves :meth:`handle` for each connection to ``PATH`` (any other path gets a 404).
 
-    ``port=0`` picks a free port; ``url`` is ``ws://HOST:PORT/v1/realtime`` once running.
+    ``port=0`` picks a free port; ``url`` is ``ws://HOST:PORT/v1/realtime`` once running. ``max_size`` is
+    the largest frame a client may send, ``compression`` the websocket extension offered (``None``: off),
+    ``write_limit`` the send buffer's high-water mark; :meth:`admit` may refuse a handshake (e.g. a 503).
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        max_size: int = MAX_FRAME,
+        compression: str | None = "deflate",
+        write_limit: int = 32 * 1024,
+        logger: logging.Logger | logging.LoggerAdapter | None = None,  # type: ignore[type-arg]
+    ) -> None:
         self.host, self.port = host, port
+        self.max_size, self.compression, self.write_limit = max_size, compression, write_limit
+        self.logger = logger or OneLineLog(logging.getLogger("switchboard.server"))
         self._server: Server | None = None
 
     async def handle(self, connection: ServerConnection) -> None:
         raise NotImplementedError
 
+    def admit(self, connection: ServerConnection, request: Request) -> Response | None:
+        """A response refusing the handshake, or ``None`` to accept it (every connection, here)."""
+        return None
+
     @property
-    def url(self) -> str:
+    def server(self) -> Server:
         if self._server is None:
             raise RuntimeError(f"the {type(self).__name__.lower()} is not running")
-        host, port = self._server.sockets[0].getsockname()[:2]
+        return self._server
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.sockets[0].getsockname()[:2]
         host = "127.0.0.1" if host == "0.0.0.0" else f"[{host}]" if ":" in host else host
         return f"ws://{host}:{port}{PATH}"
 
     async def __aenter__(self) -> Self:
         self._server = await serve(
-            self.handle, self.host, self.port, process_request=self._route, max_size=MAX_FRAME
+            self.handle,
+            self.host,
+            self.port,
+            process_request=self._route,
+            max_size=self.max_size,
+            compression=self.compression,
+            write_limit=self.write_limit,
+            logger=self.logger,
         )
         return self
 
@@ -57,4 +107,4 @@ class RealtimeServer:
         path = urlsplit(request.path).path
         if path.rstrip("/") != PATH:
             return connection.respond(HTTPStatus.NOT_FOUND, f"No Realtime endpoint at {path}; use {PATH}.\n")
-        return None
+        return self.admit(connection, request)

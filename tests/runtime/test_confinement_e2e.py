@@ -54,11 +54,12 @@ def flow_naming(folder: Path, ref: str) -> Path:
 
 
 def session_updated(compiled: CompiledFlow) -> dict[str, Any]:
-    """The first ``session.updated`` a raw websocket client of the relay receives."""
+    """The first ``session.updated`` a raw websocket client of the relay receives (``--expose-session``: the
+    worst case, where a client sees the agents' instructions verbatim)."""
 
     async def main() -> dict[str, Any]:
         async with Emulator(Script.parse('[[rule]]\nsay = "Hello."\n', "e2e")) as emulator:
-            async with Relay(compiled, emulator.url, audit=MemorySink()) as relay:
+            async with Relay(compiled, emulator.url, audit=MemorySink(), expose_session=True) as relay:
                 async with connect(relay.url) as ws:
                     async for frame in ws:
                         event: dict[str, Any] = json.loads(frame)

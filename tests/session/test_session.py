@@ -338,7 +338,7 @@ def test_random_calls_respect_cap_requirements_and_states(
 
 def test_client_session_update_loses_what_the_flow_owns(shop: CompiledFlow) -> None:
     session = new_session(shop)
-    (send,) = session.client_event(
+    notice, send = session.client_event(
         {
             "type": "session.update",
             "session": {
@@ -362,10 +362,11 @@ def test_client_session_update_loses_what_the_flow_owns(shop: CompiledFlow) -> N
             },
         }
     ]
+    assert isinstance(notice, Transcript) and notice.kind == "notice"
+    assert notice.text == "client session.update: dropped instructions, model, tool_choice, tools"
     assert session.modalities == ("audio",)
-    assert (
-        session.client_event({"type": "session.update", "session": {"type": "realtime", "tools": []}}) == []
-    )
+    (only,) = session.client_event({"type": "session.update", "session": {"type": "realtime", "tools": []}})
+    assert isinstance(only, Transcript) and only.text.endswith("dropped tools")  # nothing left to send
 
 
 def test_client_user_message_and_response_create_are_tracked(shop: CompiledFlow) -> None:

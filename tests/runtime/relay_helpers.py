@@ -1,0 +1,96 @@
+"""Helpers for the relay's hostile-client tests: an honest conversation, descriptor counts, raw frames."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+
+from engine.compile.pipeline import CompiledFlow, compile_document
+from engine.flow.loader import parse_flow
+
+FLOW = """
+[flow]
+name = "desk"
+entry = "front"
+recovery = "help"
+
+[agents.front]
+instructions = "You are the front desk."
+tools = ["lookup"]
+handoffs = ["billing"]
+
+[agents.billing]
+instructions = "You are billing."
+terminal = true
+
+[agents.help]
+terminal = true
+
+[tools.lookup]
+parameters = { type = "object", properties = { q = { type = "string" } }, required = ["q"] }
+impl = "tests.runtime.relay_helpers:lookup"
+"""
+
+SCRIPT = """
+[[rule]]
+agent = "front"
+user = "bill"
+call = "transfer_to_billing"
+arguments = { reason = "billing" }
+[[rule]]
+agent = "billing"
+after = "transfer_to_billing"
+say = "Billing here."
+[[rule]]
+say = "Hello."
+"""
+
+
+def lookup(q: str) -> dict[str, str]:
+    return {"answer": q}
+
+
+def desk() -> CompiledFlow:
+    return compile_document(parse_flow(FLOW, "desk.toml"))
+
+
+def open_fds() -> int:
+    """Descriptors this process holds now."""
+    return len(os.listdir("/proc/self/fd"))
+
+
+def user_item(content: Any) -> dict[str, Any]:
+    return {
+        "type": "conversation.item.create",
+        "item": {"type": "message", "role": "user", "content": content},
+    }
+
+
+def say_event(text: str) -> dict[str, Any]:
+    return user_item([{"type": "input_text", "text": text}])
+
+
+async def next_event(ws: ClientConnection, kind: str) -> dict[str, Any]:
+    """The next event of type ``kind`` (``AssertionError`` if the connection closes first)."""
+    async for frame in ws:
+        event: dict[str, Any] = json.loads(frame)
+        if event["type"] == kind:
+            return event
+    raise AssertionError(f"connection closed before {kind} ({ws.close_code} {ws.close_reason})")
+
+
+async def ask(ws: ClientConnection, text: str) -> str:
+    """Say ``text`` on an open connection and return the answer's text."""
+    await ws.send(json.dumps(say_event(text)))
+    await ws.send(json.dumps({"type": "response.create"}))
+    done = await next_event(ws, "response.output_text.done")
+    return str(done["text"])
+
+
+async def honest(url: str, text: str = "hello") -> str:
+    """A whole honest conversation: connect, ask once, hang up; the answer's text."""
+    async with connect(url) as ws:
+        return await ask(ws, text)
