@@ -44,10 +44,10 @@ demo: install
 	$(SB) run flows/chat_supervisor.toml --script flows/scripts/chat_supervisor.toml --audit out/supervisor-audit.jsonl
 	$(SB) log out/supervisor-audit.jsonl
 
-bench: install
-	$(BIN)/python tools/bench_lint.py --write
+bench: install  # rewrites docs/benchmarks.md; fails (last) when a lint target fails
 	$(BIN)/python tools/bench_render.py --write
 	$(BIN)/python tools/bench_runtime.py --write
+	$(BIN)/python tools/bench_lint.py --write --check
 
 emulate: install
 	$(SB) emulate --script flows/scripts/retail.toml --port 8765

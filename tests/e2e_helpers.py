@@ -24,6 +24,8 @@ class Recorder:
         self.actions: list[Action | ProtocolError] = []
         self.wire: list[tuple[str, dict[str, Any]]] = []
         self.invalid: list[str] = []
+        self.emulator_state: tuple[dict[str, Any], list[dict[str, Any]]] = ({}, [])
+        """The emulator's effective session and conversation items when the turns were done."""
 
     def on_action(self, action: Action | ProtocolError) -> None:
         self.actions.append(action)
@@ -49,10 +51,12 @@ def converse(
     supervisor: Any = None,
     tools: ToolRegistry | None = None,
     initial_context: dict[str, Any] | None = None,
+    session_options: dict[str, Any] | None = None,
 ) -> tuple[Session, Recorder, Any]:
     recorder = Recorder()
     sink = audit if audit is not None else MemorySink()
-    session = Session(compiled, "e2e", clock=_ticks(), initial_context=initial_context)
+    options = {"initial_context": initial_context, **(session_options or {})}
+    session = Session(compiled, "e2e", clock=_ticks(), **options)
     registry = tools if tools is not None else ToolRegistry()
 
     async def go() -> None:
@@ -62,6 +66,7 @@ def converse(
         async with emulator, RealtimeClient.connect(emulator.url, api_key="test") as client:
             conversation = Conversation(session, client, registry, sink, recorder.on_action, supervisor)
             await conversation.run_turns(turns, turn_timeout=10)
+            recorder.emulator_state = emulator.state()
 
     run(go())
     assert recorder.invalid == [], "events on the wire that do not match openai.types.realtime"

@@ -2,11 +2,14 @@
 
 1. Core handoff: a ``response.function_call_arguments.done`` for ``transfer_to_*`` in, ``session.update`` out
    (validate, fire the transition, apply the contract, build the config, audit). Baseline in the same run: a
-   bare python-statemachine transition on the same compiled machine.
+   bare python-statemachine transition on the same compiled machine. Next to it, a ``history = "reset"``
+   handoff over four earlier items: the call in -> four ``conversation.item.delete`` out, then the four
+   ``conversation.item.deleted`` in -> ``session.update`` out (the core's time for all of it).
 2. Core escalation: the escalation tool call in -> the supervisor request out; the supervisor answer in ->
    ``function_call_output`` out. Same baseline.
 3. Loopback: whole user turns through the embedded emulator over a real websocket — a turn whose reply is a
-   handoff, against a plain text turn (the baseline) in the same run.
+   handoff (``keep``, and ``reset`` with its deletions), against a plain text turn (the baseline) in the same
+   run.
 
     python tools/bench_runtime.py [--n 20000] [--turns 200] [--write]
 """
@@ -32,7 +35,7 @@ from engine.runtime.client import RealtimeClient
 from engine.runtime.conversation import Conversation, UserTurn
 from engine.runtime.tools import ToolRegistry
 from engine.session import MemorySink, Session
-from engine.session.actions import Escalate, Transcript
+from engine.session.actions import Escalate, Send, Transcript
 
 FLOW = """
 [flow]
@@ -40,6 +43,7 @@ name = "pingpong"
 entry = "ping"
 recovery = "help"
 max_handoff_depth = 1000
+max_tool_calls_per_turn = 1000
 [agents.ping]
 instructions = "You are ping."
 handoffs = ["pong"]
@@ -97,6 +101,48 @@ def _call(name: str, arguments: dict[str, str], call_id: str) -> dict[str, objec
 RESPONSE_DONE = {"type": "response.done", "event_id": "e", "response": {"id": "r", "status": "completed"}}
 
 
+RESET_ITEMS = 4
+"""Earlier conversation items each ``reset`` handoff of the core benchmark deletes."""
+
+
+def _added(item_id: str) -> dict[str, object]:
+    item = {
+        "id": item_id,
+        "type": "message",
+        "role": "user",
+        "content": [{"type": "input_text", "text": "hi"}],
+    }
+    return {"type": "conversation.item.added", "event_id": "e", "previous_item_id": None, "item": item}
+
+
+def bench_reset(compiled: CompiledFlow, n: int) -> list[float]:
+    """The core's time for a ``reset`` handoff: the call in, then every deletion confirmed."""
+    clock = itertools.count().__next__
+    samples = []
+    session = Session(compiled, "bench", clock=lambda: float(clock()))
+    for i in range(n):
+        if session.depth >= 990:
+            session = Session(compiled, "bench", clock=lambda: float(clock()))
+        for j in range(RESET_ITEMS):  # the turns before the handoff (not timed)
+            session.receive(_added(f"i{i}-{j}"))
+        target = "pong" if session.agent == "ping" else "ping"
+        event = _call(f"transfer_to_{target}", {"reason": "bench"}, f"c{i}")
+        start = time.perf_counter()
+        actions = session.receive(event)
+        took = time.perf_counter() - start
+        deletes = [a.event["item_id"] for a in actions if isinstance(a, Send)]
+        assert len(deletes) == RESET_ITEMS, deletes
+        for item_id in deletes:
+            confirmed = {"type": "conversation.item.deleted", "event_id": "e", "item_id": item_id}
+            start = time.perf_counter()
+            session.receive(confirmed)
+            took += time.perf_counter() - start
+        samples.append(took)
+        assert session.agent == target
+        session.receive(RESPONSE_DONE)
+    return samples
+
+
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.3f}"
 
@@ -112,7 +158,7 @@ def bench_core(compiled: CompiledFlow, n: int) -> dict[str, list[float]]:
         bare.append(time.perf_counter() - start)
     session = Session(compiled, "bench", clock=lambda: float(clock()))
     for i in range(n):
-        if session.depth >= 990:
+        if session.depth >= 990 or session.status().tool_calls_left == 0:  # no user turns here
             session = Session(compiled, "bench", clock=lambda: float(clock()))
         target = "pong" if session.agent == "ping" else "ping"
         event = _call(f"transfer_to_{target}", {"reason": "bench"}, f"c{i}")
@@ -122,7 +168,7 @@ def bench_core(compiled: CompiledFlow, n: int) -> dict[str, list[float]]:
         assert session.agent == target and actions
         session.receive(RESPONSE_DONE)  # the response the step asked for is over
     for i in range(n):
-        if session.status().escalations_left == 0:
+        if session.status().escalations_left == 0 or session.status().tool_calls_left == 0:
             session = Session(compiled, "bench", clock=lambda: float(clock()))
         event = _call(ESCALATION_TOOL, {"relevantContextFromLastUserMessage": "hard question"}, f"e{i}")
         start = time.perf_counter()
@@ -136,8 +182,11 @@ def bench_core(compiled: CompiledFlow, n: int) -> dict[str, list[float]]:
     return {"bare": bare, "handoff": handoff, "escalate": esc_out, "resolve": esc_in}
 
 
-async def bench_loopback(compiled: CompiledFlow, turns: int) -> dict[str, list[float]]:
-    """Time from each user turn to the assistant's reply (after the handoff, for a switching turn)."""
+async def bench_loopback(
+    compiled: CompiledFlow, turns: int, reset: CompiledFlow | None = None
+) -> dict[str, list[float]]:
+    """Time from each user turn to the assistant's reply (after the handoff, for a switching turn); with
+    ``reset``, a second conversation on that flow gives the ``reset`` handoff turns."""
     script = Script.parse(SCRIPT, "bench")
     samples: dict[str, list[float]] = {"plain": [], "handoff": []}
     said: list[tuple[str, float]] = []
@@ -158,6 +207,15 @@ async def bench_loopback(compiled: CompiledFlow, turns: int) -> dict[str, list[f
         conversation = Conversation(session, client, ToolRegistry(), MemorySink(), on_action)
         await conversation.run_turns([UserTurn(t) for t in texts])
     samples["plain"].pop(0)
+    if reset is not None:
+        keep, first = samples["handoff"], len(samples["plain"])
+        samples["handoff"] = []
+        async with Emulator(script) as emulator, RealtimeClient.connect(emulator.url, api_key="b") as client:
+            session = Session(reset, "loop-reset", clock=time.time)
+            conversation = Conversation(session, client, ToolRegistry(), MemorySink(), on_action)
+            await conversation.run_turns([UserTurn(t) for t in texts])
+        samples["reset"], samples["handoff"] = samples["handoff"], keep
+        samples["plain"].pop(first)  # the second conversation's warm-up turn
     replies = {a.text for a in replied}
     assert replies == {"Hello, how can I help?"}, f"the emulator script did not match: {replies}"
     return samples
@@ -170,15 +228,23 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     args = parser.parse_args()
     compiled = compile_document(parse_flow(FLOW, "pingpong.toml"))
+    reset = compile_document(
+        parse_flow(FLOW.replace("[flow]\n", '[flow]\nhistory = "reset"\n'), "reset.toml")
+    )
     print("… core", file=sys.stderr, flush=True)
     core = bench_core(compiled, args.n)
+    core["reset"] = bench_reset(reset, args.n)
     print("… loopback", file=sys.stderr, flush=True)
-    loop = asyncio.run(bench_loopback(compiled, args.turns))
+    loop = asyncio.run(bench_loopback(compiled, args.turns, reset))
     (bare50,) = percentiles(core["bare"], 50)
     rows = []
     for name, label in (
         ("bare", "bare python-statemachine transition (baseline)"),
         ("handoff", "handoff: function call in -> session.update out"),
+        (
+            "reset",
+            f'handoff, history = "reset": call in, {RESET_ITEMS} deletions confirmed -> session.update out',
+        ),
         ("escalate", "escalation: tool call in -> supervisor request out"),
         ("resolve", "escalation: answer in -> function_call_output out"),
     ):
@@ -189,6 +255,7 @@ def main() -> None:
     for name, label in (
         ("plain", "text turn, no handoff (baseline)"),
         ("handoff", "turn with a handoff (transfer, session.update, new agent's reply)"),
+        ("reset", 'turn with a history = "reset" handoff (deletions confirmed first)'),
     ):
         p50, p99 = percentiles(loop[name], 50, 99)
         loop_rows.append([label, ms(p50), ms(p99), f"{p50 / plain50:.2f}x"])

@@ -83,8 +83,10 @@ def span(text: str, start: int, length: int = 1) -> int:
     if first in "\"'":
         end = text.find(first, start + 1)
         return end - start + 1 if end > start else len(text) - start
-    if first == "[" and not text[:start].strip():
-        return max(1, len(text.rstrip()) - start)
+    if first == "[" and not text[:start].strip():  # a [table] or [[array]] header, not a comment after it
+        close = "]]" if text.startswith("[[", start) else "]"
+        end = text.find(close, start)
+        return end + len(close) - start if end > start else max(1, len(text.rstrip()) - start)
     word = _WORD.match(text, start)
     return max(1, word.end() - start) if word else 1
 

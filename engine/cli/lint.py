@@ -7,6 +7,7 @@ import fnmatch
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.cli.console import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, err, out, package_version
 from engine.cli.diagnostics import DiagnosticPrinter
@@ -14,12 +15,18 @@ from engine.flow.diagnostics import Diagnostic, FlowError, Location, Severity
 from engine.flow.document import FORMATS
 from engine.flow.schema import flow_json_schema_text
 
+if TYPE_CHECKING:
+    from engine.verify.suppress import Suppressed
+
 NOT_FLOWS = {"scripts", "prompts", "tools"}
 """Folders under a flow folder that hold a flow's companions (emulator scripts, prompts, tool code)."""
 
 
 def find_flow_files(paths: Iterable[str], exclude: Sequence[str] = ()) -> list[Path]:
-    """Files as given; folders expanded to their ``.toml``/``.json`` flows (companion folders skipped)."""
+    """Files as given; folders expanded to their ``.toml``/``.json`` flows (companion folders skipped).
+
+    Whatever is named like a flow is listed, FIFOs and dangling links too: lint reports each as ``SB001``
+    rather than skipping it in silence."""
     found: list[Path] = []
     for raw in paths:
         path = Path(raw)
@@ -27,7 +34,9 @@ def find_flow_files(paths: Iterable[str], exclude: Sequence[str] = ()) -> list[P
             candidates = sorted(
                 p
                 for p in path.rglob("*")
-                if p.suffix in FORMATS and p.is_file() and not NOT_FLOWS & set(p.relative_to(path).parts[:-1])
+                if p.suffix in FORMATS
+                and not p.is_dir()
+                and not NOT_FLOWS & set(p.relative_to(path).parts[:-1])
             )
         else:
             candidates = [path]
@@ -43,38 +52,42 @@ def cmd_lint(args: argparse.Namespace) -> int:
         err.print("switchboard lint: no flow files found in " + " ".join(args.paths))
         return EXIT_USAGE
     findings: list[Diagnostic] = []
+    suppressed: list[Suppressed] = []
     unreadable = False
     for path in files:
-        found = lint_file(path, import_tools=args.import_tools)
+        found, quiet = lint_file(path, import_tools=args.import_tools)
         findings += found
+        suppressed += quiet
         unreadable |= any(d.code == "SB001" for d in found)
     if args.format == "json":
-        out.print(to_json(findings), markup=False)
+        out.print(to_json(findings, suppressed, len(files)), markup=False)
     elif args.format == "sarif":
-        out.print(to_sarif(findings, package_version(), base=Path.cwd()), markup=False)
+        out.print(to_sarif(findings, package_version(), base=Path.cwd(), suppressed=suppressed), markup=False)
     else:
         show = DiagnosticPrinter(out)
         for d in findings:
             show(d)
-        out.print(summary_line(findings, len(files)), markup=False)
+        out.print(summary_line(findings, len(files), suppressed), markup=False)
     if unreadable:
         return EXIT_USAGE
     failing = [d for d in findings if d.severity is Severity.ERROR or args.strict]
     return EXIT_FINDINGS if failing else EXIT_OK
 
 
-def lint_file(path: Path, *, import_tools: bool = False) -> list[Diagnostic]:
-    """Every finding for one flow file: what ``run`` would refuse, and the warnings. A bug of ours on one
-    file is reported as that file's finding (``SB000``), so it never hides the other files' findings."""
-    from engine.runtime.prepare import prepare
+def lint_file(path: Path, *, import_tools: bool = False) -> tuple[list[Diagnostic], list[Suppressed]]:
+    """Every finding for one flow file (what ``run`` would refuse, and the warnings), and the warnings its
+    ignores suppressed. A bug of ours on one file is reported as that file's finding (``SB000``), so it
+    never hides the other files' findings."""
+    from engine.runtime.prepare import lint_flow
 
     try:  # a flow that passes is compiled and bound too: lint proves it runs
-        return list(prepare(path, import_tools=import_tools).warnings)
+        linted = lint_flow(path, import_tools=import_tools)
+        return list(linted.findings), list(linted.suppressed)
     except FlowError as exc:
-        return list(exc.diagnostics)
+        return list(exc.diagnostics), []
     except Exception as exc:
         message = f"internal error while linting this file: {type(exc).__name__}: {exc} (please report it)"
-        return [Diagnostic("SB000", Severity.ERROR, message, Location(str(path)), rule="internal-error")]
+        return [Diagnostic("SB000", Severity.ERROR, message, Location(str(path)), rule="internal-error")], []
 
 
 def cmd_schema(args: argparse.Namespace) -> int:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from engine.cli.console import EXIT_OK, EXIT_USAGE, err, out
-from engine.session.audit import HANDOFF_OUTCOMES
+from engine.session.audit import HANDOFF_OUTCOMES, TOOL_OUTCOMES
 from engine.session.tally import ConversationSummary, Tally
 
 
@@ -23,7 +24,8 @@ def _describe(conv: ConversationSummary) -> str:
         f"{conv.handoffs} handoffs (max depth {conv.max_depth})",
         f"{conv.recoveries} recovered",
         f"{conv.refusals} refused",
-        f"{conv.tool_failures} tool errors",
+        f"{sum(conv.tool_calls.values())} tool calls"
+        + (f" ({_counts(conv.tool_calls, TOOL_OUTCOMES)})" if conv.tool_calls else ""),
     ]
     if conv.escalations:
         rate = conv.escalation_rate
@@ -36,8 +38,14 @@ def _describe(conv: ConversationSummary) -> str:
     return "; ".join(parts)
 
 
+def _counts(counter: Counter[str], order: tuple[str, ...]) -> str:
+    """``ok 3, failed 1``: the non-zero counts, in ``order`` (then any other outcome)."""
+    names = [*order, *sorted(set(counter) - set(order))]
+    return ", ".join(f"{name.replace('_', ' ')} {counter[name]}" for name in names if counter[name])
+
+
 def print_summary(console: Console, summary: Tally) -> None:
-    """Handoffs per edge (by outcome), then one line per conversation."""
+    """Handoffs per edge (by outcome), tool calls per tool (by outcome), then one line per conversation."""
     edges = summary.edges
     if edges:
         table = Table(title="Handoffs per edge", title_justify="left")
@@ -48,6 +56,13 @@ def print_summary(console: Console, summary: Tally) -> None:
         console.print(table)
     else:
         console.print("No handoffs.")
+    if summary.tools:
+        table = Table(title="Tool calls", title_justify="left")
+        for column in ("tool", *TOOL_OUTCOMES):
+            table.add_column(column.replace("_", " "), justify="left" if column == "tool" else "right")
+        for tool, outcomes in sorted(summary.tools.items()):
+            table.add_row(escape(tool), *(str(outcomes.get(o, "")) for o in TOOL_OUTCOMES))
+        console.print(table)
     for conv in summary.conversations.values():
         console.print(f"[bold]{escape(conv.conversation_id)}[/]: " + escape(_describe(conv)))
     console.print(f"{summary.records} records, {len(summary.conversations)} conversation(s)")

@@ -1,21 +1,31 @@
 """The ``switchboard`` command: lint, schema, render, run, chat, emulate, serve, log.
 
 Exit codes: 0 clean, 1 findings (or a failed run), 2 usage error or unreadable input.
+
+Start-up is part of every command's time, so a command's module is imported only when that command runs
+(``tools/bench_lint.py`` holds lint of a small flow to < 2x the bare start-up, ``switchboard --version``).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 from collections.abc import Callable, Sequence
 
 from engine.cli.console import package_version
 from engine.cli.lint import cmd_lint, cmd_schema
-from engine.cli.log import cmd_log
-from engine.cli.render import cmd_render
-from engine.cli.rule import cmd_rule
-from engine.cli.run import cmd_emulate, cmd_run, cmd_serve
 
 Command = Callable[[argparse.Namespace], int]
+
+
+def deferred(module: str, name: str) -> Command:
+    """The command ``name`` of ``module``, imported when it runs."""
+
+    def command(args: argparse.Namespace) -> int:
+        func: Command = getattr(importlib.import_module(module), name)
+        return func(args)
+
+    return command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,13 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LOG",
         help="overlay the handoffs counted in this audit log (JSON Lines, from run/serve --audit); repeatable",
     )
-    render.set_defaults(func=cmd_render)
+    render.set_defaults(func=deferred("engine.cli.render", "cmd_render"))
 
     rule = sub.add_parser("rule", help="list the lint rules, or explain one (what, why, an example, the fix)")
     rule.add_argument(
         "code", nargs="?", metavar="CODE", help="a rule code (SB301) or name (required-key-lost)"
     )
-    rule.set_defaults(func=cmd_rule)
+    rule.set_defaults(func=deferred("engine.cli.rule", "cmd_rule"))
 
     schema = sub.add_parser("schema", help="print the flow JSON Schema")
     schema.set_defaults(func=cmd_schema)
@@ -92,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="KEY=VALUE",
             help="trusted initial context (a key the flow declares in [flow] initial_context); repeatable",
         )
-        run.set_defaults(func=cmd_run)
+        run.set_defaults(func=deferred("engine.cli.run", "cmd_run"))
 
     serve = sub.add_parser("serve", help="relay: Realtime clients connect here; the flow runs in the middle")
     serve.add_argument("flow", metavar="FLOW")
@@ -109,17 +119,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="trusted initial context given to every connection (a key declared in [flow] initial_context)",
     )
-    serve.set_defaults(func=cmd_serve)
+    serve.set_defaults(func=deferred("engine.cli.run", "cmd_serve"))
 
     emulate = sub.add_parser("emulate", help="serve the local Realtime emulator")
     emulate.add_argument("--host", default="127.0.0.1")
     emulate.add_argument("--port", type=int, default=8765)
     emulate.add_argument("--script", metavar="FILE", help="the emulator's rules (TOML)")
-    emulate.set_defaults(func=cmd_emulate)
+    emulate.set_defaults(func=deferred("engine.cli.run", "cmd_emulate"))
 
     log = sub.add_parser("log", help="summarise an audit log")
     log.add_argument("file", metavar="FILE")
-    log.set_defaults(func=cmd_log)
+    log.set_defaults(func=deferred("engine.cli.log", "cmd_log"))
     return parser
 
 

@@ -9,22 +9,23 @@ from typing import Any
 from engine.cli.console import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, err, out
 from engine.cli.diagnostics import DiagnosticPrinter
 from engine.errors import SwitchboardError
-from engine.flow.diagnostics import FlowError
 
 
 def _compiled_or_report(path: str) -> Any:
-    """Load, verify, compile and bind ``path`` (what ``lint --import-tools`` checks); print the findings as
-    ``lint`` does and return ``None`` when it does not pass."""
-    from engine.runtime.prepare import prepare
+    """Load, verify, compile and bind ``path`` (what ``lint --import-tools`` checks) and print its findings
+    as ``lint`` does, the flow's ignores applied; return ``None`` when it does not pass."""
+    from engine.runtime.prepare import lint_flow
+    from engine.verify.report import suppressed_text
 
-    try:
-        return prepare(path, import_tools=True)
-    except FlowError as exc:
-        show = DiagnosticPrinter(err)
-        for d in exc.diagnostics:
-            show(d)
+    linted = lint_flow(path, import_tools=True)
+    show = DiagnosticPrinter(err)
+    for d in linted.findings:
+        show(d)
+    if linted.suppressed:
+        err.print(f"switchboard: {path}: {suppressed_text(linted.suppressed)}", markup=False)
+    if linted.compiled is None:
         err.print(f"switchboard: {path} does not pass lint; nothing was run", markup=False)
-        return None
+    return linted.compiled
 
 
 def _context_or_report(args: argparse.Namespace, compiled: Any) -> dict[str, Any] | None:

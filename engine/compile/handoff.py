@@ -23,8 +23,9 @@ from statemachine.transition import Transition
 from statemachine.transition_list import TransitionList
 
 from engine.flow.model import TRANSFER_PREFIX, Flow
+from engine.flow.names import identifier
 from engine.gcpause import gc_paused
-from engine.verify.graph import routing_graph
+from engine.verify.graph import routing_adjacency
 
 RECOVER = "recover"
 STATE_PREFIX = "agent_"
@@ -65,7 +66,13 @@ class HandoffMachine(StateMachine):
 
 
 def transfer_event(agent: str) -> str:
+    """The event into ``agent``: its transfer tool's name (an event id need not be an identifier)."""
     return f"{TRANSFER_PREFIX}{agent}"
+
+
+def state_id(agent: str) -> str:
+    """The state attribute of ``agent``: an identifier, also for a kebab-case name (``agent__human_0agent``)."""
+    return STATE_PREFIX + identifier(agent)
 
 
 def flow_fingerprint(flow: Flow) -> str:
@@ -98,22 +105,23 @@ def _build(flow: Flow) -> type[HandoffMachine]:
     entry, recovery = flow.flow.entry, flow.flow.recovery
     states = {name: State(name, value=name, initial=(name == entry), final=False) for name in flow.agents}
     incoming: defaultdict[str, list[Transition]] = defaultdict(list)
-    for source, target in routing_graph(flow).edges:
-        incoming[target].append(Transition(states[source], states[target]))
+    for source, targets in routing_adjacency(flow).items():
+        for target in targets:
+            incoming[target].append(Transition(states[source], states[target]))
     attrs: dict[str, Any] = {
         "validate_disconnected_states": False,
         "validate_trap_states": False,
         "validate_final_reachability": False,
         "__module__": __name__,
     }
-    attrs.update({STATE_PREFIX + name: state for name, state in states.items()})
+    attrs.update({state_id(name): state for name, state in states.items()})
     for target, transitions in incoming.items():
         attrs[transfer_event(target)] = _transition_list(transitions)
     if recovery in states:
         attrs[RECOVER] = _transition_list(
             [Transition(states[name], states[recovery]) for name in flow.agents if name != recovery]
         )
-    cls_name = f"Flow_{flow.flow.name}"
+    cls_name = f"Flow_{identifier(flow.flow.name)}"
     cls = cast(type[HandoffMachine], _FlowMachineMetaclass(cls_name, (HandoffMachine,), attrs))
     _unregister(cls)
     return cls

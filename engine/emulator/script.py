@@ -7,6 +7,11 @@ has_tool = "authenticate_user_information" # the session (or response) offers th
 user = "(?i)return"                        # regex searched in the user message the response follows
 after = "authenticate_user_information"    # ... or: the response follows this function's output
 output = "(?i)error"                       # regex searched in that function_call_output's output
+heard = "1988-10-12"                       # regex searched in the text of every message the response
+                                           # reads (only items still in the conversation, or its `input`)
+out_of_band = true                         # only out-of-band responses (conversation "none"); false:
+                                           # only in-conversation ones; unmatched out-of-band responses
+                                           # get a deterministic summary of their input
 say = "Thanks! Let me check that."         # assistant text (sent first); `{output.KEY}` reads a key of
                                            # the JSON function output it follows (e.g. `{output.nextResponse}`)
 call = "authenticate_user_information"     # one function call ...
@@ -56,6 +61,10 @@ class MatchState:
     """Name of the function whose ``function_call_output`` the response follows."""
     function_output: str | None = None
     """That ``function_call_output``'s output (``None`` if the response does not follow one)."""
+    heard: str = ""
+    """The text of every message the response reads, one per line."""
+    out_of_band: bool = False
+    """The response is out of band (``conversation = "none"``)."""
 
 
 class _Strict(BaseModel):
@@ -97,6 +106,8 @@ class Rule(_Strict):
     user: re.Pattern[str] | None = None
     after: str | None = None
     output: re.Pattern[str] | None = None
+    heard: re.Pattern[str] | None = None
+    out_of_band: bool | None = None
     say: str | None = None
     call: str | None = None
     arguments: dict[str, Any] | None = None
@@ -108,7 +119,7 @@ class Rule(_Strict):
         """Position in the script (0-based)."""
         return self._index
 
-    _compile = field_validator("user", "output", mode="before")(regex_field)
+    _compile = field_validator("user", "output", "heard", mode="before")(regex_field)
 
     _call_name = field_validator("call")(_function_name)
     _arguments = field_validator("arguments")(_json_object)
@@ -143,6 +154,10 @@ class Rule(_Strict):
 
     def matches(self, state: MatchState) -> bool:
         """Whether every condition of this rule holds for ``state``."""
+        if self.out_of_band is not None and self.out_of_band != state.out_of_band:
+            return False
+        if self.heard is not None and not self.heard.search(state.heard):
+            return False
         if self.agent is not None and not _has_agent_marker(state.instructions, self.agent):
             return False
         if self.has_tool is not None and self.has_tool not in state.tools:

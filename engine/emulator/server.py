@@ -16,8 +16,9 @@ import contextlib
 import copy
 import json
 import logging
+from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
@@ -32,6 +33,7 @@ from engine.emulator.session import (
     dig,
     merge_session,
     position,
+    summary_of,
     text_of,
     tokens,
     tool_names,
@@ -59,6 +61,8 @@ class Faults:
     """Abort the TCP connection (no close frame) during this response ..."""
     drop_after_events: int = 1
     """... after this many of its events (``response.created`` is the first) were sent."""
+    silent_deletes: bool = False
+    """Delete items but never confirm it (no ``conversation.item.deleted``): an upstream that stalls."""
 
 
 @dataclass
@@ -133,9 +137,11 @@ class _Response:
         context, session = self._context(), self.conn.session
         instructions = self.params.get("instructions", session.get("instructions")) or ""
         tools = tool_names(self.params.get("tools", session.get("tools")))
+        heard = "\n".join(text_of(i) for i in context if i.get("type") == "message")
+        state = MatchState(instructions, tools, heard=heard, out_of_band=not self.in_conversation)
         for item in reversed(context):
             if item.get("type") == "message" and item.get("role") == "user":
-                return MatchState(instructions, tools, user_text=text_of(item))
+                return replace(state, user_text=text_of(item))
             if item.get("type") == "function_call_output":
                 calls = (
                     i
@@ -143,10 +149,8 @@ class _Response:
                     if i.get("type") == "function_call" and i.get("call_id") == item["call_id"]
                 )
                 name = next((c.get("name") for c in calls), None)
-                return MatchState(
-                    instructions, tools, function_name=name, function_output=str(item.get("output"))
-                )
-        return MatchState(instructions, tools)
+                return replace(state, function_name=name, function_output=str(item.get("output")))
+        return state
 
     def events(self) -> Iterator[Event]:
         """``response.created`` ... ``response.done``; stops early (status ``cancelled``) once cancelled.
@@ -156,9 +160,11 @@ class _Response:
         state = self.match_state()
         words_in = sum(self.conn.tokens(i) for i in self._context())
         rule = self.conn.script.match(state)
-        if rule is None:
+        if rule is None and state.out_of_band:
+            plan: list[tuple[str, Any]] = [("say", summary_of(self._context()))]
+        elif rule is None:
             heard = state.user_text if state.function_output is None else f"output of {state.function_name}"
-            plan: list[tuple[str, Any]] = [("say", f"(emulator) no rule matched: {heard or ''}")]
+            plan = [("say", f"(emulator) no rule matched: {heard or ''}")]
         else:
             plan = [("say", rule.render_say(state))] if rule.say is not None else []
             plan += [("call", call) for call in rule.all_calls]
@@ -325,6 +331,14 @@ class _Connection:
         """The id of the conversation item before position ``at`` (``None``: ``at`` is the start)."""
         return self.items[at - 1]["id"] if at else None
 
+    def assistant_audio(self) -> bool:
+        """Whether an assistant message with audio is in the conversation (the voice is fixed from then on)."""
+        return any(
+            item.get("role") == "assistant"
+            and any(c.get("type") == "output_audio" for c in item.get("content") or [])
+            for item in self.items
+        )
+
     def find(self, item_id: str) -> Event | None:
         return next((item for item in self.items if item.get("id") == item_id), None)
 
@@ -379,6 +393,11 @@ class _Connection:
         await self.send(exc.to_event(message))
 
     async def on_session_update(self, event: Event) -> None:
+        voice = dig(event["session"], "audio", "output").get("voice")
+        current = dig(self.session, "audio", "output").get("voice")
+        if voice is not None and voice != current and self.assistant_audio():
+            message = "Cannot update a conversation's voice if assistant audio is present."
+            raise _refuse("cannot_update_voice", None, message)
         merge_session(self.session, event["session"])
         await self.send({"type": "session.updated", "session": copy.deepcopy(self.session)})
 
@@ -463,7 +482,8 @@ class _Connection:
         item = self.existing(event["item_id"])
         self.items.remove(item)
         self._tokens.pop(item["id"], None)
-        await self.send({"type": "conversation.item.deleted", "item_id": item["id"]})
+        if not self.emulator.faults.silent_deletes:
+            await self.send({"type": "conversation.item.deleted", "item_id": item["id"]})
 
     async def on_conversation_item_retrieve(self, event: Event) -> None:
         item = self.existing(event["item_id"])
@@ -548,8 +568,18 @@ class Emulator(RealtimeServer):
         """Called with ``("client", event)`` for every decoded client event and ``("server", event)`` before
         every event sent (not for the malformed frames of ``faults``)."""
         self.stats = EmulatorStats()
+        self._connections: deque[_Connection] = deque(maxlen=64)
+        """The latest connections (for :meth:`state`)."""
+
+    def state(self, index: int = -1) -> tuple[Event, list[Event]]:
+        """The effective session and the conversation's items of a connection (copies; ``-1``: the latest),
+        as the scripted model sees them: deleted items are gone."""
+        conn = self._connections[index]
+        return copy.deepcopy(conn.session), copy.deepcopy(conn.items)
 
     async def handle(self, ws: ServerConnection) -> None:
         self.stats.connections += 1
         query = parse_qs(urlsplit(ws.request.path).query) if ws.request is not None else {}
-        await _Connection(ws, self, query.get("model", [DEFAULT_MODEL])[0]).run()
+        conn = _Connection(ws, self, query.get("model", [DEFAULT_MODEL])[0])
+        self._connections.append(conn)
+        await conn.run()

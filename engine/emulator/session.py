@@ -100,3 +100,14 @@ def position(items: list[Event], item: Event) -> int | None:
 def tokens(item: Event) -> int:
     """A stand-in token count: the words of an item's text, output or arguments."""
     return len(f"{text_of(item)} {item.get('output', '')} {item.get('arguments', '')}".split())
+
+
+def summary_of(items: list[Event]) -> str:
+    """The scripted model's summary of an out-of-band response's input: deterministic, and it repeats
+    nothing that was said (what a summary written with only the carried keys may contain)."""
+    messages = [i for i in items if i.get("type") == "message"]
+    said = {role: sum(1 for i in messages if i.get("role") == role) for role in ("user", "assistant")}
+    return (
+        f"(emulator summary) {len(messages)} earlier messages: {said['user']} from the caller, "
+        f"{said['assistant']} from the agent."
+    )

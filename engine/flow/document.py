@@ -3,8 +3,9 @@
 Flows (:mod:`engine.flow.loader`), emulator scripts and supervisor rules all load through here, so a bad
 document reads the same whatever it is: ``file:line:col``, a rule code, one message.
 
-- ``SB001`` the file cannot be read (:func:`read_document`),
-- ``SB002`` malformed TOML/JSON, ``SB104`` a JSON key given twice (:func:`parse_document`),
+- ``SB001`` the file cannot be read (:func:`read_document`), ``SB005`` a file a flow names is refused,
+- ``SB002`` malformed TOML/JSON, ``SB006`` nested deeper than :data:`MAX_NESTING`, ``SB104`` a JSON key
+  given twice (:func:`parse_document`; a leading BOM is accepted),
 - ``SB003`` the data does not fit the model (:func:`validate_document`).
 """
 
@@ -22,9 +23,14 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from engine.flow.diagnostics import Diagnostic, DocumentError, Location, Severity
+from engine.flow.files import MIB, ConfinedFileError, read_confined
+from engine.flow.nesting import MAX_NESTING, Format, excess_nesting
 from engine.flow.positions import PathKey, json_duplicate_keys, json_positions, toml_positions
 
-FORMATS = {".toml": "toml", ".json": "json"}
+FORMATS: dict[str, Format] = {".toml": "toml", ".json": "json"}
+DOCUMENT_MAX_BYTES = 64 * MIB
+"""The cap on a document named on the command line (a flow of 10,000 agents is about 4.5 MB); a file a flow
+names (a prompt, the supervisor's rules) is capped at 1 MiB."""
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -57,20 +63,51 @@ def error(code: str, rule: str, message: str, location: Location) -> Diagnostic:
     return Diagnostic(code, Severity.ERROR, message, location, rule=rule)
 
 
-def read_document(path: Path, what: str) -> str:
-    """The text of ``path`` (``what`` names it in the error: ``"flow file"``, ``"script"``)."""
+def read_document(path: Path, what: str, *, root: Path | None = None) -> str:
+    """The text of ``path`` (``what`` names it in the error: ``"flow file"``, ``"script"``).
+
+    Without ``root``, ``path`` is a file the user named (at most :data:`DOCUMENT_MAX_BYTES`); with one, a
+    file a flow names, relative to and confined to ``root`` (at most 1 MiB).  Reads through
+    :func:`~engine.flow.files.read_confined`; raises :class:`DocumentError` (``SB001``, or ``SB005`` for a
+    file a flow names that is refused).
+    """
+    cap = DOCUMENT_MAX_BYTES if root is None else MIB
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        location = Location(str(path))
-        raise DocumentError(
-            [error("SB001", "unreadable", f"cannot read {what}: {reason}", location)]
-        ) from None
+        return read_confined(path, root, max_bytes=cap)
+    except ConfinedFileError as exc:
+        refused = root is not None and exc.kind.refused
+        code, rule = ("SB005", "file-confinement") if refused else ("SB001", "unreadable")
+        where = Location(str(path if root is None else root / path))
+        raise DocumentError([error(code, rule, f"cannot read {what}: {exc.reason}", where)]) from None
 
 
-def parse_document(text: str, file: str, fmt: str = "toml") -> Parsed:
-    """Parse ``text`` (``fmt``: ``"toml"`` or ``"json"``); raise :class:`DocumentError` when it is malformed."""
+def nesting_problem(file: str, at: tuple[int, int]) -> Diagnostic:
+    """``SB006``: the document nests deeper than :data:`MAX_NESTING` at ``at`` (line, col)."""
+    return Diagnostic(
+        "SB006",
+        Severity.ERROR,
+        f"nested deeper than {MAX_NESTING} levels of tables and arrays",
+        Location(file, *at),
+        rule="nesting-depth",
+        help=f"flatten the data here: documents may nest at most {MAX_NESTING} levels deep",
+    )
+
+
+def parse_document(text: str, file: str, fmt: Format = "toml") -> Parsed:
+    """Parse ``text`` (``fmt``: ``"toml"`` or ``"json"``); raise :class:`DocumentError` when it is malformed
+    or nests deeper than :data:`MAX_NESTING` (checked first, in one linear pass: the parsers recurse, and
+    ``tomllib`` is quadratic in the length of a dotted header). A leading BOM is dropped."""
+    text = text.removeprefix("\ufeff")
+    deep = excess_nesting(text, fmt, MAX_NESTING)
+    if deep is not None:
+        raise DocumentError([nesting_problem(file, deep)])
+    try:
+        return _parse(text, file, fmt)
+    except RecursionError:  # a backstop: the pre-scan bounds nesting far below the parsers' limits
+        raise DocumentError([nesting_problem(file, (1, 1))]) from None
+
+
+def _parse(text: str, file: str, fmt: Format) -> Parsed:
     if fmt == "json":
         try:
             data = json.loads(text)

@@ -8,7 +8,10 @@ A flow file (TOML or JSON) has these top-level tables::
     [[handoff]]     Handoff: the contract of one edge (optional detail)
     [supervisor]    Supervisor: the chat-supervisor pattern (optional)
 
-The JSON Schema in ``schemas/flow.schema.json`` is generated from these models.
+Input is strict: no value is coerced (``"8"`` is no integer, ``"yes"`` no boolean), except that numbers
+follow JSON's model (a float field takes ``10``, an integer field ``8.0``). Names follow
+:mod:`engine.flow.names`. The JSON Schema in ``schemas/flow.schema.json`` is generated from these models
+(:mod:`engine.flow.schema`) and accepts the same documents.
 """
 
 from __future__ import annotations
@@ -16,38 +19,75 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,47}$"
-KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
-IMPL_PATTERN = r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$"
-"""A tool's ``impl``: a dotted module path, a colon, a function name (also what ``run`` imports by)."""
+from engine.flow.names import AGENT_NAME_MAX, AGENT_NAME_PATTERN, KEY_PATTERN, TOOL_NAME_PATTERN
+from engine.flow.names import TRANSFER_PREFIX as TRANSFER_PREFIX
 
-Name = Annotated[
+IMPL_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
+"""A tool's ``impl``: a dotted module path, a colon, a function name (ASCII: the same in Python, Rust and
+JavaScript regexes; also what ``run`` imports by)."""
+
+AgentName = Annotated[
     str,
     Field(
-        pattern=NAME_PATTERN,
-        description="An agent or tool name: a letter, then letters, digits or '_' (at most 48).",
+        pattern=AGENT_NAME_PATTERN,
+        description=(
+            f"An agent name: a letter, then letters, digits, '_' or '-' (at most {AGENT_NAME_MAX}, "
+            f"so that `{TRANSFER_PREFIX}<name>` is a Realtime function name)."
+        ),
+    ),
+]
+ToolName = Annotated[
+    str,
+    Field(
+        pattern=TOOL_NAME_PATTERN,
+        description="A tool name (a Realtime function name): a letter, then letters, digits, '_' or '-' (at most 64).",
+    ),
+]
+FlowName = Annotated[
+    str,
+    Field(
+        pattern=TOOL_NAME_PATTERN,
+        description="A flow name: a letter, then letters, digits, '_' or '-' (at most 64).",
     ),
 ]
 ContextKey = Annotated[str, Field(pattern=KEY_PATTERN, description="A context key: an identifier.")]
+History = Literal["keep", "reset", "summary"]
+"""What the next agent may read of the conversation at a handoff (see the README's runtime semantics)."""
+
+
+def _whole_number(value: object) -> object:
+    """A float with no fractional part (``8.0``) is the integer it equals, as in JSON Schema; nothing else
+    becomes an integer (strict mode rejects ``"8"`` and ``true``)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+WHOLE_NUMBER = BeforeValidator(_whole_number)
+Integer = Annotated[int, WHOLE_NUMBER]
+"""An integer field: a JSON/TOML integer, or a number equal to one (constraints go before ``WHOLE_NUMBER``
+in an ``Annotated`` of their own, or the JSON Schema gets pydantic's ``ge`` instead of ``minimum``)."""
 
 ESCALATION_TOOL = "get_next_response_from_supervisor"
-TRANSFER_PREFIX = "transfer_to_"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    """Every table: unknown keys refused, values never coerced, only the format's key (``from``, not
+    ``source``) accepted."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class FlowSettings(_Strict):
     """The ``[flow]`` table."""
 
-    name: Name
+    name: FlowName
     description: str = ""
-    entry: Name = Field(description="The agent every conversation starts with.")
-    recovery: Name = Field(description="The fallback agent every agent must be able to reach.")
-    max_handoff_depth: int = Field(
+    entry: AgentName = Field(description="The agent every conversation starts with.")
+    recovery: AgentName = Field(description="The fallback agent every agent must be able to reach.")
+    max_handoff_depth: Integer = Field(
         default=6, ge=1, le=1000, description="Handoffs per conversation before forced recovery."
     )
     implicit_fallback: bool = Field(
@@ -73,6 +113,25 @@ class FlowSettings(_Strict):
     )
     voice: str = Field(default="alloy", description="Realtime voice, fixed across handoffs.")
     model: str = Field(default="gpt-realtime", description="Realtime model, fixed across handoffs.")
+    tool_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description="Seconds a tool call may take (a tool's `timeout_s` overrides).",
+    )
+    max_tool_calls_per_turn: int = Field(
+        default=8, ge=1, le=1000, description="Function calls an agent may make per user turn, then recovery."
+    )
+    max_refused_calls: int = Field(
+        default=3,
+        ge=1,
+        le=100,
+        description="Refused function calls in a row an agent may make, then recovery.",
+    )
+    history: History = Field(
+        default="keep",
+        description="Default history policy of a handoff: keep the earlier turns, reset them, or summarise them.",
+    )
 
 
 class Agent(_Strict):
@@ -84,17 +143,27 @@ class Agent(_Strict):
         default=None,
         description="Path of a prompt file, relative to the flow file (instead of `instructions`).",
     )
-    tools: list[Name] = Field(default_factory=list, description="Names of `[tools.*]` this agent may call.")
-    handoffs: list[Name] = Field(default_factory=list, description="Agents this agent may transfer to.")
+    tools: list[ToolName] = Field(
+        default_factory=list, description="Names of `[tools.*]` this agent may call."
+    )
+    handoffs: list[AgentName] = Field(default_factory=list, description="Agents this agent may transfer to.")
     produces: list[ContextKey] = Field(
         default_factory=list, description="Context keys this agent's tools set."
     )
     requires: list[ContextKey] = Field(
         default_factory=list, description="Context keys guaranteed on every path that reaches this agent."
     )
-    max_visits: int | None = Field(default=None, ge=1, description="Loop budget: visits per conversation.")
+    max_visits: Annotated[int, Field(ge=1), WHOLE_NUMBER] | None = Field(
+        default=None, description="Loop budget: visits per conversation."
+    )
     terminal: bool = Field(default=False, description="The conversation may end here (no handoff needed).")
     group: str | None = Field(default=None, description="Diagram cluster.")
+    max_tool_calls_per_turn: int | None = Field(
+        default=None, ge=1, le=1000, description="Overrides `[flow] max_tool_calls_per_turn` for this agent."
+    )
+    max_refused_calls: int | None = Field(
+        default=None, ge=1, le=100, description="Overrides `[flow] max_refused_calls` for this agent."
+    )
 
 
 class Tool(_Strict):
@@ -115,17 +184,24 @@ class Tool(_Strict):
         pattern=IMPL_PATTERN,
         description="Python callable implementing the tool, as `module:function`.",
     )
+    timeout_s: float | None = Field(
+        default=None, gt=0, le=600, description="Seconds a call may take (default: `[flow] tool_timeout_s`)."
+    )
 
 
 class Handoff(_Strict):
     """One ``[[handoff]]`` entry: the contract of the edge ``from -> to``."""
 
-    source: Name = Field(alias="from")
-    target: Name = Field(alias="to")
+    source: AgentName = Field(alias="from")
+    target: AgentName = Field(alias="to")
     when: str = Field(default="", description="The transfer rule shown to the model.")
     carry: list[ContextKey] | None = Field(
         default=None,
         description="Context keys that transfer; everything else stays behind. Omitted: every key transfers.",
+    )
+    history: History | None = Field(
+        default=None,
+        description="History policy of this edge (keep, reset, summary); omitted: [flow] history.",
     )
 
 
@@ -139,15 +215,15 @@ class Supervisor(_Strict):
     script: str | None = Field(
         default=None, description="Rules file of the scripted backend, relative to the flow."
     )
-    front: list[Name] = Field(
+    front: list[AgentName] = Field(
         default_factory=list, description="Agents that may escalate (default: the entry agent)."
     )
-    tools: list[Name] = Field(
+    tools: list[ToolName] = Field(
         default_factory=list, description="Names of `[tools.*]` the supervisor may call."
     )
     timeout_s: float = Field(default=10.0, gt=0, le=600)
-    max_tool_rounds: int = Field(default=4, ge=0, le=50)
-    max_escalations: int = Field(
+    max_tool_rounds: Integer = Field(default=4, ge=0, le=50)
+    max_escalations: Integer = Field(
         default=20, ge=1, le=10_000, description="Escalation budget per conversation."
     )
     on_budget_exhausted: Literal["answer_alone", "recover"] = "answer_alone"
@@ -157,11 +233,21 @@ class Supervisor(_Strict):
 class Flow(_Strict):
     """A whole flow file."""
 
+    schema_ref: str = Field(
+        default="", alias="$schema", exclude=True, description="The JSON Schema the file follows (ignored)."
+    )
     flow: FlowSettings
-    agents: dict[Name, Agent]
-    tools: dict[Name, Tool] = Field(default_factory=dict)
+    agents: dict[AgentName, Agent]
+    tools: dict[ToolName, Tool] = Field(default_factory=dict)
     handoff: list[Handoff] = Field(default_factory=list, description="Per-edge handoff contracts.")
     supervisor: Supervisor | None = None
+    lint: LintSettings = Field(default_factory=lambda: LintSettings(), description="The `[lint]` table.")
+
+    @field_validator("schema_ref")
+    @classmethod
+    def _ignored(cls, value: str) -> str:
+        """``$schema`` is checked to be a string, then dropped: it is the editor's, not the flow's."""
+        return ""
 
     @cached_property
     def contracts(self) -> dict[tuple[str, str], Handoff]:
@@ -181,3 +267,18 @@ class Flow(_Strict):
         if self.supervisor is None:
             return []
         return list(self.supervisor.front) or [self.flow.entry]
+
+
+class LintSettings(_Strict):
+    """The ``[lint]`` table: findings of ``switchboard lint`` (and ``run``/``serve``) not to report."""
+
+    ignore: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Warning codes not to report for this flow (`SB206`); errors cannot be ignored. "
+            "One line: a `# switchboard: ignore[SB206]` comment."
+        ),
+    )
+
+
+Flow.model_rebuild()  # `Flow.lint` names LintSettings, defined after it

@@ -20,11 +20,17 @@ import tomllib
 from typing import Literal
 
 Format = Literal["toml", "json"]
+MAX_NESTING = 64
+"""The deepest nesting a document may have (the loader's rule SB006); far above any flow's needs, far below
+the parsers' recursion limits."""
 
 # Every alternative ends in a fallback, so a token always matches and never rescans: an unterminated string
 # runs to the end of its line (single-line) or of the text (multi-line, JSON).
-_TOML_TOKEN = re.compile(
-    r"""(?P<s>"{3}(?:[^"\\]++|\\.|"(?!""))*+(?:"{3,5}|\\?\Z)"""
+TOML_TOKEN = re.compile(
+    # a whole `key = scalar` line (the common case, one token instead of six; it nests nothing)
+    r"""(?P<line>[ \t]*+[A-Za-z0-9_-]++[ \t]*+=[ \t]*+(?:"(?:[^"\\\n]++|\\.)*+"(?!")|'[^'\n]*+'(?!')"""
+    r"""|[A-Za-z0-9_.:+-]++)[ \t\r]*+(?:#[^\n]*+)?(?:\n|\Z))"""
+    r"""|(?P<s>"{3}(?:[^"\\]++|\\.|"(?!""))*+(?:"{3,5}|\\?\Z)"""
     r"""|'{3}(?:[^']++|'(?!''))*+(?:'{3,5}|\Z)"""
     r"""|"(?:[^"\\\n]++|\\.)*+(?:"|\\?(?=\n|\Z))"""
     r"""|'[^'\n]*+(?:'|(?=\n|\Z)))"""
@@ -36,7 +42,7 @@ _TOML_TOKEN = re.compile(
 _JSON_TOKEN = re.compile(r'"(?:[^"\\]++|\\.)*+(?:"|\\?\Z)|(?P<p>[\[\]{}])|[^"\[\]{}]++', re.DOTALL)
 
 
-def excess_nesting(text: str, fmt: Format, limit: int = 64) -> tuple[int, int] | None:
+def excess_nesting(text: str, fmt: Format, limit: int = MAX_NESTING) -> tuple[int, int] | None:
     """The 1-based ``(line, col)`` where nesting first goes deeper than ``limit``, or ``None``.
 
     Columns count characters; a leading BOM is not a column.  Cost: one pass over ``text``, O(1) per token.
@@ -56,7 +62,7 @@ def container_end(text: str, i: int, fmt: Format) -> int | None:
 
     Cost: linear in the container's length; no recursion.
     """
-    token = (_TOML_TOKEN if fmt == "toml" else _JSON_TOKEN).finditer
+    token = (TOML_TOKEN if fmt == "toml" else _JSON_TOKEN).finditer
     depth = 0
     for m in token(text, i):
         p = m["p"]
@@ -87,7 +93,7 @@ def _json_excess(text: str, start: int, limit: int) -> int | None:
 
 
 def _toml_excess(text: str, start: int, limit: int) -> int | None:
-    """The offset where TOML nesting exceeds ``limit``; a small state machine over :data:`_TOML_TOKEN`."""
+    """The offset where TOML nesting exceeds ``limit``; a small state machine over :data:`TOML_TOKEN`."""
     frames: list[tuple[str, int]] = []  # open inline arrays / tables: (closer, depth)
     aots: set[tuple[str, ...]] = set()  # paths of the [[array]] headers so far (at most `limit` parts each)
     table = 1  # depth of the table the last [header] opened
@@ -98,10 +104,16 @@ def _toml_excess(text: str, start: int, limit: int) -> int | None:
     dots = 0  # dots of the dotted key being read
     parent = 1  # depth of the table the value after `=` belongs to
     part_at = start
-    for m in _TOML_TOKEN.finditer(text, start):
-        if m["skip"] is not None:
+    for m in TOML_TOKEN.finditer(text, start):
+        if m["line"] is not None:  # `key = scalar` then the line's end: as the newline after the value
+            p = "\n"
+            if header is None and frames:
+                key = False
+                continue
+        elif m["skip"] is not None:
             continue
-        p = m["p"]
+        else:
+            p = m["p"]
         if header is not None:  # inside [a.b] or [[a.b]]
             if p is None:
                 if aots and tuple(header) in aots:

@@ -97,8 +97,10 @@ def render_sources(
     """
     if diagnostics is None:
         from engine.verify import verify
+        from engine.verify.suppress import comment_text, settle
 
-        diagnostics = verify(doc)
+        # what lint reports: a suppressed warning does not colour its agent either
+        diagnostics = settle(doc, verify(doc), comment_text(Path(doc.source.file))).reported
     diagram = build_diagram(doc.flow, diagnostics)
     layout = layout_of(diagram)
     if traffic is not None:

@@ -79,11 +79,12 @@ def draw_escalation(g: graphviz.Digraph, esc: Escalation, traffic: TrafficSummar
             fontcolor=purple,
         )
         c.edge(ESCALATED, SUPERVISOR, "asks", style="dotted", color=purple, fontcolor=purple, arrowhead="vee")
-    if esc.front:
-        with g.subgraph() as same:
-            same.attr(rank="same")
-            same.node(esc.front[0])
-            same.node(CHATTING)
+    # No `rank=same` of the first front agent with `chatting` (it once drew the link as a level line): graphviz
+    # 2.43 cannot lay that out when another front agent is in a group (cluster) that spans the same rank, e.g.
+    # front = ["c", "f"], c -> a, a and f in one group. The flat edge's label then breaks ranking ("Error:
+    # trouble in init_rank", exit 1), and without a label the flat edge has no corridor around the cluster
+    # ("triangulation failed", the edge lost). Other `splines` do not help (ranking fails before routing);
+    # ordinary edges from the front agents down to `chatting` lay out always.
     for front in esc.front:
         attrs = {"color": purple, "fontcolor": purple}
         label = "<I>hard turns</I>"

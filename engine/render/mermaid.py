@@ -1,6 +1,6 @@
 """The Mermaid writer: a :class:`Diagram` becomes ``flowchart`` text (renders in GitHub Markdown, no binary).
 
-Every agent is node ``a_<name>`` (the prefix keeps Mermaid keywords such as ``end`` out of the way); every
+Every agent is node ``a_<name>`` (:func:`agent_id`; the prefix keeps Mermaid keywords such as ``end`` out of the way); every
 route of the routing graph is one edge line ``a_x --> a_y`` (handoff), ``a_x <--> a_y`` (the unlabelled
 pair), ``a_x -.-> a_y`` (implicit fallback) or ``f_any -.-> a_recovery`` (the fallback of every agent, drawn
 once). Node definitions and edges are on separate lines so the text is easy to read back.
@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from engine.flow.diagnostics import Diagnostic, Severity
 from engine.flow.model import Flow
+from engine.flow.names import identifier
 from engine.render import style as st
 from engine.render.legend import traffic_line
 from engine.render.text import clip, one_line
@@ -56,7 +57,9 @@ def mermaid_source(
 
 
 def agent_id(name: str) -> str:
-    return AGENT_PREFIX + name
+    """The node id of agent ``name``: ``a_<name>``, kept to an identifier (``human-agent`` ->
+    ``a__human_0agent``): a ``-`` in an id can read as the start of a Mermaid arrow (``--``, ``-.``, ``-x``)."""
+    return AGENT_PREFIX + identifier(name)
 
 
 def escape(text: str) -> str:

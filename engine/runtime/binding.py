@@ -18,6 +18,7 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +97,7 @@ def _defines(source: Path, name: str) -> bool:
     """Whether ``source`` binds ``name`` at top level (``True`` when it cannot tell: a star import,
     a module ``__getattr__``, a file that does not parse, which the import will then report)."""
     try:
-        tree = ast.parse(source.read_bytes(), str(source))
+        tree = _parsed(source, source.stat().st_mtime_ns)
     except (OSError, SyntaxError, ValueError):
         return True
     for node in tree.body:
@@ -115,6 +116,12 @@ def _defines(source: Path, name: str) -> bool:
             if any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(node)):
                 return True
     return False
+
+
+@lru_cache(maxsize=64)
+def _parsed(source: Path, mtime_ns: int) -> ast.Module:
+    """``source`` parsed once per version of the file: a flow's tools often share one module."""
+    return ast.parse(source.read_bytes(), str(source))
 
 
 def load(ref: str, base_dir: Path) -> Callable[..., Any]:

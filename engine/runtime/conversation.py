@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from engine.errors import SwitchboardError
-from engine.runtime.tools import ToolRegistry
-from engine.session.actions import Action, Audit, CancelEscalation, Escalate, RunTool, Send
+from engine.runtime.tools import ToolRegistry, ToolTimedOut, ToolUnavailable, describe_exception
+from engine.session.actions import Action, Audit, CancelEscalation, Escalate, RunTool, Send, ToolFailure
 from engine.session.audit import AuditSink
 from engine.session.core import Session
 from engine.wire.protocol import ProtocolError, decode, encode
@@ -37,7 +37,8 @@ class ConversationError(SwitchboardError):
 class _ToolDone:
     call_id: str
     output: Any
-    error: str | None
+    error: str | None = None
+    outcome: ToolFailure = "failed"
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class _SupervisorDone:
     escalation_id: str
     answer: str | None
     tool_rounds: int = 0
+    tool_errors: tuple[str, ...] = ()
     error: str | None = None
     timed_out: bool = False
 
@@ -75,6 +77,13 @@ class _Start:
 _START = _Start()
 
 
+class _Tick:
+    """The session's :attr:`~Session.deadline` passed with no input: let the core time out what waits."""
+
+
+_TICK = _Tick()
+
+
 @dataclass(frozen=True)
 class _ClientEvent:
     event: dict[str, Any]
@@ -89,7 +98,15 @@ class Downstream(Protocol):
 
 
 Input = (
-    dict[str, Any] | _Start | ProtocolError | _ToolDone | _SupervisorDone | UserTurn | _ClientEvent | _Closed
+    dict[str, Any]
+    | _Start
+    | _Tick
+    | ProtocolError
+    | _ToolDone
+    | _SupervisorDone
+    | UserTurn
+    | _ClientEvent
+    | _Closed
 )
 
 
@@ -238,9 +255,19 @@ class Conversation:
         except Exception as exc:  # the transport's own errors (dropped, refused) end the conversation
             self._inputs.put_nowait(_Closed(exc))
 
+    async def _next_input(self) -> Input:
+        """The next input, or :data:`_TICK` once the session's deadline (if any) passes first."""
+        left = self.session.time_left()
+        if left is None:
+            return await self._inputs.get()
+        try:
+            return await asyncio.wait_for(self._inputs.get(), left)
+        except TimeoutError:
+            return _TICK
+
     async def _pump(self) -> None:
         while True:
-            item = await self._inputs.get()
+            item = await self._next_input()
             self._step.clear()
             if isinstance(item, _Closed):
                 self._closed = item
@@ -248,17 +275,22 @@ class Conversation:
                 return
             if isinstance(item, _Start):
                 actions: list[Action] = self.session.start()
+            elif isinstance(item, _Tick):
+                actions = self.session.tick()
             elif isinstance(item, ProtocolError):
                 self.on_action(item)
                 actions = []
             elif isinstance(item, _ToolDone):
-                actions = self.session.tool_result(item.call_id, item.output, error=item.error)
+                actions = self.session.tool_result(
+                    item.call_id, item.output, error=item.error, outcome=item.outcome
+                )
             elif isinstance(item, _SupervisorDone):
                 self._escalations.pop(item.escalation_id, None)
                 actions = self.session.supervisor_result(
                     item.escalation_id,
                     item.answer,
                     tool_rounds=item.tool_rounds,
+                    tool_errors=item.tool_errors,
                     error=item.error,
                     timed_out=item.timed_out,
                 )
@@ -267,8 +299,11 @@ class Conversation:
             elif isinstance(item, _ClientEvent):
                 actions = self.session.client_event(item.event)
             else:
+                internal = self._downstream is not None and self.session.is_internal(item)
                 actions = self.session.receive(item)
-                if self._downstream is not None and not await self._forward(self._downstream, item):
+                if internal:
+                    pass  # the core's own history work (the summary response): not the client's business
+                elif self._downstream is not None and not await self._forward(self._downstream, item):
                     self._closed = _Closed(None)
                     self._step.set()
                     return
@@ -316,16 +351,24 @@ class Conversation:
             )
         else:
             self._inputs.put_nowait(
-                _SupervisorDone(escalation_id, answer.text, tool_rounds=answer.tool_rounds)
+                _SupervisorDone(
+                    escalation_id, answer.text, tool_rounds=answer.tool_rounds, tool_errors=answer.tool_errors
+                )
             )
 
     async def _run_tool(self, action: RunTool) -> None:
+        """Run the tool within its timeout; its result, or why there is none, goes to the core."""
+        call_id = action.call_id
         try:
-            output = await self.tools.call(action.name, action.arguments)
+            output = await self.tools.call(action.name, action.arguments, timeout_s=action.timeout_s)
+        except ToolTimedOut as exc:
+            self._inputs.put_nowait(_ToolDone(call_id, None, str(exc), "timed_out"))
+        except ToolUnavailable as exc:
+            self._inputs.put_nowait(_ToolDone(call_id, None, str(exc), "refused"))
         except Exception as exc:  # a tool that raises yields an error output, never a dead session
-            self._inputs.put_nowait(_ToolDone(action.call_id, None, f"{type(exc).__name__}: {exc}"))
+            self._inputs.put_nowait(_ToolDone(call_id, None, describe_exception(exc)))
         else:
-            self._inputs.put_nowait(_ToolDone(action.call_id, output, None))
+            self._inputs.put_nowait(_ToolDone(call_id, output))
 
     def _spawn(self, coro: Any) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coro)

@@ -4,18 +4,26 @@
 then bind every tool's ``impl`` (found without importing; imported when ``import_tools``) and load the
 scripted supervisor's rules file. ``SB111`` is a tool whose ``impl`` cannot be bound, ``SB402`` a supervisor
 rules file that does not load (its own problems are attached as notes, at their positions in that file).
+Every file the flow names is read only from inside its folder (:mod:`engine.flow.files`): loading reports a
+refused one as ``SB005`` at its value, and the rules file is read confined again when it is loaded here.
+
+Then the flow's ignores are applied (:mod:`engine.verify.suppress`), so ``lint``, ``run`` and ``serve`` report
+the same findings; :func:`lint_flow` also returns what was suppressed.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from engine.compile.pipeline import CompiledFlow, compile_flow
+from engine.compile.pipeline import CompiledFlow, compile_document
 from engine.flow.diagnostics import Diagnostic, FlowError, Related, Severity
+from engine.flow.loader import load_flow
 from engine.runtime.binding import ToolBindingError, load, locate, signature_problem
 from engine.supervisor.backend import SupervisorConfigError
 from engine.supervisor.factory import make_supervisor
+from engine.verify.suppress import Suppressed, comment_text, settle
 
 
 class _NoTools:
@@ -25,15 +33,45 @@ class _NoTools:
         raise RuntimeError("tools are not called at start-up")
 
 
+@dataclass(frozen=True)
+class Linted:
+    """What lint reports for one flow file; ``compiled`` is ``None`` when an error stops the flow."""
+
+    findings: tuple[Diagnostic, ...]
+    """Reported: errors, the warnings not suppressed, and the findings about ignores (SB601-SB603)."""
+    suppressed: tuple[Suppressed, ...] = ()
+    compiled: CompiledFlow | None = None
+    """The flow, its ``warnings`` those of ``findings`` (when nothing in them is an error)."""
+
+
+def lint_flow(path: str | Path, *, import_tools: bool) -> Linted:
+    """Load, verify, compile and bind ``path``, then apply its ignores; raises nothing for a bad flow."""
+    try:
+        doc = load_flow(path)
+    except FlowError as exc:
+        return Linted(tuple(exc.diagnostics))
+    compiled: CompiledFlow | None
+    try:
+        compiled = compile_document(doc)
+        found = [*compiled.warnings, *startup_problems(compiled, import_tools=import_tools)]
+    except FlowError as exc:
+        compiled, found = None, list(exc.diagnostics)
+    outcome = settle(doc, found, comment_text(Path(path)))
+    reported = tuple(outcome.reported)
+    if compiled is not None and not any(d.severity is Severity.ERROR for d in reported):
+        compiled = replace(compiled, warnings=reported)
+    else:
+        compiled = None
+    return Linted(reported, tuple(outcome.suppressed), compiled)
+
+
 def prepare(path: str | Path, *, import_tools: bool) -> CompiledFlow:
     """Load, verify, compile and bind ``path``; raise :class:`FlowError` with every finding when anything
     ``run`` would refuse is found. ``import_tools`` imports the tools' modules (running their code)."""
-    compiled = compile_flow(path)
-    problems = startup_problems(compiled, import_tools=import_tools)
-    if problems:
-        findings = sorted([*compiled.warnings, *problems], key=lambda d: (d.location, d.code, d.message))
-        raise FlowError(findings)
-    return compiled
+    linted = lint_flow(path, import_tools=import_tools)
+    if linted.compiled is None:
+        raise FlowError(list(linted.findings))
+    return linted.compiled
 
 
 def startup_problems(compiled: CompiledFlow, *, import_tools: bool) -> list[Diagnostic]:

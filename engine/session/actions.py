@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from engine.session.audit import AuditRecord
 
@@ -17,12 +17,19 @@ class Send:
 
 @dataclass(frozen=True)
 class RunTool:
-    """Run the flow tool ``name`` with validated ``arguments``; answer with ``Session.tool_result(call_id, …)``."""
+    """Run the flow tool ``name`` with validated ``arguments``; answer with ``Session.tool_result(call_id, …)``
+    within ``timeout_s`` (past it: cancel the call and answer ``outcome="timed_out"``)."""
 
     call_id: str
     name: str
     arguments: dict[str, Any]
     agent: str
+    timeout_s: float
+
+
+ToolFailure = Literal["failed", "timed_out", "refused"]
+"""Why a :class:`RunTool` has no output: the tool raised, took longer than its timeout, or the runtime would
+not start it (e.g. too many hung threads)."""
 
 
 @dataclass(frozen=True)

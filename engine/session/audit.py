@@ -1,4 +1,4 @@
-"""Audit records: one per handoff, refusal, tool failure and escalation, and the sink protocol they go to.
+"""Audit records: one per handoff, refusal, tool call and escalation, and the sink protocol they go to.
 
 The file sink (JSON Lines) is I/O and lives in :mod:`engine.runtime.audit_file`."""
 
@@ -13,11 +13,12 @@ Outcome = Literal[
     "refused",
     "capped",
     "recovered",  # handoffs
-    "failed",  # tool calls
+    "ok",
+    "failed",
+    "timed_out",  # tool calls (and "refused")
     "answered",
-    "timed_out",
     "stale",
-    "over_budget",  # escalations (and "failed")
+    "over_budget",  # escalations (and "failed", "timed_out")
     "ended",  # the conversation's closing record
 ]
 Kind = Literal["handoff", "tool", "escalation", "end"]
@@ -26,6 +27,20 @@ HANDOFF_OUTCOMES: tuple[Outcome, ...] = ("done", "refused", "capped", "recovered
 """The outcomes of a handoff record, in the order tables show them."""
 REROUTES: tuple[Outcome, ...] = ("capped", "recovered")
 """Handoff outcomes where a guardrail sent the conversation to the recovery agent instead."""
+TOOL_OUTCOMES: tuple[Outcome, ...] = ("ok", "failed", "refused", "timed_out")
+"""The outcomes of a tool record, in the order tables show them."""
+PAYLOAD_LIMIT = 1000
+"""Characters of a tool's arguments or result an audit record keeps (as JSON)."""
+
+
+def audit_payload(value: Any, limit: int = PAYLOAD_LIMIT) -> Any:
+    """A tool's arguments or result as its audit record keeps them: the JSON value itself, or, past ``limit``
+    characters of JSON, its first ``limit`` characters as a string ending in ``…``. The core's tool records
+    (``Session._tool_record``, the one place tool payloads reach the audit) pass both through here."""
+    text = json.dumps(value, default=str, sort_keys=True)
+    if len(text) <= limit:
+        return json.loads(text)
+    return text[: limit - 1] + "…"
 
 
 @dataclass(frozen=True)

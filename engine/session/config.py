@@ -28,6 +28,26 @@ def agent_instructions(
     return text
 
 
+def agent_update(
+    flow: Flow,
+    agent: str,
+    context: Mapping[str, Any],
+    tools: list[dict[str, Any]],
+    claims: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """A handoff's ``session.update``: ``agent``'s instructions, tools and ``tool_choice`` only, so the audio
+    formats, turn detection, transcription, voice and modalities the client (or the flow) set stay."""
+    return {
+        "type": "session.update",
+        "session": {
+            "type": "realtime",
+            "instructions": agent_instructions(flow, agent, context, claims),
+            "tools": tools,
+            "tool_choice": "auto",
+        },
+    }
+
+
 def session_update(
     flow: Flow,
     agent: str,
@@ -36,8 +56,9 @@ def session_update(
     modalities: tuple[str, ...],
     claims: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """A full ``session.update`` for ``agent`` with its ``tools`` (see :func:`agent_tools`) and the context
-    it may see; ``voice`` and ``model`` stay fixed across handoffs."""
+    """The first, full ``session.update`` of a conversation: ``agent`` with its ``tools`` and the context it
+    may see, plus the flow's ``model``, ``voice`` and the output modalities (handoffs send
+    :func:`agent_update`, so these stay fixed)."""
     return {
         "type": "session.update",
         "session": {

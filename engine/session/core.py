@@ -1,9 +1,9 @@
 """The orchestration core, sans-I/O: realtime server events in, client events (and other actions) out.
 
 One :class:`Session` per conversation. It owns the handoff machine instance, the handoff depth, visits per
-agent, the context store and the response-in-flight flag (never two ``response.create`` at once). It never
-touches a socket or a clock it was not given: tools run in the I/O layer (:class:`RunTool` out,
-:meth:`Session.tool_result` in), audit records go out as :class:`Audit` actions.
+agent, the context store, the tool budgets and the response-in-flight flag (never two ``response.create`` at
+once). It never touches a socket or a clock it was not given: tools run in the I/O layer (:class:`RunTool`
+out, :meth:`Session.tool_result` in), audit records go out as :class:`Audit` actions.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
@@ -22,6 +22,7 @@ from engine.compile.pipeline import CompiledFlow
 from engine.compile.plan import FlowPlan
 from engine.flow.model import ESCALATION_TOOL, TRANSFER_PREFIX, Flow
 from engine.session import events as ev
+from engine.session import history as hist
 from engine.session.actions import (
     Action,
     Audit,
@@ -31,10 +32,11 @@ from engine.session.actions import (
     ProtocolProblem,
     RunTool,
     Send,
+    ToolFailure,
     Transcript,
 )
-from engine.session.audit import AuditRecord, Kind, Outcome
-from engine.session.config import session_update
+from engine.session.audit import AuditRecord, Kind, Outcome, audit_payload
+from engine.session.config import agent_update, session_update
 from engine.session.context import initial_context as checked_context
 from engine.session.redact import Redactor, masked
 
@@ -59,12 +61,57 @@ class Status:
     user_turns: int
     version: int
     """Bumped whenever the context or the current agent changes (supervisor answers are checked against it)."""
+    tool_calls_left: int = 0
+    """Function calls the current agent may still make in this user turn (``max_tool_calls_per_turn``)."""
+    refused_in_a_row: int = 0
+    """Refused function calls in a row (past the agent's ``max_refused_calls``: recovery)."""
 
 
 @dataclass
 class _PendingTool:
     name: str
     agent: str
+    arguments: Any
+    """The validated arguments (a dict); for a call refused before it ran, whatever it sent."""
+    started: float
+
+
+MODEL_ERRORS: dict[ToolFailure, str] = {
+    "failed": "the tool failed",
+    "timed_out": "the tool timed out",
+    "refused": "the tool is not available right now",
+}
+"""What the model is told when a tool that ran (or was to run) has no result; the detail goes to the audit."""
+
+
+@dataclass
+class _HistoryJob:
+    """A handoff waiting for its history policy: the deletions (and, for ``summary``, the note) to land."""
+
+    call: ev.FunctionCallDone
+    target: str
+    reason: str
+    carry: list[str] | None
+    supplied: dict[str, Any]
+    policy: str
+    """``reset`` or ``summary`` (the policy being carried out now)."""
+    requested: str
+    earlier: list[hist.Item]
+    started: float
+    deadline: float
+    deleting: set[str]
+    prefix: str
+    """The ``event_id`` prefix of this job's client events (errors echo it)."""
+    summary_id: str | None = None
+    """The out-of-band summary response, once ``response.created`` named it."""
+    summary_owed: bool = False
+    """The summary is to be asked for once the active response is done."""
+    fallback: str | None = None
+    """Why ``summary`` fell back to ``reset``."""
+    summary: str = ""
+    """The summary's text, once it is in."""
+    sent: list[str] = field(default_factory=list)
+    """The item ids of the deletions sent, in order (``event_id`` ``PREFIX-del-N`` names the N-th)."""
 
 
 @dataclass
@@ -85,6 +132,7 @@ class Session:
         clock: Callable[[], float],
         modalities: tuple[str, ...] = ("text",),
         initial_context: dict[str, Any] | None = None,
+        history_timeout_s: float = 5.0,
     ) -> None:
         self._plan = FlowPlan.of(compiled)
         self._flow: Flow = compiled.flow
@@ -115,6 +163,19 @@ class Session:
         self._pending_escalation: _PendingEscalation | None = None
         self._seq = 0
         self._escalations = 0
+        self._turn_calls: Counter[str] = Counter()
+        """Function calls per agent since the last user turn."""
+        self._refused_streak = 0
+        """Refused function calls in a row (reset by an accepted call and by a user turn)."""
+        self._refused_now = False
+        """Set while handling a call that is refused (so it does not end the run of refusals)."""
+        self._items = hist.Items()
+        """The conversation's items as the server reported them (``reset``/``summary`` delete them)."""
+        self._history_timeout_s = history_timeout_s
+        self._job: _HistoryJob | None = None
+        self._jobs = 0
+        self._summaries: set[str] = set()
+        """Ids of the out-of-band summary responses under way (a late one is ignored, never taken for ours)."""
 
     # -- queries ------------------------------------------------------------------------------------------
 
@@ -144,7 +205,39 @@ class Session:
     @property
     def can_interrupt(self) -> bool:
         """No response in flight or owed and no tool outstanding: a user may barge in (even on an escalation)."""
-        return not (self._response_in_flight or self._want_response or self._pending_tools)
+        return not (
+            self._response_in_flight or self._want_response or self._pending_tools or self._job is not None
+        )
+
+    @property
+    def deadline(self) -> float | None:
+        """When (on the session's clock) :meth:`tick` must be called: a handoff's history wait ends."""
+        return None if self._job is None else self._job.deadline
+
+    def time_left(self) -> float | None:
+        """Seconds (of the session's clock) until :attr:`deadline`; ``None`` when nothing waits."""
+        return None if self._job is None else max(0.0, self._job.deadline - self._clock())
+
+    def is_internal(self, event: Any) -> bool:
+        """Whether a server event belongs to the core's own history work (the out-of-band summary response,
+        an error answering one of its events): a relay keeps it from the client. Ask before :meth:`receive`."""
+        if not isinstance(event, dict) or (self._job is None and not self._summaries):
+            return False
+        if event.get("type") == "error":
+            error = event.get("error")
+            prefix = f"sb-{self._conversation_id}-h"
+            return isinstance(error, dict) and str(error.get("event_id") or "").startswith(prefix)
+        response = event.get("response")
+        if isinstance(response, dict):
+            metadata = response.get("metadata")
+            if isinstance(metadata, dict) and metadata.get("switchboard") == hist.SUMMARY_PURPOSE:
+                return True
+            return response.get("id") in self._summaries
+        return event.get("response_id") in self._summaries
+
+    def item_ids(self) -> list[str]:
+        """The ids of the conversation's items, as the server reported them (oldest first)."""
+        return self._items.ids()
 
     def status(self) -> Status:
         """A snapshot of where the conversation stands (for drivers, error messages and tests)."""
@@ -165,6 +258,8 @@ class Session:
             escalations_left=None if escalation is None else escalation.budget - escalation.used,
             user_turns=self._user_turns,
             version=self._version,
+            tool_calls_left=max(0, self._budgets(self.agent)[0] - self._turn_calls[self.agent]),
+            refused_in_a_row=self._refused_streak,
         )
 
     def visible_context(self) -> dict[str, Any]:
@@ -229,12 +324,21 @@ class Session:
 
     @masked
     def finish(self) -> list[Action]:
-        """The conversation is over: its closing audit record (user turns, final agent, escalations used)."""
+        """The conversation is over: a ``failed`` record for each tool still running (its result will not
+        be used), then the closing record (user turns, final agent, escalations used)."""
         used = self._escalation.used if self._escalation is not None else 0
+        abandoned = [
+            self._tool_record(
+                "failed", call_id, pending, why="the conversation ended before the tool answered"
+            )
+            for call_id, pending in sorted(self._pending_tools.items())
+        ]
+        self._pending_tools.clear()
         return [
+            *abandoned,
             self._audit(
                 "end", "ended", self.agent, detail={"user_turns": self._user_turns, "escalations": used}
-            )
+            ),
         ]
 
     @masked
@@ -250,14 +354,24 @@ class Session:
         return self._dispatch(parsed)
 
     @masked
-    def tool_result(self, call_id: str, output: Any = None, *, error: str | None = None) -> list[Action]:
-        """The result of a :class:`RunTool`: ``output`` (JSON-able) or an ``error`` message."""
+    def tool_result(
+        self, call_id: str, output: Any = None, *, error: str | None = None, outcome: ToolFailure = "failed"
+    ) -> list[Action]:
+        """The result of a :class:`RunTool`: ``output`` (JSON-able), or an ``error`` with its ``outcome``:
+        ``failed`` (the tool raised: ``error`` is the exception), ``timed_out`` (no result within the
+        call's ``timeout_s``) or ``refused`` (the runtime would not start it). The error goes to the audit
+        record only; the model is told ``the tool failed`` (``timed out``, ``is not available right now``)."""
         self._redact.learn(output)
         pending = self._pending_tools.pop(call_id, None)
         if pending is None:
             return [Transcript("notice", self.agent, f"result for unknown tool call {call_id!r} ignored")]
         if error is not None:
-            return self._tool_error(call_id, pending.name, pending.agent, "failed", error)
+            return self._conclude(
+                call_id,
+                {"error": MODEL_ERRORS[outcome]},
+                self._tool_record(outcome, call_id, pending, why=error),
+                Transcript("tool", pending.agent, f"{pending.name} {outcome.replace('_', ' ')}: {error}"),
+            )
         tool = self._flow.tools[pending.name]
         if isinstance(output, dict) and any(key in output for key in tool.sets):
             self._version += 1
@@ -266,20 +380,44 @@ class Session:
                     self._context[key] = output[key]
                     self._claims.pop(key, None)
                     self._visible.add(key)
-        actions: list[Action] = [Transcript("tool", pending.agent, f"{pending.name} -> {_short(output)}")]
+        actions: list[Action] = [
+            self._tool_record("ok", call_id, pending, result=output),
+            Transcript("tool", pending.agent, f"{pending.name} -> {_short(output)}"),
+        ]
         if tool.sets and self.agent == pending.agent:
-            actions.append(Send(self._session_update()))
+            actions.append(Send(self._agent_update()))
         return self._conclude(call_id, output, *actions)
 
     # -- server events ------------------------------------------------------------------------------------------
 
     def _dispatch(self, event: BaseModel) -> list[Action]:
+        job = self._job
+        if isinstance(event, ev.ItemAdded):
+            self._items.upsert(event.item.model_dump())
+            return []
+        if isinstance(event, ev.ItemDeleted):
+            self._items.remove(event.item_id)
+            return self._deleted(event.item_id) if job is not None else []
         if isinstance(event, ev.ResponseCreated):
+            if (event.response.metadata or {}).get("switchboard") == hist.SUMMARY_PURPOSE:
+                self._summaries.add(event.response.id)
+                if job is not None and job.policy == "summary":
+                    job.summary_id = event.response.id
+                return []
             self._response_in_flight = True
             return []
         if isinstance(event, ev.ResponseDone):
+            if event.response.id in self._summaries:
+                self._summaries.discard(event.response.id)
+                if job is not None and event.response.id == job.summary_id:
+                    return self._summarised(job, event.response)
+                return []  # a summary that came too late: the job fell back to reset already
             self._response_in_flight = False
+            if job is not None and job.summary_owed:
+                return self._ask_summary(job)
             return self._flush_response()
+        if self._summaries and getattr(event, "response_id", None) in self._summaries:
+            return []  # the out-of-band summary's own output: not part of the conversation
         if isinstance(event, ev.FunctionCallDone):
             return self._function_call(event)
         if isinstance(event, ev.TextDone | ev.AudioTranscriptDone):
@@ -287,10 +425,14 @@ class Session:
             self._history.append(("assistant", text))
             return [Transcript("assistant", self.agent, text)]
         if isinstance(event, ev.InputTranscription):
+            self._items.transcribed(event.item_id, event.transcript)
             return self._user_said(event.transcript, barge_in=False)
         if isinstance(event, ev.SpeechStarted):
+            self._new_turn()
             return self._barge_in("the user started speaking")
         if isinstance(event, ev.ErrorEvent):
+            if job is not None and (event.error.event_id or "").startswith(job.prefix):
+                return self._history_error(job, event.error)
             if event.error.code == "conversation_already_has_active_response":
                 self._want_response = True  # ours was refused: ask again once the active one is done
             return [
@@ -304,6 +446,29 @@ class Session:
         return []
 
     def _function_call(self, call: ev.FunctionCallDone) -> list[Action]:
+        """A completed function call, within the agent's budgets: past ``max_tool_calls_per_turn`` calls in
+        this user turn it is not run and the conversation goes to the recovery agent (``recovered``)."""
+        agent = self.agent
+        per_turn, _ = self._budgets(agent)
+        if self._turn_calls[agent] >= per_turn:
+            why = f"the tool-call budget ({per_turn} calls per user turn) is used up"
+            called = _PendingTool(call.name, agent, _arguments(call.arguments), self._clock())
+            return self._over_budget(
+                call,
+                "max_tool_calls_per_turn",
+                why,
+                self._tool_record("refused", call.call_id, called, why=why),
+                Transcript("tool", agent, f"{call.name} refused: {why}"),
+            )
+        self._turn_calls[agent] += 1
+        self._refused_now = False
+        actions = self._route_call(call)
+        if not self._refused_now:
+            self._refused_streak = 0  # an accepted call ends a run of refusals
+        return actions
+
+    def _route_call(self, call: ev.FunctionCallDone) -> list[Action]:
+        """Validate a call, then hand off, escalate or run the tool (or refuse it)."""
         agent = self._plan.agents[self.agent]
         try:
             arguments = json.loads(call.arguments or "{}")
@@ -332,8 +497,11 @@ class Session:
             return self._handoff(call, agent.transfers[call.name], arguments)
         if call.name == ESCALATION_TOOL:
             return self._escalate(call, arguments)
-        self._pending_tools[call.call_id] = _PendingTool(call.name, self.agent)
-        return [RunTool(call.call_id, call.name, arguments, self.agent)]
+        self._pending_tools[call.call_id] = _PendingTool(call.name, self.agent, arguments, self._clock())
+        timeout = self._flow.tools[call.name].timeout_s
+        if timeout is None:
+            timeout = self._flow.flow.tool_timeout_s
+        return [RunTool(call.call_id, call.name, arguments, self.agent, timeout)]
 
     # -- handoffs ------------------------------------------------------------------------------------------
 
@@ -372,8 +540,52 @@ class Session:
                     "not a fact: a tool must set it)"
                 )
             return self._refuse_handoff(call, target, arguments, why, claimed=claimed)
-        self._claims.update(claimed)
-        self._visible |= claimed.keys()
+        if self._job is not None:  # e.g. a second transfer call in the same response
+            return self._refuse_handoff(call, target, arguments, "another handoff is still under way")
+        policy = hist.policy(self._flow, source, target)
+        earlier = self._items.before(call.item_id, call.call_id)
+        if policy == "keep" or not earlier:
+            return self._transfer(call, target, reason, carry, claimed, {"history": policy})
+        self._jobs += 1
+        now = self._clock()
+        job = _HistoryJob(
+            call,
+            target,
+            reason,
+            carry,
+            claimed,
+            policy,
+            policy,
+            earlier,
+            now,
+            now + self._history_timeout_s,
+            set(),
+            f"sb-{self._conversation_id}-h{self._jobs}",
+        )
+        self._job = job
+        note = Transcript(
+            "notice", source, f"history {policy}: {len(earlier)} earlier items before {source} -> {target}"
+        )
+        if policy == "reset":
+            return [note, *self._delete(job)]
+        if self._response_in_flight:
+            job.summary_owed = True
+            return [note]
+        return [note, *self._ask_summary(job)]
+
+    def _transfer(
+        self,
+        call: ev.FunctionCallDone,
+        target: str,
+        reason: str,
+        carry: list[str] | None,
+        supplied: dict[str, Any],
+        detail: dict[str, Any],
+    ) -> list[Action]:
+        """The handoff itself: the contract, the transition, its audit record and the next agent's config."""
+        source = self.agent
+        self._claims.update(supplied)  # claims: they travel, marked unverified, and never satisfy requires
+        self._visible |= supplied.keys()
         kept = self._apply_carry(carry)
         self._machine.send(transfer_event(target))
         self._version += 1
@@ -389,11 +601,108 @@ class Session:
                 target,
                 reason,
                 carried=kept,
-                detail={"claimed": self.visible_claims()} if self.visible_claims() else None,
+                detail={**detail, "claimed": self.visible_claims()} if self.visible_claims() else detail,
             ),
             Transcript("handoff", source, f"{source} -> {target}: {reason}", {"to": target, "carried": kept}),
-            Send(self._session_update()),
+            Send(self._agent_update()),
         )
+
+    # -- history policy at a handoff (reset / summary) -------------------------------------------------
+
+    def _delete(self, job: _HistoryJob) -> list[Action]:
+        """Delete the earlier items (``reset``, or after the summary is in): wait for each confirmation."""
+        ids = [item.id for item in job.earlier if item.id in self._items.ids()]
+        job.policy, job.summary_owed = "reset", False
+        job.deleting, job.sent = set(ids), ids
+        job.deadline = self._clock() + self._history_timeout_s
+        if not ids:
+            return self._history_done(job)
+        return [Send(e) for e in hist.delete_events(ids, f"{job.prefix}-del")]
+
+    def _deleted(self, item_id: str) -> list[Action]:
+        job = self._job
+        if job is None or job.policy != "reset" or item_id not in job.deleting:
+            return []
+        job.deleting.discard(item_id)
+        return [] if job.deleting else self._history_done(job)
+
+    def _history_done(self, job: _HistoryJob) -> list[Action]:
+        self._job = None
+        self._history = [("system", hist.SUMMARY_PREFIX + job.summary)] if job.summary else []
+        detail: dict[str, Any] = {
+            "history": job.requested,
+            "removed": len(job.earlier),
+            "history_s": round(self._clock() - job.started, 6),
+        }
+        if job.fallback is not None:
+            detail.update(history="reset", requested_history=job.requested, fallback=job.fallback)
+        return self._transfer(job.call, job.target, job.reason, job.carry, job.supplied, detail)
+
+    def _ask_summary(self, job: _HistoryJob) -> list[Action]:
+        job.summary_owed = False
+        carried = self._carried_values(job.carry)
+        request = hist.summary_request(job.earlier, carried, self.agent, job.target, f"{job.prefix}-sum")
+        return [Send(request)]
+
+    def _summarised(self, job: _HistoryJob, response: ev.ResponseRef) -> list[Action]:
+        """The summary is in: add it as one item and delete the originals (or fall back to ``reset``)."""
+        job.summary_id = None
+        text = hist.summary_text(response.output)
+        dropped = {k: v for k, v in self._context.items() if k not in self._carried_values(job.carry)}
+        key = hist.leaked(text, dropped)
+        if response.status != "completed" or not text:
+            return self._fall_back(job, f"the summary response ended {response.status} with no text")
+        if key is not None:
+            return self._fall_back(job, f"the summary repeated the value of '{key}', which is not carried")
+        job.summary = text
+        create = Send(hist.summary_item(text, f"{job.prefix}-item"))
+        return [create, *self._delete(job)]
+
+    def _fall_back(self, job: _HistoryJob, why: str) -> list[Action]:
+        job.fallback = why
+        note = Transcript("notice", self.agent, f"history summary failed ({why}): reset instead")
+        return [note, *self._delete(job)]
+
+    def _history_error(self, job: _HistoryJob, error: ev.ErrorDetail) -> list[Action]:
+        """An ``error`` answering one of the job's events: a missing item is as good as deleted; a failed
+        summary falls back to ``reset``; any other failed deletion fails the handoff."""
+        event_id = error.event_id or ""
+        if job.policy == "summary":
+            return self._fall_back(job, f"upstream error: {error.message}")
+        if error.code == "item_not_found" and event_id.startswith(f"{job.prefix}-del-"):
+            number = int(event_id.rsplit("-", 1)[1])
+            if 0 < number <= len(job.sent):
+                gone = job.sent[number - 1]
+                self._items.remove(gone)
+                return self._deleted(gone)
+        return self._history_failed(job, f"upstream error: {error.message}")
+
+    def tick(self) -> list[Action]:
+        """Call at :attr:`deadline`: a summary not in by then falls back to ``reset``; deletions not
+        confirmed by then fail the handoff (the conversation goes to the recovery agent)."""
+        job = self._job
+        if job is None or self._clock() < job.deadline:
+            return []
+        if job.policy == "summary":
+            job.summary_id = None
+            return self._fall_back(job, f"no summary within {self._history_timeout_s:g}s")
+        return self._history_failed(
+            job, f"{len(job.deleting)} item deletions not confirmed within {self._history_timeout_s:g}s"
+        )
+
+    def _history_failed(self, job: _HistoryJob, why: str) -> list[Action]:
+        """The earlier turns could not be removed: the target must not read them, so the conversation goes to
+        the recovery agent instead (``recovered``), or stays with it if it is the source."""
+        self._job = None
+        why = f"history {job.requested} of {self.agent} -> {job.target} failed: {why}"
+        if self.agent == self._flow.flow.recovery:
+            arguments = json.loads(job.call.arguments or "{}")
+            return self._refuse_handoff(job.call, job.target, arguments, why)
+        return self._reroute(job.call.call_id, job.target, "recovered", why, job.reason)
+
+    def _carried_values(self, carry: list[str] | None) -> dict[str, Any]:
+        visible = self._visible if carry is None else self._visible & set(carry)
+        return {k: self._context[k] for k in sorted(visible) if k in self._context}
 
     def _reroute(self, call_id: str, requested: str, outcome: Outcome, why: str, reason: str) -> list[Action]:
         """A guardrail overrides a transfer: go to the recovery agent instead, and tell the model why."""
@@ -402,7 +711,11 @@ class Session:
         self._machine.send(RECOVER)
         self._version += 1
         self._visits[recovery] += 1
-        message = f"Transfer to '{requested}' not possible: {why}. You are now talking to '{recovery}'."
+        message = (
+            f"Transfer to '{requested}' not possible: {why}."
+            if requested != recovery
+            else f"{why[:1].upper()}{why[1:]}."
+        ) + f" You are now talking to '{recovery}'."
         return self._conclude(
             call_id,
             {"status": outcome, "to": recovery, "why": why, "message": message},
@@ -421,7 +734,7 @@ class Session:
                 f"{source} -> {recovery} ({outcome}: {why})",
                 {"to": recovery, "requested": requested, "outcome": outcome},
             ),
-            Send(self._session_update()),
+            Send(self._agent_update()),
         )
 
     def _apply_carry(self, carry: list[str] | None) -> tuple[str, ...]:
@@ -447,8 +760,8 @@ class Session:
         detail: dict[str, Any] = {"why": why}
         if claimed:
             detail["claimed"] = claimed
-        return self._conclude(
-            call.call_id,
+        return self._refuse(
+            call,
             {"error": f"transfer refused: {why}"},
             self._audit(
                 "handoff",
@@ -467,16 +780,74 @@ class Session:
         )
 
     def _refuse_call(self, call: ev.FunctionCallDone, why: str) -> list[Action]:
-        return self._tool_error(call.call_id, call.name, self.agent, "refused", why)
-
-    def _tool_error(self, call_id: str, tool: str, agent: str, outcome: Outcome, why: str) -> list[Action]:
-        """Conclude a tool call with an error output: ``refused`` before it ran, or ``failed`` when it ran."""
-        return self._conclude(
-            call_id,
+        """Refuse a tool call before it runs (unknown tool, bad arguments): the model is told ``why``."""
+        called = _PendingTool(call.name, self.agent, _arguments(call.arguments), self._clock())
+        return self._refuse(
+            call,
             {"error": why},
-            self._audit("tool", outcome, agent, reason=why, detail={"tool": tool}),
-            Transcript("tool", agent, f"{tool} {outcome}: {why}"),
+            self._tool_record("refused", call.call_id, called, why=why),
+            Transcript("tool", self.agent, f"{call.name} refused: {why}"),
         )
+
+    # -- tool budgets -------------------------------------------------------------------------------------
+
+    def _budgets(self, agent: str) -> tuple[int, int]:
+        """``agent``'s ``max_tool_calls_per_turn`` and ``max_refused_calls`` (its own, or the flow's)."""
+        own, flow = self._flow.agents[agent], self._flow.flow
+        per_turn = own.max_tool_calls_per_turn
+        refused = own.max_refused_calls
+        return (
+            flow.max_tool_calls_per_turn if per_turn is None else per_turn,
+            flow.max_refused_calls if refused is None else refused,
+        )
+
+    def _new_turn(self) -> None:
+        """The user spoke: every agent's per-turn budget starts again."""
+        self._turn_calls.clear()
+        self._refused_streak = 0
+
+    def _refuse(self, call: ev.FunctionCallDone, output: Any, *notes: Action) -> list[Action]:
+        """Conclude a refused call (a tool's or a transfer's) with ``output`` after ``notes`` (its audit record
+        and transcript line). One refusal past the agent's ``max_refused_calls`` in a row also sends the
+        conversation to the recovery agent."""
+        self._refused_now = True
+        self._refused_streak += 1
+        limit = self._budgets(self.agent)[1]
+        if self._refused_streak <= limit:
+            return self._conclude(call.call_id, output, *notes)
+        why = f"{self._refused_streak} refused calls in a row (the budget is {limit})"
+        return self._over_budget(call, "max_refused_calls", why, *notes)
+
+    def _over_budget(self, call: ev.FunctionCallDone, budget: str, why: str, *notes: Action) -> list[Action]:
+        """An agent used up a tool budget: after ``notes``, go to the recovery agent (``recovered``, with the
+        ``budget``'s name as the reason). The recovery agent itself has nowhere to go: its call is answered
+        without asking for another response, so the loop stops until the user speaks."""
+        self._refused_streak = 0
+        recovery = self._flow.flow.recovery
+        if self.agent != recovery:
+            return [*notes, *self._reroute(call.call_id, recovery, "recovered", why, budget)]
+        return self._conclude(
+            call.call_id,
+            {"error": f"not done: {why}. Wait for the user."},
+            *notes,
+            Transcript("notice", recovery, f"{budget}: {why}; waiting for the user"),
+            respond=False,
+        )
+
+    def _tool_record(
+        self, outcome: Outcome, call_id: str, call: _PendingTool, *, why: str = "", result: Any = None
+    ) -> Audit:
+        """The audit record of one tool call, the one place a tool's arguments and result reach the audit
+        (through :func:`~engine.session.audit.audit_payload`); ``why`` is the refusal or the full error."""
+        detail: dict[str, Any] = {
+            "tool": call.name,
+            "call_id": call_id,
+            "arguments": audit_payload(call.arguments),
+            "latency_s": round(self._clock() - call.started, 6),
+        }
+        if outcome == "ok":
+            detail["result"] = audit_payload(result)
+        return self._audit("tool", outcome, call.agent, reason=why, detail=detail)
 
     # -- escalations (chat-supervisor) ----------------------------------------------------------------------
 
@@ -532,10 +903,12 @@ class Session:
         answer: str | None = None,
         *,
         tool_rounds: int = 0,
+        tool_errors: tuple[str, ...] = (),
         error: str | None = None,
         timed_out: bool = False,
     ) -> list[Action]:
-        """The supervisor's answer to an :class:`Escalate` (or ``error``, or ``timed_out``)."""
+        """The supervisor's answer to an :class:`Escalate` (or ``error``, or ``timed_out``); ``tool_errors``
+        (the exceptions of its tool calls) go to the audit record."""
         pending = self._pending_escalation
         if pending is None or pending.request.escalation_id != escalation_id:
             return [
@@ -551,6 +924,8 @@ class Session:
             "tool_rounds": tool_rounds,
             "user_turns": self._user_turns,
         }
+        if tool_errors:
+            detail["tool_errors"] = list(tool_errors)
         self._pending_escalation = None
         if self._version != request.version or self.agent != request.agent:
             self._escalation.send("abandon")
@@ -609,6 +984,7 @@ class Session:
     def _user_said(self, text: str, *, barge_in: bool = True) -> list[Action]:
         """A user turn: it barges in on a pending escalation, joins the history and counts as a turn."""
         actions = self._barge_in("the user spoke again") if barge_in else []
+        self._new_turn()
         self._history.append(("user", text))
         self._user_turns += 1
         return [*actions, Transcript("user", self.agent, text)]
@@ -672,6 +1048,13 @@ class Session:
             self.visible_claims(),
         )
 
+    def _agent_update(self) -> dict[str, Any]:
+        """A handoff's ``session.update``: instructions, tools and ``tool_choice`` only."""
+        agent = self._plan.agents[self.agent]
+        return agent_update(
+            self._flow, agent.name, self.visible_context(), agent.tools, self.visible_claims()
+        )
+
     def _audit(
         self,
         kind: Kind,
@@ -700,11 +1083,12 @@ class Session:
         return Audit(record)
 
 
-def _arguments(text: str | None) -> Any:
+def _arguments(raw: str) -> Any:
+    """A call's arguments for its audit record: the JSON they hold, or the raw text when it is not JSON."""
     try:
-        return json.loads(text or "{}")
+        return json.loads(raw or "{}")
     except json.JSONDecodeError:
-        return None
+        return raw
 
 
 def _short(value: Any, limit: int = 80) -> str:

@@ -16,6 +16,8 @@ class _Event(BaseModel):
 class ResponseRef(_Event):
     id: str
     status: str = "in_progress"
+    metadata: dict[str, Any] | None = None
+    output: list[dict[str, Any]] = []
 
 
 class ResponseCreated(_Event):
@@ -34,22 +36,43 @@ class FunctionCallDone(_Event):
     name: str
     arguments: str
     response_id: str = ""
+    item_id: str = ""
 
 
 class TextDone(_Event):
     type: Literal["response.output_text.done"]
     text: str
+    response_id: str = ""
 
 
 class AudioTranscriptDone(_Event):
     type: Literal["response.output_audio_transcript.done"]
     transcript: str
+    response_id: str = ""
 
 
 class InputTranscription(_Event):
     type: Literal["conversation.item.input_audio_transcription.completed"]
     item_id: str
     transcript: str
+
+
+class ItemRef(_Event):
+    id: str
+    type: str
+
+
+class ItemAdded(_Event):
+    """``conversation.item.added`` or ``conversation.item.done``: an item joined (or finished in) the
+    conversation."""
+
+    type: Literal["conversation.item.added", "conversation.item.done"]
+    item: ItemRef
+
+
+class ItemDeleted(_Event):
+    type: Literal["conversation.item.deleted"]
+    item_id: str
 
 
 class SpeechStarted(_Event):
@@ -75,13 +98,15 @@ ServerEvent = Annotated[
     | TextDone
     | AudioTranscriptDone
     | InputTranscription
+    | ItemAdded
+    | ItemDeleted
     | SpeechStarted
     | ErrorEvent,
     Field(discriminator="type"),
 ]
 _adapter: TypeAdapter[Any] = TypeAdapter(ServerEvent)
 HANDLED = frozenset(
-    m.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]
+    kind
     for m in (
         ResponseCreated,
         ResponseDone,
@@ -89,9 +114,12 @@ HANDLED = frozenset(
         TextDone,
         AudioTranscriptDone,
         InputTranscription,
+        ItemAdded,
+        ItemDeleted,
         SpeechStarted,
         ErrorEvent,
     )
+    for kind in m.model_fields["type"].annotation.__args__  # type: ignore[union-attr]
 )
 
 

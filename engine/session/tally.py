@@ -1,4 +1,5 @@
-"""The one tally of audit records: handoffs per route, reroutes, escalations, and a summary per conversation.
+"""The one tally of audit records: handoffs per route, reroutes, tool calls, escalations, and a summary per
+conversation.
 
 ``switchboard log`` prints it and ``render --audit`` draws it, so the two always agree. A record seen twice
 (the same ``conversation_id`` and ``seq``, e.g. two copies of one log) counts once. One pass, O(records).
@@ -23,11 +24,17 @@ class ConversationSummary:
     max_depth: int = 0
     recoveries: int = 0
     refusals: int = 0
-    tool_failures: int = 0
+    tool_calls: Counter[str] = field(default_factory=Counter)
+    """Tool-call outcome (``ok``, ``failed``, ``refused``, ``timed_out``) -> count."""
     escalations: int = 0
     turns: int = 0
     escalation_outcomes: Counter[str] = field(default_factory=Counter)
     supervisor_latencies: list[float] = field(default_factory=list)
+
+    @property
+    def tool_failures(self) -> int:
+        """Tool calls that gave no result: failed, refused or timed out."""
+        return sum(n for outcome, n in self.tool_calls.items() if outcome != "ok")
 
     @property
     def escalation_rate(self) -> float | None:
@@ -49,6 +56,8 @@ class Tally:
     sent to the recovery agent instead."""
     escalations: dict[str, Counter[str]] = field(default_factory=dict)
     """Front agent -> escalation outcome (``answered``, ``timed_out``…) -> count."""
+    tools: dict[str, Counter[str]] = field(default_factory=dict)
+    """Tool name -> call outcome (``ok``, ``failed``, ``refused``, ``timed_out``) -> count."""
     conversations: dict[str, ConversationSummary] = field(default_factory=dict)
     records: int = 0
     """Distinct records counted."""
@@ -83,7 +92,9 @@ def tally(records: Iterable[AuditRecord]) -> Tally:
         if r.kind == "handoff" and r.outcome in HANDOFF_OUTCOMES and r.to_agent is not None:
             _count_handoff(result, conv, r, r.to_agent)
         elif r.kind == "tool":
-            conv.tool_failures += 1
+            conv.tool_calls[r.outcome] += 1
+            tool = r.detail.get("tool")
+            result.tools.setdefault(tool if isinstance(tool, str) else "?", Counter())[r.outcome] += 1
         elif r.kind == "escalation":
             conv.escalations += 1
             conv.escalation_outcomes[r.outcome] += 1

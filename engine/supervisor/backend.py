@@ -38,6 +38,9 @@ class SupervisorAnswer:
     """Rounds of tool calls the supervisor made (a round may call several tools)."""
     tool_calls: tuple[str, ...] = ()
     """Names of the tools called, in order (failed calls included)."""
+    tool_errors: tuple[str, ...] = ()
+    """The full exception of each tool call that raised, for the audit record (the model is told only
+    ``the tool failed``)."""
 
 
 class SupervisorBackend(Protocol):

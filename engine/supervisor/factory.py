@@ -29,7 +29,7 @@ def make_supervisor(
         if not supervisor.script:
             where = doc.source.locate(("supervisor", "backend"))
             raise _config_error("the scripted supervisor needs `script` (its rules file)", where)
-        return ScriptedSupervisor.load(doc.base_dir / supervisor.script, tools, tool_schemas=schemas)
+        return ScriptedSupervisor.load(supervisor.script, tools, root=doc.base_dir, tool_schemas=schemas)
     from engine.supervisor.openai import OpenAISupervisor  # imports the SDK: only when used
 
     try:

@@ -105,13 +105,13 @@ class OpenAISupervisor:
 
     async def answer(self, request: EscalationRequest, *, max_tool_rounds: int) -> SupervisorAnswer:
         inputs = request_input(request)
-        rounds, names = 0, list[str]()
+        rounds, names, errors = 0, list[str](), list[str]()
         while True:
             response = await self._create(inputs, "auto" if rounds < max_tool_rounds else "none")
             calls = [item for item in response.output if isinstance(item, ResponseFunctionToolCall)]
             if not calls or rounds >= max_tool_rounds:
                 break
-            outputs = await asyncio.gather(*(self._run(call) for call in calls))
+            outputs = await asyncio.gather(*(self._run(call, errors) for call in calls))
             for call, output in zip(calls, outputs, strict=True):
                 inputs.append(
                     {
@@ -128,7 +128,7 @@ class OpenAISupervisor:
         if not text.strip():
             why = f"still asks for tools after {rounds} round(s)" if calls else "returned no text"
             raise SupervisorFailure(f"the supervisor model {self.model!r} {why}")
-        return SupervisorAnswer(text, rounds, tuple(names))
+        return SupervisorAnswer(text, rounds, tuple(names), tuple(errors))
 
     async def _create(
         self, inputs: list[ResponseInputItemParam], choice: Literal["auto", "none"]
@@ -157,8 +157,9 @@ class OpenAISupervisor:
             raise SupervisorFailure(f"the supervisor model {self.model!r} failed: {why}")
         return response
 
-    async def _run(self, call: ResponseFunctionToolCall) -> str:
-        """One function call's output, as JSON; every problem becomes ``{"error": ...}`` for the model."""
+    async def _run(self, call: ResponseFunctionToolCall, errors: list[str]) -> str:
+        """One function call's output, as JSON; every problem becomes ``{"error": ...}`` for the model. A tool
+        that raises is ``the tool failed`` to the model; its exception goes to ``errors`` (the audit)."""
         if call.name not in {tool["name"] for tool in self.tools}:
             return json.dumps({"error": f"unknown tool '{call.name}'"})
         try:
@@ -170,5 +171,6 @@ class OpenAISupervisor:
         try:
             result = await self.registry.call(call.name, arguments)
         except Exception as exc:  # a tool error is the model's to handle, not the escalation's end
-            return json.dumps({"error": f"{type(exc).__name__}: {exc}"})
+            errors.append(f"{call.name}: {type(exc).__name__}: {exc}")
+            return json.dumps({"error": "the tool failed"})
         return json.dumps(result, ensure_ascii=False, default=str)

@@ -267,14 +267,19 @@ class ScriptedSupervisor:
         path: str | Path,
         tools: ToolCaller,
         *,
+        root: Path | None = None,
         tool_schemas: Mapping[str, dict[str, Any]] | None = None,
     ) -> ScriptedSupervisor:
-        """Read a rules file; ``tool_schemas`` (name -> parameters) restricts and checks the tool calls."""
+        """Read a rules file; ``tool_schemas`` (name -> parameters) restricts and checks the tool calls.
+
+        With ``root`` (the flow's folder), ``path`` is the flow's ``script``: relative to ``root`` and read
+        only from inside it (:func:`engine.flow.files.read_confined`)."""
         try:
-            text = read_document(Path(path), "supervisor script")
+            text = read_document(Path(path), "supervisor script", root=root)
         except DocumentError as exc:
             raise SupervisorConfigError(exc.diagnostics) from None
-        return cls.parse(text, tools, name=str(path), tool_schemas=tool_schemas)
+        name = str(path if root is None else root / path)
+        return cls.parse(text, tools, name=name, tool_schemas=tool_schemas)
 
     @classmethod
     def parse(

@@ -7,6 +7,9 @@
   opens (SB301), a carried key only the missing edge would bring (SB302). Judged by running the topology
   and contract checks again on ``Scope.fixes.flow``, the flow with every suggestion taken: what they still
   find there is still reported.
+- :func:`with_prompt_repeats` folds into a handoff's SB101 the SB501 of a prompt that names the same unknown
+  agent (``handoffs = ["retuns"]`` and "call transfer_to_retuns"): one misspelled (or missing) agent, one
+  report, the prompt a related location of it.
 - :func:`with_key_hints` adds "did you mean" to the context-key findings (SB301, SB302) whose key nothing
   provides (no ``initial_context``, no agent ``produces`` it, no tool ``sets`` it) when a provided key is a
   near miss: ``requires = ["usr_id"]`` is a typo of ``user_id``, not a key lost on the way.
@@ -20,8 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import replace
 
-from engine.flow.diagnostics import Diagnostic, Related
-from engine.flow.positions import PathKey
+from engine.flow.diagnostics import Diagnostic, Location, Related
 from engine.flow.suggest import did_you_mean, suggestion_text
 from engine.verify import contracts, topology
 from engine.verify.fixes import HINT_BUDGET
@@ -33,11 +35,17 @@ KEY_CODES = frozenset({"SB301", "SB302"})
 
 def settle(scope: Scope, found: Iterable[Diagnostic]) -> list[Diagnostic]:
     """``found`` without follow-ons of misspelled names, with key suggestions."""
-    return with_key_hints(scope, without_follow_ons(scope, found))
+    return with_key_hints(scope, with_prompt_repeats(scope, without_follow_ons(scope, found)))
 
 
 def _first_agent(d: Diagnostic) -> Hashable:
     return d.agents[:1]
+
+
+def _dropped_by(d: Diagnostic) -> Hashable:
+    """The contract edge an SB301 finding's key is dropped on (one finding per such edge), else ``None``."""
+    lost_on = d.extra.get("lost_on")
+    return tuple(lost_on) if d.extra.get("cause") == "carry" and lost_on else None
 
 
 FOLLOW_ONS: dict[str, Callable[[Diagnostic], Hashable]] = {
@@ -45,7 +53,7 @@ FOLLOW_ONS: dict[str, Callable[[Diagnostic], Hashable]] = {
     "SB202": _first_agent,
     "SB203": _first_agent,
     "SB206": _first_agent,  # the loop's first agent: a loop the typo splits is still reported, once
-    "SB301": lambda d: (d.agents[:1], d.extra.get("key")),
+    "SB301": lambda d: (d.agents[:1], d.extra.get("key"), d.extra.get("cause"), _dropped_by(d)),
     "SB302": lambda d: (d.agents, d.extra.get("key")),
 }
 """Codes whose findings can follow from a misspelled name, with what identifies one finding of each code."""
@@ -68,19 +76,37 @@ def without_follow_ons(scope: Scope, found: Iterable[Diagnostic]) -> list[Diagno
     return [d for d in found if d.code not in FOLLOW_ONS or (d.code, FOLLOW_ONS[d.code](d)) in still]
 
 
-def _providers(scope: Scope) -> dict[str, PathKey]:
-    """Each context key something provides -> where it is first provided."""
-    flow = scope.flow
-    where: dict[str, PathKey] = {}
-    for i, key in enumerate(flow.flow.initial_context):
-        where.setdefault(key, ("flow", "initial_context", i))
-    for name, agent in flow.agents.items():
-        for i, key in enumerate(agent.produces):
-            where.setdefault(key, ("agents", name, "produces", i))
-    for name, tool in flow.tools.items():
-        for i, key in enumerate(tool.sets):
-            where.setdefault(key, ("tools", name, "sets", i))
-    return where
+def with_prompt_repeats(scope: Scope, found: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """``found`` less each SB501 naming an unknown agent that its own agent's handoffs name too (ignoring
+    case), which becomes a related location of that handoff's SB101."""
+    found = list(found)
+    agents = scope.flow.agents
+    repeats: dict[Location, list[Diagnostic]] = {}  # where the handoff's SB101 points -> the SB501s
+    for d in found:
+        target = d.extra.get("target")
+        if d.code != "SB501" or len(d.agents) != 1 or not isinstance(target, str) or target in agents:
+            continue
+        handoffs = agents[d.agents[0]].handoffs
+        same = [i for i, t in enumerate(handoffs) if t.casefold() == target.casefold() and t not in agents]
+        if same:
+            where = scope.doc.source.locate(("agents", d.agents[0], "handoffs", same[0]))
+            repeats.setdefault(where, []).append(d)
+    if not repeats:
+        return found
+    out: list[Diagnostic] = []
+    folded: set[int] = set()
+    for d in found:
+        prompts = repeats.get(d.location, []) if d.code == "SB101" else []
+        if prompts:
+            folded.update(map(id, prompts))
+            d = replace(d, related=(*d.related, *map(_prompt_note, prompts)))
+        out.append(d)
+    return [d for d in out if id(d) not in folded]
+
+
+def _prompt_note(d: Diagnostic) -> Related:
+    speaker, name, line = d.agents[0], d.extra["target"], d.extra["line"]
+    return Related(d.location, f"the instructions of '{speaker}' name '{name}' too (line {line})")
 
 
 def with_key_hints(scope: Scope, found: Iterable[Diagnostic]) -> list[Diagnostic]:
@@ -88,7 +114,7 @@ def with_key_hints(scope: Scope, found: Iterable[Diagnostic]) -> list[Diagnostic
     found = list(found)
     if not any(d.code in KEY_CODES for d in found):
         return found
-    providers = _providers(scope)
+    providers = scope.providers
     budget = HINT_BUDGET
     meant: dict[str, str | None] = {}
     out = []

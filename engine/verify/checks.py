@@ -10,6 +10,7 @@ from engine.gcpause import gc_paused
 from engine.verify import (
     causes,
     contracts,
+    history,
     prompts,
     references,
     supervisor,
@@ -27,10 +28,11 @@ CHECKS: tuple[Check, ...] = (
     values.check,
     topology.check,
     contracts.check,
+    history.check,
     supervisor.check,
     prompts.check,
 )
-"""SB101-SB108 references, SB109 tool schemas, SB110 known values, SB2xx topology, SB3xx context contracts,
+"""SB101-SB108 references, SB109 tool schemas, SB110 known values, SB2xx topology, SB3xx context contracts (SB304 history),
 SB4xx supervisor, SB5xx prompts."""
 
 

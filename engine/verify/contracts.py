@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from engine.flow.diagnostics import Diagnostic
+from engine.flow.positions import PathKey
 from engine.verify.dataflow import Keys, Network, may_available, must_available
 from engine.verify.graph import FALLBACK
 from engine.verify.scope import Scope
-from engine.verify.search import shorten, show
-from engine.verify.witness import Losses, losses
+from engine.verify.search import show
+from engine.verify.witness import Cause, Losses, losses
 
 
 def check(scope: Scope) -> Iterator[Diagnostic]:
@@ -30,7 +31,12 @@ def check(scope: Scope) -> Iterator[Diagnostic]:
 
 
 def _required(scope: Scope, net: Network, keys: Keys) -> Iterator[Diagnostic]:
-    """SB301: every key an agent ``requires`` must be present on arrival over every walk from the entry."""
+    """SB301: every key an agent ``requires`` must be present on arrival over every walk from the entry.
+
+    One finding per distinct cause (see ``witness.py``): each contract whose ``carry`` drops the key on the
+    way, the implicit fallback's ``fallback_carry``, or ``initial_context``, each with a walk that shows it;
+    a key nothing in the flow provides gets one finding saying so instead.
+    """
     avail = must_available(net, keys)
     missing = [
         (name, j, key)
@@ -41,31 +47,75 @@ def _required(scope: Scope, net: Network, keys: Keys) -> Iterator[Diagnostic]:
     ]
     if not missing:
         return
-    lost = losses(net, avail, keys.mask(key for _, _, key in missing))
+    fallback = {
+        (src, dst)
+        for src in net.nodes
+        for dst, data in scope.adjacency[src].items()
+        if data["kind"] == FALLBACK
+    }
+    lost: dict[str, Losses] = {}
+    contract_at = {id(c): n for n, c in enumerate(scope.flow.handoff)}
     for name, j, key in missing:
-        path, why, edge = _witness(scope, lost, name, keys.bits[key])
-        yield scope.diagnostic(
-            "SB301",
-            f"agent '{name}' requires '{key}', which is lost on path {show(path)} ({why})",
-            ("agents", name, "requires", j),
-            tuple(dict.fromkeys((name, *edge))),
-            {"key": key, "path": path, "lost_on": list(edge) or None},
-        )
+        where: PathKey = ("agents", name, "requires", j)
+        if key not in scope.providers:
+            yield scope.diagnostic(
+                "SB301",
+                f"agent '{name}' requires '{key}', but nothing in the flow produces '{key}' "
+                "(no tool sets it, no agent produces it, and it is not in initial_context)",
+                where,
+                (name,),
+                {"key": key, "path": scope.from_entry.route(name), "lost_on": None, "cause": "unproduced"},
+                help=f'add "{key}" to initial_context, or set it with a tool (sets = ["{key}"])',
+            )
+            continue
+        if key not in lost:
+            lost[key] = losses(net, avail, keys.bits[key], fallback)
+        for cause, path in lost[key].of(name):
+            yield _lost(scope, name, key, where, cause, path, contract_at)
 
 
-def _witness(scope: Scope, lost: Losses, name: str, bit: int) -> tuple[list[str], str, tuple[str, ...]]:
-    """A walk from the entry to ``name`` that lacks the key, why it lacks it, and the edge that dropped it."""
-    src, chain = lost.chain(name, bit)
-    root = chain[0]
-    if src is None:  # the entry, whose initial_context lacks the key
-        why = "not in initial_context"
-        if name != root:
+def _lost(
+    scope: Scope,
+    name: str,
+    key: str,
+    where: PathKey,
+    cause: Cause,
+    path: list[str],
+    contract_at: dict[int, int],
+) -> Diagnostic:
+    """The SB301 finding for one cause of ``key`` missing at ``name``, shown by the walk ``path``;
+    ``contract_at`` numbers the contracts (by ``id``) as the document does."""
+    src, dst = cause.source, cause.target
+    related: tuple[PathKey, str]
+    if src is None:
+        why, kind = "not in initial_context", "initial_context"
+        fix = f'add "{key}" to initial_context'
+        if name != dst:
             why += " and not produced on the way"
-        return shorten(chain), why, ()
-    path = shorten([*scope.from_entry.route(src), *chain])
-    if scope.adjacency[src][root]["kind"] == FALLBACK:
-        return path, f"not in fallback_carry of the implicit fallback {src} -> {root}", (src, root)
-    return path, f"not carried on {src} -> {root}", (src, root)
+            fix += f" or produce it before '{name}'"
+        related = (("flow", "initial_context"), f"initial_context lacks '{key}'")
+    elif cause.fallback:
+        why, kind = f"not in fallback_carry of the implicit fallback {src} -> {dst}", "fallback_carry"
+        fix = f'add "{key}" to fallback_carry'
+        related = (
+            ("flow", "fallback_carry"),
+            f"the implicit fallback {src} -> {dst} carries only fallback_carry",
+        )
+    else:
+        why, kind = f"not carried on {src} -> {dst}", "carry"
+        fix = f'add "{key}" to carry on {src} -> {dst}'
+        n = contract_at[id(scope.flow.contracts[(src, dst)])]
+        related = (("handoff", n, "carry"), f"the contract {src} -> {dst} does not carry '{key}'")
+    edge = [src, dst] if src is not None else None
+    return scope.diagnostic(
+        "SB301",
+        f"agent '{name}' requires '{key}', which is lost on path {show(path)} ({why})",
+        where,
+        tuple(dict.fromkeys((name, *(edge or ())))),
+        {"key": key, "path": path, "lost_on": edge, "cause": kind},
+        help=fix,
+        related=[related],
+    )
 
 
 def _carried(scope: Scope, net: Network, keys: Keys) -> Iterator[Diagnostic]:

@@ -34,10 +34,12 @@ from engine.flow.positions import PathKey
 from engine.flow.suggest import did_you_mean, suggestion_text
 from engine.verify.scope import Scope
 
-TRANSFER_TOOL = re.compile(rf"\b{TRANSFER_PREFIX}(\w+)")
+_WORD = r"[A-Za-z0-9_]+(?:-[A-Za-z0-9_]+)*"
+"""A name as prose carries it: word characters, kebab-case joined (``human-agent``; not a trailing ``-``)."""
+TRANSFER_TOOL = re.compile(rf"\b{TRANSFER_PREFIX}({_WORD})")
 
 _OBJECT = r"(?:(?:the\s+)?(?:user|caller|customer|conversation|call|chat|them|him|her|it)\s+)?"
-_NAME = r"""(?P<q>['"`]?)(?P<name>[A-Za-z][A-Za-z0-9_]*)(?P=q)(?P<agent>\s+agent\b)?"""
+_NAME = r"""(?P<q>['"`]?)(?P<name>[A-Za-z][A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)*)(?P=q)(?P<agent>\s+agent\b)?"""
 TRANSFER_PHRASE = re.compile(
     r"\b(?:"
     r"(?:transfer(?:s|red|ring)?|hand(?:s|ed|ing)?[ -]?off|rout(?:e|es|ed|ing)|escalat(?:e|es|ed|ing))"

@@ -31,6 +31,13 @@ RULES: dict[str, Rule] = {
             "A value has the wrong type, a key is unknown or missing, or a name is invalid.",
         ),
         Rule("SB004", "instructions-file", E, "An `instructions_file` cannot be read."),
+        Rule(
+            "SB005",
+            "file-confinement",
+            E,
+            "A file the flow names is outside the flow's folder, not a regular file, over 1 MiB, or not UTF-8.",
+        ),
+        Rule("SB006", "nesting-depth", E, "Tables and arrays nest deeper than 64 levels."),
         # references
         Rule(
             "SB101",
@@ -90,7 +97,12 @@ RULES: dict[str, Rule] = {
             "The recovery agent neither leads back to a working agent nor is terminal.",
         ),
         Rule("SB205", "dead-end", E, "A non-terminal agent declares no handoff."),
-        Rule("SB206", "unbudgeted-loop", W, "A handoff cycle has no agent with a `max_visits` budget."),
+        Rule(
+            "SB206",
+            "unbudgeted-loop",
+            W,
+            "A cycle of handoffs (fallback and reroutes included) has no agent with an enforced `max_visits`.",
+        ),
         # contracts
         Rule(
             "SB301",
@@ -100,6 +112,12 @@ RULES: dict[str, Rule] = {
         ),
         Rule("SB302", "carry-never-produced", E, "A contract carries a key that nothing upstream produces."),
         Rule("SB303", "produces-without-tool", W, "An agent `produces` a key that none of its tools `sets`."),
+        Rule(
+            "SB304",
+            "history-leaks-dropped-key",
+            W,
+            'A contract drops a key (no agent requires) the source knows while `history = "keep"` lets the next agent read it.',
+        ),
         # supervisor
         Rule(
             "SB401",
@@ -115,5 +133,19 @@ RULES: dict[str, Rule] = {
             W,
             "An agent's instructions tell it to transfer to an agent it has no transfer tool for.",
         ),
+        # suppressions ([lint] ignore, `# switchboard: ignore[...]`; engine/verify/suppress.py)
+        Rule(
+            "SB601",
+            "unknown-ignore",
+            W,
+            "An ignore names no rule: an unknown code, or an ignore comment without codes.",
+        ),
+        Rule(
+            "SB602",
+            "unsuppressible",
+            W,
+            "An ignore names an error (or a suppression rule): only warnings can be suppressed.",
+        ),
+        Rule("SB603", "unused-ignore", W, "An ignore suppresses nothing: no such warning where it applies."),
     ]
 }

@@ -5,18 +5,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from engine.flow.diagnostics import Diagnostic, Related
 from engine.flow.loader import FlowDocument
 from engine.flow.model import Flow
 from engine.flow.positions import PathKey
 from engine.verify.fixes import Fixes, find_fixes
-from engine.verify.graph import HANDOFF, routing_graph
+from engine.verify.graph import HANDOFF, routing_adjacency, routing_graph
+from engine.verify.loops import Moves
 from engine.verify.rules import RULES
 from engine.verify.search import Tree, bfs
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,7 @@ class Scope:
     @cached_property
     def adjacency(self) -> dict[str, dict[str, dict[str, Any]]]:
         """The routing graph as plain dicts, ``{source: {target: edge data}}``: much faster to walk."""
-        return dict(self.routes.adjacency())
+        return routing_adjacency(self.flow)
 
     @cached_property
     def declared(self) -> dict[str, list[str]]:
@@ -44,6 +46,11 @@ class Scope:
             source: [target for target, data in targets.items() if data["kind"] == HANDOFF]
             for source, targets in self.adjacency.items()
         }
+
+    @cached_property
+    def moves(self) -> Moves:
+        """Every move a conversation can make, with the budgets that bound them (see ``loops.py``)."""
+        return Moves.of(self.flow, self.adjacency)
 
     def declares(self, source: str, target: str) -> bool:
         """Whether ``source -> target`` is a declared handoff between known agents."""
@@ -65,6 +72,22 @@ class Scope:
         if self.entry is None:
             return Tree({}, {})
         return bfs([self.entry], self.adjacency.__getitem__)
+
+    @cached_property
+    def providers(self) -> dict[str, PathKey]:
+        """Each context key something in the flow provides (``initial_context``, an agent's ``produces``, a
+        tool's ``sets``) -> where it is first provided."""
+        flow = self.flow
+        where: dict[str, PathKey] = {}
+        for i, key in enumerate(flow.flow.initial_context):
+            where.setdefault(key, ("flow", "initial_context", i))
+        for name, agent in flow.agents.items():
+            for i, key in enumerate(agent.produces):
+                where.setdefault(key, ("agents", name, "produces", i))
+        for name, tool in flow.tools.items():
+            for i, key in enumerate(tool.sets):
+                where.setdefault(key, ("tools", name, "sets", i))
+        return where
 
     @cached_property
     def fixes(self) -> Fixes:

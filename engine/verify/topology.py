@@ -6,10 +6,13 @@ Everything is a BFS or an SCC pass over the shared graph, so the whole module is
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from itertools import pairwise
 
 from engine.flow.diagnostics import Diagnostic
-from engine.verify.scope import Scope, quoted
-from engine.verify.search import bfs, shorten, show, strongly_connected
+from engine.flow.positions import PathKey
+from engine.verify.loops import unbudgeted_loops
+from engine.verify.scope import Scope
+from engine.verify.search import ELIDED, bfs, shorten, show
 
 
 def check(scope: Scope) -> Iterator[Diagnostic]:
@@ -50,31 +53,94 @@ def _dead_ends(scope: Scope) -> Iterator[Diagnostic]:
 
 
 def _loops(scope: Scope) -> Iterator[Diagnostic]:
-    """SB206: one warning per handoff cycle (an SCC of 2+ agents) in which no agent has ``max_visits``."""
-    agents = scope.flow.agents
+    """SB206: one warning per strongly connected component of 2+ unbudgeted agents (see ``loops.py``).
+
+    Sound: walks are bounded exactly when no such component exists, i.e. when every cycle of moves passes
+    through an agent whose ``max_visits`` the runtime enforces. Moves include the implicit fallback and the
+    guardrail's reroute, because both take a conversation to the recovery agent, whose handoffs can lead
+    it straight back; the recovery agent's own ``max_visits`` does not count, since a guardrail reroutes to
+    it whatever its visits. Each finding shows the shortest cycle through the component's first agent (in
+    file order), points at that agent's table, relates the moves of the other agents on the cycle, and
+    suggests a budget for the agent on the most routes through the component (in-degree times out-degree
+    within it, a linear stand-in for "on the most cycles"; the first in file order on a tie). O(V + E).
+    """
+    agents, recovery = scope.flow.agents, scope.recovery
+    moves = scope.moves
+    inner = moves.unbudgeted
     order = {name: i for i, name in enumerate(agents)}
-    succ = scope.declared
-    for found in strongly_connected(succ):
+    for found in unbudgeted_loops(moves):
         component = set(found)
-        if len(component) < 2 or any(agents[a].max_visits is not None for a in component):
-            continue
         members = sorted(component, key=order.__getitem__)
         first = members[0]
-        within = bfs([first], _inside(succ, component))
-        back = min((a for a in component if first in succ[a]), key=within.depth.__getitem__)
+        within = bfs([first], _inside(inner, component))
+        back = min((a for a in component if first in inner[a]), key=within.depth.__getitem__)
         cycle = shorten([*within.route(back), first])
+        steps = [(a, b) for a, b in pairwise(cycle) if ELIDED not in (a, b)]
+        notes = [_how(scope, a, b) for a, b in steps if moves.succ[a][b] != "handoff"]
+        if recovery in component and agents[recovery].max_visits is not None:
+            notes.append(
+                f"max_visits on recovery agent '{recovery}' does not count: "
+                "guardrails reroute there whatever its visits"
+            )
+        target = _best_budget(inner, component, members, recovery)
         yield scope.diagnostic(
             "SB206",
-            f"handoff loop {show(cycle)} has no max_visits budget "
-            f"(set max_visits on one of {quoted(members)})",
+            f"handoff loop {show(cycle)} has no agent with a max_visits budget"
+            + (f" ({'; '.join(notes)})" if notes else ""),
             ("agents", first),
             tuple(members),
-            {"cycle": cycle, "agents": members},
+            {"cycle": cycle, "agents": members, "budget_on": target},
+            help=f"add max_visits = 3 to '{target}'",
+            related=[_step(scope, a, b) for a, b in steps if a != first],
         )
 
 
 def _inside(succ: dict[str, list[str]], component: set[str]) -> Callable[[str], Iterator[str]]:
     return lambda node: (target for target in succ[node] if target in component)
+
+
+def _best_budget(
+    inner: dict[str, list[str]], component: set[str], members: list[str], recovery: str | None
+) -> str:
+    """The member (not the recovery agent) with the most routes through it inside ``component``."""
+    into = dict.fromkeys(members, 0)
+    out = dict.fromkeys(members, 0)
+    for source in members:
+        for target in inner[source]:
+            if target in component:
+                out[source] += 1
+                into[target] += 1
+    return max((m for m in members if m != recovery), key=lambda m: into[m] * out[m])
+
+
+def _how(scope: Scope, source: str, target: str) -> str:
+    """Why ``source -> target`` is a move although it is not a declared handoff."""
+    if scope.moves.succ[source][target] == "fallback":
+        return f"{source} -> {target} is the implicit fallback"
+    via = scope.flow.agents[source].handoffs[_budgeted_handoff(scope, source)]
+    return f"{source} -> {target} is the reroute of a transfer to '{via}' past its budget"
+
+
+def _budgeted_handoff(scope: Scope, source: str) -> int:
+    """The index of ``source``'s first handoff to a budgeted agent."""
+    budget = scope.moves.budget
+    return next(i for i, t in enumerate(scope.flow.agents[source].handoffs) if t in budget)
+
+
+def _step(scope: Scope, source: str, target: str) -> tuple[PathKey, str]:
+    """Where the move ``source -> target`` is made, and a note saying so."""
+    how = scope.moves.succ[source][target]
+    if how == "handoff":
+        return ("agents", source, "handoffs", scope.flow.agents[source].handoffs.index(target)), (
+            f"'{source}' hands off to '{target}' here"
+        )
+    if how == "fallback":
+        return ("agents", source), f"'{source}' falls back to recovery agent '{target}' (implicit_fallback)"
+    i = _budgeted_handoff(scope, source)
+    via = scope.flow.agents[source].handoffs[i]
+    return ("agents", source, "handoffs", i), (
+        f"a transfer to '{via}' past its budget reroutes '{source}' to recovery agent '{target}'"
+    )
 
 
 def _reach(scope: Scope, entry: str) -> Iterator[Diagnostic]:

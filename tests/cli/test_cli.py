@@ -58,7 +58,9 @@ def test_warnings_pass_unless_strict(capsys: pytest.CaptureFixture[str]) -> None
 
 def test_json_output(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(capsys, "lint", str(BROKEN / "sb301_required_key_lost.toml"), "--format", "json")
-    (finding,) = json.loads(out)
+    report = json.loads(out)
+    (finding,) = report["findings"]
+    assert report["suppressed"] == [] and report["summary"]["errors"] == 1
     assert code == EXIT_FINDINGS
     assert finding["code"] == "SB301" and finding["rule"] == "required-key-lost"
     assert finding["line"] == 17 and finding["severity"] == "error"
@@ -175,7 +177,8 @@ def test_chat_reads_the_users_turns_from_stdin(tmp_path: Path) -> None:
     assert result.returncode == EXIT_OK, result.stderr
     assert "authentication -> returns: verified caller wants to return a snowboard" in result.stdout
     assert "ended with returns after 1 handoff(s)" in result.stdout
-    assert [r.outcome for _, r in read_jsonl(audit)] == ["done", "ended"]  # type: ignore[union-attr]
+    records = [(r.kind, r.outcome) for _, r in read_jsonl(audit)]  # type: ignore[union-attr]
+    assert records == [("tool", "ok"), ("handoff", "done"), ("tool", "ok"), ("end", "ended")]
 
 
 def test_run_against_openai_without_a_key_is_a_clear_error(
@@ -230,3 +233,34 @@ def test_run_takes_trusted_initial_context_and_checks_it_against_the_flow(
     assert code == EXIT_USAGE and "did you mean 'user_id'" in err
     code, _, err = run_cli(capsys, *base, "--context", "user_id")
     assert code == EXIT_USAGE and "expected KEY=VALUE" in err
+
+
+def test_log_counts_tool_calls_per_tool_and_conversation(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from engine.session.audit import AuditRecord
+
+    def tool(seq: int, name: str, outcome: str) -> str:
+        return AuditRecord("c1", seq, 0.0, "tool", outcome, "front", detail={"tool": name}).to_json()  # type: ignore[arg-type]
+
+    lines = [
+        tool(1, "lookup", "ok"),
+        tool(2, "lookup", "ok"),
+        tool(3, "lookup", "timed_out"),
+        tool(4, "freeze_card", "failed"),
+        tool(5, "freeze_card", "refused"),
+        AuditRecord("c1", 6, 0.0, "end", "ended", "front", detail={"user_turns": 2}).to_json(),
+    ]
+    path = tmp_path / "tools.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    code, out, _ = run_cli(capsys, "log", str(path))
+    assert code == EXIT_OK
+    assert "Tool calls" in out and "timed out" in out
+    cells = {
+        row[0]: row[1:]
+        for row in ([c.strip() for c in line.split("│")[1:-1]] for line in out.splitlines())
+        if row
+    }
+    assert cells["lookup"] == ["2", "", "", "1"]  # ok, failed, refused, timed out
+    assert cells["freeze_card"] == ["", "1", "1", ""]
+    assert "5 tool calls (ok 2, failed 1, refused 1, timed out 1)" in out

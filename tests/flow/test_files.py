@@ -1,15 +1,19 @@
-"""Confined reads of a flow's companion files (engine.flow.files): real files, FIFOs, devices, symlinks."""
+"""Bounded reads (engine.flow.files): a flow's companion files confined to its folder, a user's files as given;
+real files, FIFOs, devices, symlinks."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.flow.files import ConfinedFileError, format_size, read_confined
+from engine.flow.diagnostics import DocumentError
+from engine.flow.document import read_document
+from engine.flow.files import MIB, ConfinedFileError, FileProblem, format_size, read_confined
 
 
 def refused(ref: str, root: Path, **kw: int) -> str:
@@ -127,8 +131,8 @@ def test_a_leading_bom_is_stripped(flow_dir: Path) -> None:
 def test_format_size_is_short_and_never_below_the_true_unit(n: int) -> None:
     text = format_size(n)
     number, unit = text.split(" ")
-    assert unit in ("byte", "bytes", "KiB", "MiB") and len(number) <= 8
-    scale = {"KiB": 1024, "MiB": 1024 * 1024}.get(unit, 1)
+    assert unit in ("byte", "bytes", "KiB", "MiB", "GiB", "TiB") and len(number) <= 8
+    scale = {"KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "TiB": 1024**4}.get(unit, 1)
     assert abs(float(number) * scale - n) <= 0.05 * scale
 
 
@@ -147,3 +151,89 @@ def test_reads_exactly_the_utf8_files(
         assert refused("f.md", root) == f"not UTF-8 (byte 0x{raw[at]:02x} at offset {at})"
     else:
         assert read_confined("f.md", root) == expected
+
+
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        (lambda root: "../secret.txt", FileProblem.OUTSIDE),
+        (lambda root: os.mkfifo(root / "p.md") or "p.md", FileProblem.SPECIAL),
+        (lambda root: (root / "b.md").write_bytes(b"x" * (MIB + 1)) and "b.md", FileProblem.SIZE),
+        (lambda root: (root / "l.md").write_bytes(b"\xff") and "l.md", FileProblem.ENCODING),
+        (lambda root: "gone.md", FileProblem.MISSING),
+        (lambda root: "nul\0.md", FileProblem.UNREADABLE),
+    ],
+)
+def test_each_failure_has_a_kind_and_only_policy_failures_are_refusals(
+    flow_dir: Path, make: Callable[[Path], str], kind: FileProblem
+) -> None:
+    with pytest.raises(ConfinedFileError) as info:
+        read_confined(make(flow_dir), flow_dir)
+    assert info.value.kind is kind
+    assert kind.refused is (kind not in (FileProblem.MISSING, FileProblem.UNREADABLE))
+
+
+def test_without_a_root_a_path_is_read_as_given(flow_dir: Path, tmp_path: Path) -> None:
+    """The files a user names (a flow, a script on the command line): symlinks followed, still bounded."""
+    (tmp_path / "up.md").symlink_to(flow_dir / "prompts" / "a.md")
+    assert read_confined(tmp_path / "up.md", None) == "Hello ☎\n"
+    assert read_confined(tmp_path / "secret.txt", None) == "outside"
+    os.mkfifo(tmp_path / "pipe.toml")
+    for path, reason in [
+        (tmp_path / "pipe.toml", "not a regular file (a FIFO)"),
+        (Path("/dev/zero"), "not a regular file (a character device)"),
+        (tmp_path / "nope.toml", "no such file"),
+    ]:
+        with pytest.raises(ConfinedFileError) as info:
+            read_confined(path, None)
+        assert info.value.reason == reason
+    with pytest.raises(ConfinedFileError, match="larger than 4 bytes"):
+        read_confined("/proc/self/environ", None, max_bytes=4)
+
+
+def test_read_document_reports_sb001_for_a_users_file_and_sb005_for_a_flows(flow_dir: Path) -> None:
+    os.mkfifo(flow_dir / "pipe.toml")
+    with pytest.raises(DocumentError) as users:
+        read_document(flow_dir / "pipe.toml", "flow file")
+    with pytest.raises(DocumentError) as flows:
+        read_document(Path("pipe.toml"), "supervisor script", root=flow_dir)
+    with pytest.raises(DocumentError) as missing:
+        read_document(Path("nope.toml"), "supervisor script", root=flow_dir)
+    assert [(d.code, d.message) for d in users.value.diagnostics] == [
+        ("SB001", "cannot read flow file: not a regular file (a FIFO)")
+    ]
+    assert [(d.code, d.location.file) for d in flows.value.diagnostics] == [
+        ("SB005", str(flow_dir / "pipe.toml"))
+    ]
+    assert [d.code for d in missing.value.diagnostics] == ["SB001"]
+
+
+@pytest.fixture(scope="module")
+def maze(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``base/root`` with a prompt inside and symlinks in, out and up; ``base/outside/f.md`` is the secret."""
+    base = tmp_path_factory.mktemp("maze")
+    root, outside = base / "root", base / "outside"
+    (root / "a").mkdir(parents=True)
+    outside.mkdir()
+    (root / "a" / "f.md").write_text("inside", encoding="utf-8")
+    (root / "f.md").write_text("inside", encoding="utf-8")
+    (outside / "f.md").write_text("SECRET", encoding="utf-8")
+    (root / "link_in").symlink_to("a")
+    (root / "link_out").symlink_to(outside)
+    (root / "up").symlink_to("..")
+    (root / "a" / "back").symlink_to("../../outside/f.md")
+    return root
+
+
+@given(
+    parts=st.lists(st.sampled_from(["..", ".", "a", "link_in", "link_out", "up", "back", "outside", "f.md"]))
+)
+def test_no_path_of_any_shape_reads_outside_the_root(maze: Path, parts: list[str]) -> None:
+    ref = "/".join(parts)
+    try:
+        text = read_confined(ref, maze)
+    except ConfinedFileError as exc:
+        assert exc.kind in (FileProblem.OUTSIDE, FileProblem.MISSING, FileProblem.SPECIAL), exc.reason
+        return
+    assert text == "inside"
+    assert Path(os.path.realpath(maze / ref)).is_relative_to(maze.resolve())

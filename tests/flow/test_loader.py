@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import tomllib
 from pathlib import Path
 
@@ -36,8 +38,7 @@ def test_toml_and_json_forms_load_to_the_same_flow(tmp_path: Path) -> None:
     data = tomllib.loads(Path("flows/retail.toml").read_text())
     path = tmp_path / "retail.json"
     path.write_text(json.dumps(data, indent=2))
-    for folder in ("prompts",):  # instructions_file paths are relative to the flow file
-        (tmp_path / folder).symlink_to(Path("flows", folder).resolve())
+    shutil.copytree("flows/prompts", tmp_path / "prompts")  # relative to the flow, inside its folder
     json_doc = load_flow(path)
     assert json_doc.flow == toml_doc.flow
     assert json_doc.source.locate(("agents", "returns", "handoffs", 1)).line > 1
@@ -101,8 +102,9 @@ def test_missing_instructions_file(tmp_path: Path) -> None:
     with pytest.raises(FlowError) as info:
         load_flow(path)
     (d,) = info.value.diagnostics
-    assert (d.code, d.location) == ("SB004", Location(str(path), 10, 1))
-    assert "nope.md" in d.message and "No such file" in d.message
+    assert (d.code, d.location) == ("SB004", Location(str(path), 10, 21))  # the value
+    assert d.message == "cannot read instructions_file 'nope.md': no such file"
+    assert d.help == f"create it, or fix the path: it is relative to the flow's folder ({tmp_path})"
 
 
 @pytest.mark.parametrize(
@@ -145,4 +147,13 @@ def test_unknown_keys_suggest_the_key_meant_and_hide_the_missing_one() -> None:
         (5, "unknown key 'max_handof_depth' in [flow] (did you mean 'max_handoff_depth'?)"),
         (8, "unknown key 'requries' in [agents.a] (did you mean 'requires'?)"),
         (10, "unknown key 'form' in [[handoff]] #1 (did you mean 'from'?)"),
+    ]
+
+
+def test_a_fifo_flow_file_is_sb001_and_never_blocks(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.toml")
+    with pytest.raises(FlowError) as info:
+        load_flow(tmp_path / "pipe.toml")
+    assert [(d.code, d.message) for d in info.value.diagnostics] == [
+        ("SB001", "cannot read flow file: not a regular file (a FIFO)")
     ]

@@ -379,3 +379,17 @@ def test_shorten_and_clip() -> None:
     lines = clip(long, 20, 2)
     assert len(lines) == 2 and all(len(line) <= 21 for line in lines) and lines[-1].endswith(ELLIPSIS)
     assert clip("short", 20, 2) == ["short"]
+
+
+def test_a_suppressed_warning_does_not_colour_the_diagram(tmp_path: Path) -> None:
+    loop = (
+        '[flow]\nname = "loop"\nentry = "a"\nrecovery = "z"\n{lint}\n[agents.a]\nhandoffs = ["b"]\n\n'
+        '[agents.b]\nhandoffs = ["a"]\n\n[agents.z]\nterminal = true\n'
+    )
+    plain, ignored = tmp_path / "plain.toml", tmp_path / "ignored.toml"
+    plain.write_text(loop.format(lint=""))
+    ignored.write_text(loop.format(lint='\n[lint]\nignore = ["SB206"]\n'))
+    warned = render_sources(load_flow(plain)).dot
+    quiet = render_sources(load_flow(ignored)).dot
+    assert warned != render_sources(load_flow(plain), []).dot  # the SB206 warning shows
+    assert quiet == render_sources(load_flow(ignored), []).dot  # suppressed: drawn as if clean

@@ -7,10 +7,11 @@ either language treats specially, so the escaping is exercised, not just the hap
 from __future__ import annotations
 
 import shutil
+import subprocess
 import xml.etree.ElementTree as ET
 from typing import Any
 
-import graphviz
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -95,10 +96,34 @@ def test_dot_always_builds_and_draws(data: st.DataObject, flow: Flow, layout: st
     assert source.startswith("digraph ")
     if shutil.which("dot") is None:
         return
-    svg = graphviz.pipe("dot", "svg", source.encode("utf-8"), quiet=True)
+    done = subprocess.run(["dot", "-Tsvg"], input=source.encode(), capture_output=True, check=False)
+    problems = done.stderr.decode(errors="replace")
+    assert done.returncode == 0 and "triangulation failed" not in problems and "Error" not in problems, (
+        problems
+    )
+    svg = done.stdout
     titles = {
         g.findtext(f"{SVG_NS}title")
         for g in ET.fromstring(svg).iter(f"{SVG_NS}g")
         if g.get("class") == "node"
     }
     assert set(flow.agents) <= titles
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="needs graphviz dot")
+@pytest.mark.parametrize("layout", [style.SMALL, style.MEDIUM, style.LARGE], ids=lambda layout: layout.name)
+def test_front_agents_around_a_group_draw_cleanly(layout: style.Layout) -> None:
+    """The flake the property above found: front agents ``c`` (no group) and ``f`` (in the group of ``a``,
+    with ``c -> a``) made graphviz 2.43 fail ("trouble in init_rank", "triangulation failed") while the first
+    front agent was ranked level with ``chatting`` (see ``engine/render/dot_escalation.py``)."""
+    flow = Flow.model_validate(
+        {
+            "flow": {"name": "r", "entry": "a", "recovery": "a", "implicit_fallback": False},
+            "agents": {"a": {"group": "team"}, "c": {"handoffs": ["a"]}, "f": {"group": "team"}},
+            "supervisor": {"front": ["c", "f"]},
+        }
+    )
+    source = str(diagram_digraph(build_diagram(flow), layout).source)
+    done = subprocess.run(["dot", "-Tsvg"], input=source.encode(), capture_output=True, check=False)
+    assert done.returncode == 0 and done.stderr == b"", done.stderr.decode()
+    assert done.stdout.count(b'class="edge"') == source.count(" -> ")  # no edge lost

@@ -32,6 +32,7 @@ from engine.render import (
 )
 from engine.render.traffic import overlay
 from engine.render.view import EdgeKind, build_diagram
+from engine.runtime.audit_file import read_jsonl
 from tests.render.test_render import graph_routes, read_mermaid
 from tools.synthetic import synthetic_document
 
@@ -499,3 +500,11 @@ def test_medium_layout_labels_the_counts() -> None:
     assert sources.layout is style.MEDIUM
     assert sources.dot.count('<FONT POINT-SIZE="10"><FONT COLOR=') == 5
     assert "N handoffs between two groups, none taken" in sources.dot
+
+
+def test_tool_records_are_in_the_log_and_count_on_no_route(retail_log: Path) -> None:
+    records = [r for _, r in read_jsonl(retail_log) if not isinstance(r, str)]
+    tools = [r for r in records if r.kind == "tool"]
+    assert tools and {r.outcome for r in tools} <= {"ok", "failed", "refused", "timed_out"}
+    handoffs_only = Traffic.from_records(r for r in records if r.kind != "tool")
+    assert read_traffic([retail_log], no_warnings) == handoffs_only

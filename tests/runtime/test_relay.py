@@ -113,6 +113,7 @@ def test_an_unchanged_sdk_client_gets_handoffs_run_by_the_relay(desk: CompiledFl
     types = [e.type for e in seen]
     assert types.count("response.done") == 2 and "session.updated" in types
     assert [(r.kind, r.outcome, r.to_agent) for r in sink.records] == [
+        ("tool", "ok", None),
         ("handoff", "done", "billing"),
         ("end", "ended", None),
     ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -99,6 +101,16 @@ def test_resolve_answers_through_function_output_and_a_response(flow: CompiledFl
     assert (record.kind, record.outcome) == ("escalation", "answered")
     assert record.detail["tool_rounds"] == 1 and record.detail["latency_s"] > 0
     assert session.status().escalation == "chatting"
+
+
+def test_the_supervisors_tool_exceptions_reach_the_audit_record_only(flow: CompiledFlow) -> None:
+    session = new_session(flow)
+    request = escalate(session).request
+    errors = ("lookup: PricingServiceDown: timed out after 3s",)
+    actions = session.supervisor_result(request.escalation_id, "Sorry.", tool_rounds=1, tool_errors=errors)
+    (record,) = audits(actions)
+    assert record.detail["tool_errors"] == list(errors)
+    assert "PricingServiceDown" not in json.dumps(sent(actions))
 
 
 def test_timeout_speaks_the_fallback_answer(flow: CompiledFlow) -> None:

@@ -73,7 +73,8 @@ def test_sensitive_values_never_reach_records_or_lines_but_the_carrying_agent_se
     actions += respond_with(session, call("transfer_to_cards", {"reason": "dob 1988-10-12, card 4321"}))
     shown = repr([a for a in actions if isinstance(a, Audit | Transcript)])
     assert "4321" not in shown and "1988-10-12" not in shown
-    (handoff,) = audits(actions)
+    tool, handoff = audits(actions)
+    assert tool.kind == "tool" and tool.detail["arguments"] == {"card": MASK, "dob": MASK}
     assert handoff.reason == f"dob {MASK}, card {MASK}"
     assert '"dob": "1988-10-12"' in last_instructions(actions)  # carried by name: visible
 

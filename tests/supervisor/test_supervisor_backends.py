@@ -431,7 +431,7 @@ def test_make_supervisor_builds_the_scripted_backend_from_the_flow(tmp_path: Pat
 
 
 def test_make_supervisor_config_errors_name_the_file(tmp_path: Path) -> None:
-    with pytest.raises(SupervisorConfigError, match=r"missing\.toml:1:1: cannot read supervisor script: No"):
+    with pytest.raises(SupervisorConfigError, match=r"missing\.toml:1:1: cannot read supervisor script: no"):
         make_supervisor(flow(tmp_path, "scripted", "missing.toml"), Tools().registry)
     with pytest.raises(SupervisorConfigError, match=r"flow\.toml:\d+:\d+: the scripted supervisor needs `"):
         make_supervisor(flow(tmp_path, "scripted"), Tools().registry)
@@ -694,7 +694,12 @@ def test_openai_tool_problems_become_error_outputs(
     tools = Tools()
     backend = openai_backend(tmp_path, server, tools)
     answer = run_openai(backend, request("x"))
-    assert answer == SupervisorAnswer("Sorry.", 1, ("broken_tool", "transfer_money", "get_user_account_info"))
+    assert answer == SupervisorAnswer(
+        "Sorry.",
+        1,
+        ("broken_tool", "transfer_money", "get_user_account_info"),
+        ("broken_tool: RuntimeError: db down",),  # for the audit record only
+    )
     assert tools.calls == [("broken_tool", {})]  # the unknown tool, the bad arguments: no function runs
     outputs = {
         item["call_id"]: json.loads(item["output"])
@@ -702,7 +707,7 @@ def test_openai_tool_problems_become_error_outputs(
         if item.get("type") == "function_call_output"
     }
     assert outputs == {
-        "c1": {"error": "RuntimeError: db down"},
+        "c1": {"error": "the tool failed"},  # never the exception text
         "c2": {"error": "unknown tool 'transfer_money'"},
         "c3": {"error": "arguments are not valid JSON: Expecting property name enclosed in double quotes"},
     }

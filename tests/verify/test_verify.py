@@ -297,8 +297,8 @@ def test_sb204_a_self_handoff_does_not_lead_back(lint: Lint) -> None:
 
 
 def test_sb204_recovery_leading_back_is_clean(lint: Lint) -> None:
-    text = BASE.replace("terminal = true", 'handoffs = ["front"]\nmax_visits = 2')
-    assert lint(text) == []
+    text = BASE.replace("terminal = true", 'handoffs = ["front"]')
+    assert lint(text.replace('handoffs = ["helper"]', 'handoffs = ["helper"]\nmax_visits = 2')) == []
 
 
 def test_sb205_dead_end(lint: Lint, position_of: Where) -> None:
@@ -317,9 +317,121 @@ def test_sb206_unbudgeted_loop(lint: Lint, position_of: Where) -> None:
     assert d.severity is Severity.WARNING
     assert at(d) == position_of(text, "[agents.returns]")
     assert d.agents == ("returns", "sales")
-    assert "returns -> sales -> returns" in d.message
-    assert d.extra == {"cycle": ["returns", "sales", "returns"], "agents": ["returns", "sales"]}
+    assert d.message == "handoff loop returns -> sales -> returns has no agent with a max_visits budget"
+    assert d.extra == {
+        "cycle": ["returns", "sales", "returns"],
+        "agents": ["returns", "sales"],
+        "budget_on": "returns",
+    }
+    assert d.help == "add max_visits = 3 to 'returns'"
+    [note] = d.related
+    assert (note.location.line, note.location.col) == position_of(text, '"returns"]')
+    assert note.message == "'sales' hands off to 'returns' here"
     assert lint(text.replace("[agents.sales]\n", "[agents.sales]\nmax_visits = 3\n")) == []
+
+
+PING_PONG = """\
+[flow]
+name = "ping_pong"
+entry = "front"
+recovery = "helper"
+
+[agents.front]
+handoffs = ["sales"]
+
+[agents.sales]
+handoffs = ["returns", "billing"]
+
+[agents.returns]
+handoffs = ["sales"]
+
+[agents.billing]
+handoffs = ["returns"]
+max_visits = 2
+
+[agents.helper]
+terminal = true
+"""
+
+
+def test_sb206_a_budget_elsewhere_in_the_cycle_leaves_a_ping_pong(lint: Lint, position_of: Where) -> None:
+    """'billing' has a budget, but sales -> returns -> sales avoids it (the old rule passed this flow)."""
+    d = only(lint(PING_PONG), "SB206")
+    assert at(d) == position_of(PING_PONG, "[agents.sales]")
+    assert d.extra["cycle"] == ["sales", "returns", "sales"] and d.agents == ("sales", "returns")
+    assert d.help == "add max_visits = 3 to 'sales'"
+    assert [(n.location.line, n.location.col) for n in d.related] == [position_of(PING_PONG, '"sales"]', 1)]
+    assert (
+        lint(
+            PING_PONG.replace(
+                'handoffs = ["sales"]\n\n[agents.billing]',
+                'handoffs = ["sales"]\nmax_visits = 1\n\n[agents.billing]',
+            )
+        )
+        == []
+    )
+
+
+def test_sb206_each_unbudgeted_component_once_with_the_busiest_agent_to_budget(lint: Lint) -> None:
+    """Two components; the hub is on every cycle of the first, so it gets the help, though 'a' comes first."""
+    spokes = "".join(f'\n[agents.{s}]\nhandoffs = ["hub"]\n' for s in "abc")
+    text = (
+        BASE.replace('handoffs = ["helper"]', 'handoffs = ["a", "x"]')
+        + spokes
+        + (
+            '\n[agents.hub]\nhandoffs = ["a", "b", "c"]\n'
+            '\n[agents.x]\nhandoffs = ["y"]\n\n[agents.y]\nhandoffs = ["x"]\n'
+        )
+    )
+    found = lint(text)
+    assert [(d.code, d.agents, d.help) for d in found] == [
+        ("SB206", ("a", "b", "c", "hub"), "add max_visits = 3 to 'hub'"),
+        ("SB206", ("x", "y"), "add max_visits = 3 to 'x'"),
+    ]
+    assert found[0].extra["cycle"] == ["a", "hub", "a"]
+    assert (
+        lint(
+            text.replace("[agents.hub]\n", "[agents.hub]\nmax_visits = 3\n").replace(
+                "[agents.y]\n", "[agents.y]\nmax_visits = 2\n"
+            )
+        )
+        == []
+    )
+
+
+def test_sb206_through_the_implicit_fallback(lint: Lint, position_of: Where) -> None:
+    """front -> helper is no declared handoff, but the implicit fallback; the recovery's budget is no bound."""
+    text = BASE.replace('handoffs = ["helper"]', 'handoffs = ["desk"]') + "\n[agents.desk]\nterminal = true\n"
+    text = text.replace(
+        "[agents.helper]\nterminal = true", '[agents.helper]\nhandoffs = ["front"]\nmax_visits = 2'
+    )
+    d = only(lint(text), "SB206")
+    assert at(d) == position_of(text, "[agents.front]")
+    assert d.message == (
+        "handoff loop front -> helper -> front has no agent with a max_visits budget (front -> helper is the "
+        "implicit fallback; max_visits on recovery agent 'helper' does not count: guardrails reroute there "
+        "whatever its visits)"
+    )
+    assert d.help == "add max_visits = 3 to 'front'"
+    [note] = d.related
+    assert (note.location.line, note.location.col) == position_of(text, '"front"]')
+    assert note.message == "'helper' hands off to 'front' here"
+    assert lint(text.replace('handoffs = ["desk"]', 'handoffs = ["desk"]\nmax_visits = 3')) == []
+
+
+def test_sb206_through_a_guardrail_reroute(lint: Lint, position_of: Where) -> None:
+    """Without the fallback, a transfer to 'desk' past its budget still reroutes 'front' to the recovery agent."""
+    text = BASE.replace('recovery = "helper"', 'recovery = "helper"\nimplicit_fallback = false')
+    text = (
+        text.replace('handoffs = ["helper"]', 'handoffs = ["desk"]')
+        + '\n[agents.desk]\nhandoffs = ["helper"]\nmax_visits = 1\n'
+    )
+    text = text.replace("[agents.helper]\nterminal = true", '[agents.helper]\nhandoffs = ["front"]')
+    d = only(lint(text), "SB206")
+    assert d.extra["cycle"] == ["front", "helper", "front"]
+    assert "(front -> helper is the reroute of a transfer to 'desk' past its budget)" in d.message
+    assert [n.message for n in d.related] == ["'helper' hands off to 'front' here"]
+    assert lint(text.replace('handoffs = ["desk"]', 'handoffs = ["desk"]\nmax_visits = 2')) == []
 
 
 def test_sb206_one_warning_per_component(lint: Lint) -> None:
@@ -374,7 +486,121 @@ def test_sb301_required_key_lost(lint: Lint, position_of: Where) -> None:
         "key": "user_id",
         "path": ["authentication", "sales", "returns"],
         "lost_on": ["sales", "returns"],
+        "cause": "carry",
     }
+    assert d.help == 'add "user_id" to carry on sales -> returns'
+    [note] = d.related
+    assert (note.location.line, note.location.col) == position_of(RETAIL, "carry = []")
+    assert note.message == "the contract sales -> returns does not carry 'user_id'"
+
+
+CARD = """\
+[flow]
+name = "bank"
+entry = "front"
+recovery = "helper"
+
+[agents.front]
+tools = ["identify"]
+handoffs = ["card_services", "savings", "mortgages"]
+
+[agents.card_services]
+handoffs = ["loans"]
+
+[agents.savings]
+handoffs = ["loans"]
+
+[agents.mortgages]
+handoffs = ["loans"]
+
+[agents.loans]
+requires = ["customer_id"]
+terminal = true
+
+[agents.helper]
+terminal = true
+
+[tools.identify]
+sets = ["customer_id"]
+
+[[handoff]]
+from = "card_services"
+to = "loans"
+carry = []
+
+[[handoff]]
+from = "savings"
+to = "loans"
+carry = ["customer_id"]
+
+[[handoff]]
+from = "mortgages"
+to = "loans"
+carry = ["account"]
+"""
+
+
+def test_sb301_reports_every_contract_that_drops_the_key(lint: Lint, position_of: Where) -> None:
+    """Two of the three routes into 'loans' drop 'customer_id': one finding each, each at the requires."""
+    text = CARD.replace(
+        'carry = ["account"]',
+        'carry = ["account"]\n\n[[handoff]]\nfrom = "front"\nto = "mortgages"\ncarry = ["customer_id", "account"]',
+    )
+    text = text.replace(
+        '[tools.identify]\nsets = ["customer_id"]', '[tools.identify]\nsets = ["customer_id", "account"]'
+    )
+    found = [d for d in lint(text) if d.code != "SB304"]  # SB304: the dropped keys stay readable in history
+    assert [d.code for d in found] == ["SB301", "SB301"]
+    requires = position_of(text, '"customer_id"]')
+    for d, source, carry in zip(
+        found, ["card_services", "mortgages"], ["carry = []", 'carry = ["account"]'], strict=True
+    ):
+        assert at(d) == requires
+        assert d.message == (
+            f"agent 'loans' requires 'customer_id', which is lost on path front -> {source} -> loans "
+            f"(not carried on {source} -> loans)"
+        )
+        assert d.help == f'add "customer_id" to carry on {source} -> loans'
+        assert [(n.location.line, n.location.col) for n in d.related] == [position_of(text, carry)]
+        assert d.agents == ("loans", source) and d.extra["lost_on"] == [source, "loans"]
+
+
+def test_sb301_one_finding_per_dropping_contract_however_many_paths_lead_to_it(lint: Lint) -> None:
+    text = CARD.replace(
+        'handoffs = ["card_services", "savings", "mortgages"]',
+        'handoffs = ["card_services", "savings", "mortgages", "desk"]',
+    )
+    text = text.replace(
+        "[agents.savings]\n", '[agents.desk]\nhandoffs = ["card_services"]\n\n[agents.savings]\n'
+    )
+    text = text.replace('carry = ["account"]', 'carry = ["customer_id"]')
+    d = only(lint(text), "SB301")
+    assert d.extra["path"] == ["front", "card_services", "loans"]
+
+
+def test_sb301_a_key_nothing_produces(lint: Lint, position_of: Where) -> None:
+    text = CARD.replace('requires = ["customer_id"]', 'requires = ["customer_id", "credit_score"]')
+    text = text.replace("carry = []", 'carry = ["customer_id"]').replace(
+        'carry = ["account"]', 'carry = ["customer_id"]'
+    )
+    d = only(lint(text), "SB301")
+    assert at(d) == position_of(text, '"credit_score"')
+    assert d.message == (
+        "agent 'loans' requires 'credit_score', but nothing in the flow produces 'credit_score' "
+        "(no tool sets it, no agent produces it, and it is not in initial_context)"
+    )
+    assert d.help == 'add "credit_score" to initial_context, or set it with a tool (sets = ["credit_score"])'
+    assert d.agents == ("loans",) and d.related == ()
+    assert d.extra == {
+        "key": "credit_score",
+        "path": ["front", "card_services", "loans"],
+        "lost_on": None,
+        "cause": "unproduced",
+    }
+    produced = text.replace('sets = ["customer_id"]', 'sets = ["customer_id", "credit_score"]')
+    lost = lint(produced)  # produced now, but every contract into 'loans' drops it
+    assert sorted(d.extra["lost_on"][0] for d in lost) == ["card_services", "mortgages", "savings"]
+    assert all("(not carried on " in d.message for d in lost)
 
 
 def test_sb301_carried_everywhere_is_clean(lint: Lint) -> None:
@@ -389,6 +615,8 @@ def test_sb301_initial_context(lint: Lint) -> None:
     d = only(lint(text), "SB301")
     assert d.agents == ("authentication",)
     assert d.message.endswith("path authentication (not in initial_context)")
+    assert d.help == 'add "user_id" to initial_context'
+    assert [n.message for n in d.related] == ["initial_context lacks 'user_id'"]
     known = 'recovery = "generalist"\ninitial_context = ["user_id"]'
     assert lint(text.replace('recovery = "generalist"', known)) == []
 
@@ -397,9 +625,13 @@ def test_sb301_lost_on_the_implicit_fallback(lint: Lint) -> None:
     text = RETAIL.replace("carry = []", 'carry = ["user_id"]').replace(
         "[agents.generalist]\n", '[agents.generalist]\nrequires = ["user_id"]\n'
     )
-    d = only(lint(text), "SB301")
+    d = only(lint(text), "SB301")  # one finding for the fallback of every agent: they share one fix
     assert d.agents == ("generalist", "authentication")
     assert "authentication -> generalist (not in fallback_carry" in d.message
+    assert d.help == 'add "user_id" to fallback_carry'
+    [note] = d.related
+    assert (note.location.line, note.location.col) == (1, 1)  # no fallback_carry: the [flow] table
+    assert note.message == "the implicit fallback authentication -> generalist carries only fallback_carry"
     fixed = text.replace('recovery = "generalist"', 'recovery = "generalist"\nfallback_carry = ["user_id"]')
     assert lint(fixed) == []
 

@@ -41,6 +41,7 @@ terminal = true
 
 [agents.billing]
 handoffs = ["generalist"]
+max_visits = 2
 
 [agents.generalist]
 handoffs = ["billing"]

@@ -14,7 +14,7 @@ from openai.types.realtime.realtime_audio_config_output import RealtimeAudioConf
 from engine.flow.diagnostics import Diagnostic, Severity
 from engine.flow.loader import parse_flow
 from engine.verify import verify
-from engine.verify.values import field_annotation, literal_members, realtime_voices
+from engine.verify.values import COMMON_VOICES, field_annotation, literal_members, realtime_voices
 
 Where = Callable[..., tuple[int, int]]
 
@@ -43,6 +43,10 @@ def test_the_voices_come_from_the_protocol_schema() -> None:
     annotation = RealtimeAudioConfigOutput.model_fields["voice"].annotation
     assert list(voices) == [m for m in literal_members(annotation) if isinstance(m, str)]
     assert field_annotation(RealtimeSessionCreateRequest, ("audio", "output", "voice")) == annotation
+
+
+def test_the_voices_accepted_without_the_sdk_are_all_in_the_sdk() -> None:
+    assert COMMON_VOICES <= set(realtime_voices())
 
 
 def test_literal_members_look_through_unions_and_optionals() -> None:
