@@ -86,7 +86,7 @@ class ClientSecrets:
 
     def verify(self, secret: str) -> Grant:
         """The grant ``secret`` carries; :class:`AuthError` if it is malformed, forged or expired."""
-        if len(secret) > MAX_SECRET_LENGTH or not secret.startswith(SECRET_PREFIX):
+        if len(secret) > MAX_SECRET_LENGTH or not secret.startswith(SECRET_PREFIX) or not secret.isascii():
             raise AuthError("not a client secret")
         payload, dot, signature = secret.removeprefix(SECRET_PREFIX).partition(".")
         if not dot or not hmac.compare_digest(signature.encode(), self._sign(payload).encode()):
