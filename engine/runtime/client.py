@@ -13,6 +13,7 @@ nothing listening), :class:`UpstreamDropped` (the connection closed abnormally m
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -108,6 +109,11 @@ class RealtimeClient:
             raise UpstreamError(f"invalid upstream URL {url!r}: {exc}") from None
         if parts.scheme not in ("ws", "wss"):
             raise UpstreamError(f"invalid upstream URL {url!r}: the scheme must be ws:// or wss://")
+        if key and parts.scheme == "ws" and not _loopback(parts.hostname):
+            raise UpstreamError(
+                f"refusing to send the API key to {parts.hostname} over plain ws://: use wss:// "
+                "(only a loopback upstream, such as the local emulator, may be plain ws://)"
+            )
         if parts.hostname == "api.openai.com" and not any(h.lower() == "authorization" for h in sent):
             raise UpstreamError(
                 f"OPENAI_API_KEY is not set: {url} needs an API key "
@@ -198,3 +204,15 @@ class RealtimeClient:
         if isinstance(exc, ConnectionClosedOK):
             return UpstreamClosed(self.url, code, reason)
         return UpstreamDropped(self.url, code, reason)
+
+
+def _loopback(host: str | None) -> bool:
+    """Whether ``host`` names this machine (``localhost`` or a loopback address)."""
+    if host is None:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -228,3 +228,14 @@ def test_server_error_close_code_is_a_drop() -> None:
                 assert (info.value.code, info.value.reason) == (1011, "internal error")
 
     run(main())
+
+
+@pytest.mark.parametrize("url", ["ws://10.0.0.5:8765/v1/realtime", "ws://relay.example/v1/realtime"])
+def test_the_api_key_never_goes_over_plain_ws_to_another_host(url: str) -> None:
+    async def main() -> None:
+        async with RealtimeClient.connect(url, api_key="sk-secret"):
+            pass
+
+    with pytest.raises(UpstreamError, match="plain ws://") as info:
+        run(main())
+    assert "sk-secret" not in str(info.value)
