@@ -86,7 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
             help="a Realtime endpoint instead of the embedded emulator "
             "(e.g. wss://api.openai.com/v1/realtime?model=gpt-realtime; key from OPENAI_API_KEY)",
         )
-        run.add_argument("--api-key", default=None, help="API key (default: $OPENAI_API_KEY)")
+        run.add_argument(
+            "--api-key-file",
+            metavar="FILE",
+            help="read the upstream API key from FILE (default: $OPENAI_API_KEY; never a command-line value)",
+        )
         run.add_argument("--audit", metavar="FILE", help="append audit records (JSON Lines) to FILE")
         run.add_argument("--audio", action="store_true", help="ask for audio output instead of text")
         run.add_argument(
@@ -108,7 +112,30 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("flow", metavar="FLOW")
     serve.add_argument("--upstream", metavar="URL", help="Realtime endpoint (default: an embedded emulator)")
     serve.add_argument("--script", metavar="FILE", help="the embedded emulator's rules")
-    serve.add_argument("--api-key", default=None, help="API key (default: $OPENAI_API_KEY)")
+    serve.add_argument(
+        "--api-key-file",
+        metavar="FILE",
+        help="read the upstream API key from FILE (default: $OPENAI_API_KEY; never a command-line value)",
+    )
+    serve.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="accept clients without a credential (only on a loopback --host); default: $SWITCHBOARD_TOKEN "
+        "or a client secret is required",
+    )
+    serve.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="a browser Origin allowed to connect (e.g. https://app.example); repeatable; default: none",
+    )
+    serve.add_argument(
+        "--admin-port",
+        type=int,
+        metavar="PORT",
+        help="serve POST /v1/realtime/client_secrets here (authorised by $SWITCHBOARD_TOKEN)",
+    )
     serve.add_argument("--audit", metavar="FILE", help="append audit records (JSON Lines) to FILE")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8766)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +30,53 @@ def _compiled_or_report(path: str) -> Any:
 
 
 def _context_or_report(args: argparse.Namespace, compiled: Any) -> dict[str, Any] | None:
-    """The ``--context KEY=VALUE`` values, checked against the flow's ``initial_context``; ``None`` if bad."""
+    """The ``--context KEY=VALUE`` values, checked against the flow's ``initial_context``; ``None`` if bad.
+
+    ``run``/``chat`` need every declared key; ``serve`` checks completeness per connection, where a client
+    secret may carry the rest."""
     from engine.session.context import ContextError, initial_context, parse_assignments
 
     try:
-        return initial_context(compiled.flow, parse_assignments(args.context))
+        values = parse_assignments(args.context)
+        return initial_context(compiled.flow, values, complete=args.command != "serve")
     except ContextError as exc:
         err.print(f"switchboard {args.command}: {exc}", markup=False)
         return None
+
+
+def _api_key(args: argparse.Namespace) -> str | None:
+    """The upstream key: ``--api-key-file``'s first line, else ``None`` (the client reads ``$OPENAI_API_KEY``).
+
+    There is deliberately no ``--api-key VALUE``: a command line is visible to every user of the machine."""
+    if args.api_key_file is None:
+        return None
+    text = Path(args.api_key_file).read_text(encoding="utf-8").strip()
+    if not text:
+        raise ValueError(f"{args.api_key_file} holds no API key")
+    return text.splitlines()[0].strip()
+
+
+def _gate(args: argparse.Namespace) -> tuple[Any, Any]:
+    """Who may connect to ``serve``: the server token, client secrets, the Origin allowlist; or ``--no-auth``."""
+    import os
+
+    from engine.runtime.auth import ClientSecrets, Gate, signing_key_from
+    from engine.runtime.client import is_loopback
+
+    origins = frozenset(args.allow_origin)
+    if args.no_auth:
+        if not is_loopback(args.host):
+            raise ValueError(f"--no-auth is allowed only on a loopback --host, not {args.host!r}")
+        return Gate(None, None, origins, open=True), None
+    token = os.environ.get("SWITCHBOARD_TOKEN", "").strip()
+    if len(token) < 16:
+        raise ValueError(
+            "set SWITCHBOARD_TOKEN (at least 16 characters) to authenticate clients, "
+            "or pass --no-auth on a loopback --host"
+        )
+    signing = os.environ.get("SWITCHBOARD_SIGNING_KEY", "").encode() or signing_key_from(token)
+    secrets = ClientSecrets(signing, time.time)
+    return Gate(token, secrets, origins), secrets
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -57,6 +97,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if context is None:
         return EXIT_USAGE
     try:
+        api_key = _api_key(args)
+    except (OSError, ValueError) as exc:
+        err.print(f"switchboard {args.command}: {exc}", markup=False)
+        return EXIT_USAGE
+    try:
         script = script_or_empty(args.script)
     except (OSError, ValueError) as exc:
         err.print(f"switchboard: bad script: {exc}", markup=False)
@@ -67,7 +112,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     sink: AuditSink = JsonlSink(args.audit) if args.audit else MemorySink()
     options = RunOptions(
         upstream=args.upstream,
-        api_key=args.api_key,
+        api_key=api_key,
         turn_timeout=args.turn_timeout,
         supervisor_url=args.supervisor_base_url,
         modalities=("audio",) if args.audio else ("text",),
@@ -124,6 +169,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     context = _context_or_report(args, compiled)
     if context is None:
         return EXIT_USAGE
+    try:
+        api_key = _api_key(args)
+        gate, secrets = _gate(args)
+        if args.admin_port is not None and secrets is None:
+            raise ValueError("--admin-port mints client secrets: it needs SWITCHBOARD_TOKEN, not --no-auth")
+    except (OSError, ValueError) as exc:
+        err.print(f"switchboard serve: {exc}", markup=False)
+        return EXIT_USAGE
     logging.basicConfig(level=logging.WARNING, format="switchboard serve: %(message)s")
     raise_open_files_limit()
     limits = RelayLimits(
@@ -149,14 +202,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 compiled,
                 upstream,
                 audit=sink,
-                api_key=args.api_key,
+                api_key=api_key,
                 host=args.host,
                 port=args.port,
                 on_action=TranscriptPrinter(console) if console is not None else lambda _: None,
                 context=context,
                 limits=limits,
                 expose_session=args.expose_session,
+                gate=gate,
             )
+            if args.admin_port is not None:
+                from engine.runtime.admin import AdminServer
+                from engine.session.context import initial_context
+
+                admin = AdminServer(
+                    secrets,
+                    gate.token,
+                    compiled.flow.flow.name,
+                    lambda values: initial_context(compiled.flow, {**context, **values}),
+                    host=args.host,
+                    port=args.admin_port,
+                )
+                await stack.enter_async_context(admin)
+                out.print(f"client secrets: POST {admin.url}/realtime/client_secrets", markup=False)
             out.print(f"switchboard relay for [bold]{compiled.flow.flow.name}[/] -> {upstream}")
             ready = lambda url: out.print(f"clients connect to {url}", markup=False)  # noqa: E731
             await run_relay(relay, ready, stop, args.drain_s)

@@ -109,7 +109,7 @@ class RealtimeClient:
             raise UpstreamError(f"invalid upstream URL {url!r}: {exc}") from None
         if parts.scheme not in ("ws", "wss"):
             raise UpstreamError(f"invalid upstream URL {url!r}: the scheme must be ws:// or wss://")
-        if key and parts.scheme == "ws" and not _loopback(parts.hostname):
+        if key and parts.scheme == "ws" and not is_loopback(parts.hostname):
             raise UpstreamError(
                 f"refusing to send the API key to {parts.hostname} over plain ws://: use wss:// "
                 "(only a loopback upstream, such as the local emulator, may be plain ws://)"
@@ -206,7 +206,7 @@ class RealtimeClient:
         return UpstreamDropped(self.url, code, reason)
 
 
-def _loopback(host: str | None) -> bool:
+def is_loopback(host: str | None) -> bool:
     """Whether ``host`` names this machine (``localhost`` or a loopback address)."""
     if host is None:
         return False

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import ipaddress
 import logging
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any, Literal
@@ -34,7 +34,8 @@ from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
 from engine.compile.pipeline import CompiledFlow
-from engine.runtime.client import RealtimeClient, UpstreamError
+from engine.runtime.auth import AuthError, Gate, Grant
+from engine.runtime.client import RealtimeClient, UpstreamError, is_loopback
 from engine.runtime.conversation import Conversation, InternalError, RelayOptions
 from engine.runtime.limits import RelayLimits
 from engine.runtime.tools import ToolRegistry
@@ -84,6 +85,7 @@ class Relay(RealtimeServer):
         expose_session: bool = False,
         compression: str | None = None,
         upstream_compression: str | Literal["auto"] | None = "auto",
+        gate: Gate | None = None,
     ) -> None:
         self.limits = limits or RelayLimits()
         super().__init__(
@@ -96,7 +98,7 @@ class Relay(RealtimeServer):
         )
         self.compiled, self.upstream, self.api_key = compiled, upstream, api_key
         self.upstream_compression = (
-            (None if _is_loopback(upstream) else "deflate")
+            (None if is_loopback(urlsplit(upstream).hostname) else "deflate")
             if upstream_compression == "auto"
             else upstream_compression
         )
@@ -110,7 +112,7 @@ class Relay(RealtimeServer):
         )
         self.context = context
         if context is not None and not callable(context):
-            initial_context(compiled.flow, context)  # a fixed mapping is checked once, at start-up
+            initial_context(compiled.flow, context, complete=False)  # keys checked once, at start-up
         self.options = RelayOptions(
             expose_session=expose_session,
             send_timeout_s=self.limits.send_timeout_s,
@@ -121,8 +123,17 @@ class Relay(RealtimeServer):
         self.active: dict[str, tuple[ServerConnection, Conversation | None]] = {}
         """The live conversations by id (the conversation is ``None`` while its upstream opens)."""
         self.draining = False
+        self.gate = gate
+        """Who may connect (``None``: anyone — the CLI always passes one; ``--no-auth`` is an open gate)."""
+        self._grants: weakref.WeakKeyDictionary[ServerConnection, Grant] = weakref.WeakKeyDictionary()
 
     def admit(self, connection: ServerConnection, request: Request) -> Response | None:
+        if self.gate is not None:
+            try:
+                self._grants[connection] = self.gate.admit(request.headers, self.compiled.flow.flow.name)
+            except AuthError as exc:
+                log.warning("refused a handshake from %s: %s", _peer(connection), exc)
+                return connection.respond(HTTPStatus(exc.status), f"{exc}\n")
         if self.draining:
             return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "The relay is shutting down.\n")
         if len(self.active) >= self.limits.max_conversations:
@@ -192,19 +203,24 @@ class Relay(RealtimeServer):
             log.error("%s: %s %s", conversation_id, ref, error)
             await _report(client, f"internal error (reference {ref})", "internal_error")
             await client.close(1011, "internal error")
-        elif error is not None:
-            await _report(client, f"upstream: {error}")
+        elif error is not None:  # its URL, HTTP body and headers stay here: the client gets a reference
+            ref = new_id("err")
+            log.error("%s: %s upstream failed: %s", conversation_id, ref, error)
+            await _report(client, f"the upstream failed (reference {ref})")
             await client.close(1011, "upstream failed")
 
     def _context_for(self, client: ServerConnection) -> dict[str, Any]:
-        """The connection's initial context, checked; a hook that raises is a refused connection too."""
+        """The connection's initial context, checked: the fixed mapping or the hook's values, overridden by
+        what the client secret it connected with carries; a hook that raises is a refused connection too."""
         context = self.context
         if callable(context):
             try:
                 context = context(client)
             except Exception as exc:  # the hook is the application's code: contain it
                 raise ContextError(f"the context hook failed: {type(exc).__name__}") from exc
-        return initial_context(self.compiled.flow, context or {})
+        grant = self._grants.get(client)
+        merged = {**(context or {}), **(grant.context if grant is not None else {})}
+        return initial_context(self.compiled.flow, merged)
 
     async def shutdown(self, drain_s: float = 10.0) -> None:
         """Stop accepting; tell every client (``error`` ``server_shutting_down``); let in-flight responses
@@ -224,12 +240,12 @@ class Relay(RealtimeServer):
         await self.server.wait_closed()
 
 
-def _is_loopback(url: str) -> bool:
+def _peer(connection: ServerConnection) -> str:
     try:
-        host = urlsplit(url).hostname or ""
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+        host, port = connection.remote_address[:2]
+        return f"{host}:{port}"
+    except (TypeError, ValueError, OSError):
+        return "an unknown peer"
 
 
 async def _send_quietly(client: ServerConnection, frame: str) -> None:
