@@ -28,6 +28,20 @@ def deferred(module: str, name: str) -> Command:
     return command
 
 
+def _api_key_file(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--api-key-file",
+        metavar="FILE",
+        help="read the upstream API key from FILE (default: $OPENAI_API_KEY; never a command-line value)",
+    )
+
+
+def _context_flag(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--context", action="append", default=[], metavar="KEY=VALUE", help=f"{what}; repeatable"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="switchboard", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"switchboard {package_version()}")
@@ -86,11 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
             help="a Realtime endpoint instead of the embedded emulator "
             "(e.g. wss://api.openai.com/v1/realtime?model=gpt-realtime; key from OPENAI_API_KEY)",
         )
-        run.add_argument(
-            "--api-key-file",
-            metavar="FILE",
-            help="read the upstream API key from FILE (default: $OPENAI_API_KEY; never a command-line value)",
-        )
+        _api_key_file(run)
         run.add_argument("--audit", metavar="FILE", help="append audit records (JSON Lines) to FILE")
         run.add_argument("--audio", action="store_true", help="ask for audio output instead of text")
         run.add_argument(
@@ -99,24 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
             help='base URL of the supervisor\'s Responses API (backend = "openai")',
         )
         run.add_argument("--turn-timeout", type=float, default=30.0, metavar="S")
-        run.add_argument(
-            "--context",
-            action="append",
-            default=[],
-            metavar="KEY=VALUE",
-            help="trusted initial context (a key the flow declares in [flow] initial_context); repeatable",
-        )
+        _context_flag(run, "trusted initial context (a key the flow declares in [flow] initial_context)")
         run.set_defaults(func=deferred("engine.cli.run", "cmd_run"))
 
     serve = sub.add_parser("serve", help="relay: Realtime clients connect here; the flow runs in the middle")
     serve.add_argument("flow", metavar="FLOW")
     serve.add_argument("--upstream", metavar="URL", help="Realtime endpoint (default: an embedded emulator)")
     serve.add_argument("--script", metavar="FILE", help="the embedded emulator's rules")
-    serve.add_argument(
-        "--api-key-file",
-        metavar="FILE",
-        help="read the upstream API key from FILE (default: $OPENAI_API_KEY; never a command-line value)",
-    )
+    _api_key_file(serve)
     serve.add_argument(
         "--no-auth",
         action="store_true",
@@ -139,12 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--audit", metavar="FILE", help="append audit records (JSON Lines) to FILE")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8766)
-    serve.add_argument(
-        "--context",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="trusted initial context given to every connection (a key declared in [flow] initial_context)",
+    _context_flag(
+        serve, "trusted initial context for every connection (a key declared in [flow] initial_context)"
     )
     serve.add_argument("--transcript", action="store_true", help="print each conversation (bounded lines)")
     serve.add_argument(
