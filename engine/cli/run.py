@@ -86,9 +86,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from engine.runtime.audit_file import JsonlSink
     from engine.runtime.client import UpstreamError
     from engine.runtime.conversation import ConversationError
+    from engine.runtime.relay import flow_hash
     from engine.runtime.runner import RunOptions, run_conversation, script_or_empty, stdin_lines
     from engine.runtime.tools import ToolBindingError
-    from engine.session.audit import AuditSink, MemorySink
+    from engine.session.audit import AuditSink, MemorySink, Stamped
 
     compiled = _compiled_or_report(args.flow)
     if compiled is None:
@@ -109,7 +110,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.command == "run" and not args.upstream and not script.turns:
         err.print(f"switchboard run: {args.script} has no [[turn]] entries", markup=False)
         return EXIT_USAGE
-    sink: AuditSink = JsonlSink(args.audit) if args.audit else MemorySink()
+    file = JsonlSink(args.audit) if args.audit else None
+    sink: AuditSink = Stamped(file or MemorySink(), compiled.flow.flow.name, flow_hash(compiled))
     options = RunOptions(
         upstream=args.upstream,
         api_key=api_key,
@@ -139,8 +141,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         err.print(f"switchboard {args.command}: {type(exc).__name__}: {exc}", markup=False)
         return EXIT_FINDINGS
     finally:
-        if isinstance(sink, JsonlSink):
-            sink.close()
+        if file is not None:
+            file.close()
     out.print(
         f"ended with [bold]{session.agent}[/] after {session.depth} handoff(s)"
         + (f"; audit log: {args.audit}" if args.audit else "")

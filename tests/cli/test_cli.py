@@ -132,6 +132,8 @@ def test_run_retail_script_then_log_summary(capsys: pytest.CaptureFixture[str], 
     assert "authentication -x-> returns refused" in out
     assert "returns -> generalist (capped" in out
     records = [r for _, r in read_jsonl(audit)]
+    stamps = {(r.flow, len(r.flow_hash)) for r in records if not isinstance(r, str)}
+    assert stamps == {("retail", 12)}  # every record names its flow and content hash (merged logs stay apart)
     outcomes = [r.outcome for r in records if not isinstance(r, str) and r.kind == "handoff"]
     assert outcomes.count("done") >= 3 and "refused" in outcomes and "capped" in outcomes
     code, out, _ = run_cli(capsys, "log", str(audit))
