@@ -29,7 +29,9 @@ ITEM_EVENTS = frozenset(
 )
 """Server events that carry a whole ``item``."""
 
-ARGUMENT_EVENTS = frozenset({"response.function_call_arguments.delta", "response.function_call_arguments.done"})
+ARGUMENT_EVENTS = frozenset(
+    {"response.function_call_arguments.delta", "response.function_call_arguments.done"}
+)
 """Server events that only function calls have."""
 
 
@@ -52,7 +54,7 @@ class CallView:
             return None
         if kind in ITEM_EVENTS:
             item = event.get("item")
-            if not is_call_item(item):
+            if not isinstance(item, dict) or not is_call_item(item):
                 return event
             if isinstance(item.get("id"), str):
                 self._hidden.add(item["id"])

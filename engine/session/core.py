@@ -324,7 +324,11 @@ class Session:
             if item.get("type") == "function_call_output":
                 call_id = item.get("call_id")
                 why = "function calls are the flow's; the relay answers them"
-                return [Transcript("notice", self.agent, f"client function_call_output for {call_id!r} dropped: {why}")]
+                return [
+                    Transcript(
+                        "notice", self.agent, f"client function_call_output for {call_id!r} dropped: {why}"
+                    )
+                ]
             if item.get("type") == "message" and item.get("role") == "user":
                 content = item.get("content")
                 parts = content if isinstance(content, list) else []
