@@ -19,6 +19,7 @@ from engine.runtime.client import UpstreamError
 from engine.runtime.tools import ToolRegistry, ToolTimedOut, ToolUnavailable, describe_exception
 from engine.session.actions import Action, Audit, CancelEscalation, Escalate, RunTool, Send, ToolFailure
 from engine.session.audit import AuditSink
+from engine.session.call_view import CallView
 from engine.session.client_view import owned_field, redact_session
 from engine.session.core import Session
 from engine.wire.protocol import ProtocolError, check_client_event, decode, encode
@@ -165,6 +166,8 @@ class Conversation:
         self._escalations: dict[str, asyncio.Task[None]] = {}
         self._downstream: Downstream | None = None
         self._options = RelayOptions()
+        self._calls = CallView()
+        """What the relay's client sees of function calls (nothing: they are the flow's)."""
         self.ended_by: str | None = None
         """Why :meth:`relay` ended the client's side itself: ``"slow_reader"`` or ``"idle"`` (else ``None``)."""
 
@@ -226,7 +229,12 @@ class Conversation:
                     await self._step.wait()
 
     async def _forward(self, downstream: Downstream, event: dict[str, Any]) -> bool:
-        """Pass a server event down to the client; ``False`` when the client has gone or stopped reading."""
+        """Pass a server event down to the client (function calls hidden, sessions redacted); ``False`` when
+        the client has gone or stopped reading."""
+        shown = self._calls.view(event)
+        if shown is None:
+            return True
+        event = shown
         if not self._options.expose_session:
             event = redact_session(event, self.session.agent)
         return await self._send_down(downstream, encode(event))

@@ -4,7 +4,8 @@ A client (the OpenAI SDK, the Agents SDK, a browser app behind its server) conne
 ``ws://HOST:PORT/v1/realtime``; for each connection the relay opens its own upstream connection (OpenAI, or
 the embedded emulator), runs the flow's session core in the middle and forwards everything else both ways.
 The flow owns each agent's instructions and tools; handoffs, tools, escalations and audit happen in the
-relay, and the client sees the resulting events as if one model were answering.
+relay, and the client sees the resulting events as if one model were answering (function calls, all of
+them the flow's, are hidden: :mod:`engine.session.call_view`).
 
 Trusted initial context (``[flow] initial_context``) comes from the server side, never from the client's
 frames: ``context`` is either a fixed mapping (``serve --context KEY=VALUE``) or a hook called with each

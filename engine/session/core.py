@@ -302,7 +302,8 @@ class Session:
         rest, e.g. audio settings, goes on); the relay refuses the other overrides before they get here
         (:mod:`engine.session.client_view`). A user message counts as a user turn (and barges in on a
         pending escalation); a client's ``response.create`` marks a response in flight, so the core never
-        starts a second one.
+        starts a second one. Function calls are the flow's (:mod:`engine.session.call_view`): a client's
+        ``function_call_output`` is dropped, never forwarded, and noted in the transcript.
         """
         kind = event.get("type")
         actions: list[Action] = []
@@ -320,6 +321,14 @@ class Session:
             event = {**event, "session": session}
         elif kind == "conversation.item.create" and isinstance(event.get("item"), dict):
             item = event["item"]
+            if item.get("type") == "function_call_output":
+                call_id = item.get("call_id")
+                why = "function calls are the flow's; the relay answers them"
+                return [
+                    Transcript(
+                        "notice", self.agent, f"client function_call_output for {call_id!r} dropped: {why}"
+                    )
+                ]
             if item.get("type") == "message" and item.get("role") == "user":
                 content = item.get("content")
                 parts = content if isinstance(content, list) else []
