@@ -44,7 +44,7 @@ demo: install
 	$(SB) run flows/chat_supervisor.toml --script flows/scripts/chat_supervisor.toml --audit out/supervisor-audit.jsonl
 	$(SB) log out/supervisor-audit.jsonl
 
-bench: install  # rewrites docs/benchmarks.md; fails (last) when a lint target fails
+bench: install  # rewrites docs/benchmarks.md; fails (last) when a relay or lint target fails
 	$(BIN)/python tools/bench_render.py --write
 	$(BIN)/python tools/bench_runtime.py --write
 	$(BIN)/python tools/bench_relay.py --write || status=1; \
