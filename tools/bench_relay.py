@@ -98,7 +98,9 @@ class Forwarder:
             )
 
 
-async def _pipe(source: ServerConnection | ClientConnection, sink: ServerConnection | ClientConnection) -> None:
+async def _pipe(
+    source: ServerConnection | ClientConnection, sink: ServerConnection | ClientConnection
+) -> None:
     try:
         async for frame in source:
             await sink.send(frame)
@@ -141,7 +143,8 @@ async def bench_latency(turns_each: int, rounds: int = 10) -> dict[str, list[flo
         await stack.enter_async_context(relay)
         urls = {"direct": emulator.url, "forwarder": forwarder.url, "relay": relay.url}
         sockets = {
-            name: await stack.enter_async_context(connect(url, compression=None)) for name, url in urls.items()
+            name: await stack.enter_async_context(connect(url, compression=None))
+            for name, url in urls.items()
         }
         for ws in sockets.values():
             await turns(ws, 3)  # warm-up: lazy imports, first-use caches
@@ -352,7 +355,9 @@ def main() -> None:
             -EVENTS_PER_CPU_S,
             "",
         ),
-        Target("traced heap per live idle session (relay process)", mem["traced_kib"], KIB_PER_SESSION, " KiB"),
+        Target(
+            "traced heap per live idle session (relay process)", mem["traced_kib"], KIB_PER_SESSION, " KiB"
+        ),
     ]
     body = "\n".join(
         [
