@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 SB     := $(BIN)/switchboard
 FLOWS  := $(filter-out flows/broken/%,$(wildcard flows/*.toml flows/*.json))
 
-.PHONY: install test lint-flows diagrams demo bench schema check emulate clean
+.PHONY: install test lint-flows diagrams demo bench soak schema check emulate clean
 
 install: $(VENV)/.installed
 
@@ -44,10 +44,14 @@ demo: install
 	$(SB) run flows/chat_supervisor.toml --script flows/scripts/chat_supervisor.toml --audit out/supervisor-audit.jsonl
 	$(SB) log out/supervisor-audit.jsonl
 
-bench: install  # rewrites docs/benchmarks.md; fails (last) when a lint target fails
+bench: install  # rewrites docs/benchmarks.md; fails (last) when a relay or lint target fails
 	$(BIN)/python tools/bench_render.py --write
 	$(BIN)/python tools/bench_runtime.py --write
-	$(BIN)/python tools/bench_lint.py --write --check
+	$(BIN)/python tools/bench_relay.py --write || status=1; \
+	$(BIN)/python tools/bench_lint.py --write --check || status=1; exit $${status:-0}
+
+soak: install  # not part of `make test`: 1,000 concurrent relay conversations, 10% hostile; rewrites its section
+	$(BIN)/python tools/soak_relay.py --write
 
 emulate: install
 	$(SB) emulate --script flows/scripts/retail.toml --port 8765

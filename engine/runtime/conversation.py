@@ -240,8 +240,9 @@ class Conversation:
         return await self._send_down(downstream, encode(event))
 
     async def _send_down(self, downstream: Downstream, frame: str) -> bool:
-        try:
-            await asyncio.wait_for(downstream.send(frame), self._options.send_timeout_s)
+        try:  # asyncio.timeout, not wait_for: no task per frame on the pass-through path
+            async with asyncio.timeout(self._options.send_timeout_s):
+                await downstream.send(frame)
         except TimeoutError:  # its send buffer stayed full: a slow (or hostile) reader
             self.ended_by = "slow_reader"
             return False

@@ -1,0 +1,403 @@
+"""The relay against the floor: a raw Python websocket forwarder, ``serve``'s ``Relay``, and the direct path.
+
+All in one run, plain text turns against the embedded emulator, compression off everywhere:
+
+1. Latency at one connection: a raw client straight to the emulator (direct), through a minimal
+   ``websockets`` proxy that forwards frames unchanged (the floor), and through ``Relay`` (``gate=None``).
+   The three take turns in rounds, so a burst of load on a shared machine hits all of them. Target: the
+   relay's added p50 over direct <= 1.3x the forwarder's.
+2. Throughput: the forwarder and the relay each in a subprocess of their own, ~10 concurrent conversations
+   through it; forwarded events (both directions) per CPU-second of that process (``time.process_time``).
+   Target for the relay: >= 9,000.
+3. Memory per live session: N idle conversations held open through the relay subprocess; the growth of
+   its traced heap (``tracemalloc``) and of its RSS, per session. Target: <= 100 KiB.
+
+    python tools/bench_relay.py [--turns 300] [--conversations 10] [--seconds 5] [--sessions 200] [--write]
+
+Exits 1 when a target fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import sys
+import time
+import tracemalloc
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+from benchlib import Target, failed, machine_line, percentiles, table, write_section
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from engine.compile.pipeline import CompiledFlow, compile_document
+from engine.emulator.script import Script
+from engine.emulator.server import Emulator
+from engine.flow.loader import parse_flow
+from engine.runtime.limits import RelayLimits, raise_open_files_limit
+from engine.runtime.relay import Relay
+from engine.session.audit import CountingSink
+
+FLOW = """
+[flow]
+name = "plain"
+entry = "ping"
+recovery = "ping"
+
+[agents.ping]
+instructions = "Answer briefly."
+terminal = true
+"""
+
+SCRIPT = """
+[[rule]]
+say = "Hello, how can I help?"
+"""
+
+ITEM = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hello"}]}
+SAY = json.dumps({"type": "conversation.item.create", "item": ITEM})
+CREATE = json.dumps({"type": "response.create"})
+
+LATENCY_RATIO, EVENTS_PER_CPU_S, KIB_PER_SESSION = 1.3, 9000.0, 100.0
+
+
+def compiled_flow() -> CompiledFlow:
+    return compile_document(parse_flow(FLOW, "plain.toml"))
+
+
+class Forwarder:
+    """The floor: per client connection, one upstream connection; frames go both ways unchanged."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.url = ""
+        self._stack = AsyncExitStack()
+
+    async def __aenter__(self) -> Forwarder:
+        server = await self._stack.enter_async_context(
+            serve(self._handle, "127.0.0.1", 0, compression=None, max_size=None)
+        )
+        port = server.sockets[0].getsockname()[1]
+        self.url = f"ws://127.0.0.1:{port}/v1/realtime"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
+
+    async def _handle(self, client: ServerConnection) -> None:
+        async with connect(self.upstream, compression=None, max_size=None) as upstream:
+            await asyncio.wait(
+                [asyncio.create_task(_pipe(client, upstream)), asyncio.create_task(_pipe(upstream, client))],
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+
+
+async def _pipe(
+    source: ServerConnection | ClientConnection, sink: ServerConnection | ClientConnection
+) -> None:
+    try:
+        async for frame in source:
+            await sink.send(frame)
+    except ConnectionClosed:
+        pass
+
+
+# -- 1. latency ------------------------------------------------------------------------------------------
+
+
+async def turns(ws: ClientConnection, count: int) -> tuple[list[float], int]:
+    """Seconds from sending a user message (and ``response.create``) to its ``response.done``, and the
+    events received."""
+    samples, events = [], 0
+    for _ in range(count):
+        start = time.perf_counter()
+        await ws.send(SAY)
+        await ws.send(CREATE)
+        while True:
+            events += 1
+            if json.loads(await ws.recv())["type"] == "response.done":
+                break
+        samples.append(time.perf_counter() - start)
+    return samples, events
+
+
+async def bench_latency(turns_each: int, rounds: int = 10) -> dict[str, list[float]]:
+    """Plain turns over the three paths, taking turns in ``rounds`` (after a warm-up turn on each)."""
+    samples: dict[str, list[float]] = {"direct": [], "forwarder": [], "relay": []}
+    async with Emulator(Script.parse(SCRIPT, "bench")) as emulator, AsyncExitStack() as stack:
+        forwarder = await stack.enter_async_context(Forwarder(emulator.url))
+        relay = Relay(
+            compiled_flow(),
+            emulator.url,
+            audit=CountingSink(),
+            compression=None,
+            upstream_compression=None,
+            gate=None,
+        )
+        await stack.enter_async_context(relay)
+        urls = {"direct": emulator.url, "forwarder": forwarder.url, "relay": relay.url}
+        sockets = {
+            name: await stack.enter_async_context(connect(url, compression=None))
+            for name, url in urls.items()
+        }
+        for ws in sockets.values():
+            await turns(ws, 3)  # warm-up: lazy imports, first-use caches
+        per_round = max(1, turns_each // rounds)
+        for _ in range(rounds):
+            for name, ws in sockets.items():
+                gc.collect()
+                samples[name] += (await turns(ws, per_round))[0]
+    return samples
+
+
+# -- 2. and 3. the proxy in a subprocess of its own --------------------------------------------------------
+
+
+async def serve_child(kind: str, upstream: str) -> None:
+    """The subprocess: run ``kind`` (relay or forwarder) towards ``upstream``, print its URL, then answer
+    commands on stdin: ``cpu`` (process CPU seconds), ``trace`` (start tracemalloc), ``mem`` (traced bytes,
+    RSS bytes, live conversations)."""
+    raise_open_files_limit()
+    loop = asyncio.get_running_loop()
+    async with AsyncExitStack() as stack:
+        if kind == "relay":
+            limits = RelayLimits(max_conversations=100_000, idle_timeout_s=None)
+            relay = Relay(
+                compiled_flow(),
+                upstream,
+                audit=CountingSink(),
+                compression=None,
+                upstream_compression=None,
+                gate=None,
+                limits=limits,
+            )
+            proxy: Relay | Forwarder = await stack.enter_async_context(relay)
+        else:
+            proxy = await stack.enter_async_context(Forwarder(upstream))
+        print(proxy.url, flush=True)
+        while command := (await loop.run_in_executor(None, sys.stdin.readline)).strip():
+            if command == "cpu":
+                reply: Any = time.process_time()
+            elif command == "trace":
+                gc.collect()
+                tracemalloc.start()
+                reply = [tracemalloc.get_traced_memory()[0], rss()]
+            elif command == "mem":
+                gc.collect()
+                live = len(proxy.active) if isinstance(proxy, Relay) else 0
+                reply = [tracemalloc.get_traced_memory()[0], rss(), live]
+            else:
+                reply = f"unknown command {command!r}"
+            print(json.dumps(reply), flush=True)
+
+
+def rss() -> int:
+    """This process's resident set, in bytes."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class Child:
+    """A proxy subprocess and its command line (stdin/stdout)."""
+
+    def __init__(self, process: asyncio.subprocess.Process, url: str) -> None:
+        self.process, self.url = process, url
+
+    @classmethod
+    async def start(cls, kind: str, upstream: str) -> Child:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            __file__,
+            "--serve",
+            kind,
+            "--upstream",
+            upstream,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        )
+        assert process.stdout is not None
+        url = (await process.stdout.readline()).decode().strip()
+        if not url.startswith("ws://"):
+            raise RuntimeError(f"the {kind} subprocess did not start (said {url!r})")
+        return cls(process, url)
+
+    async def ask(self, command: str) -> Any:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(command.encode() + b"\n")
+        await self.process.stdin.drain()
+        return json.loads(await self.process.stdout.readline())
+
+    async def stop(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        await self.process.wait()
+
+
+async def bench_throughput(upstream: str, kind: str, conversations: int, seconds: float) -> dict[str, float]:
+    """Forwarded events (client -> upstream and back) per CPU-second of the ``kind`` subprocess."""
+    child = await Child.start(kind, upstream)
+    try:
+        sockets = [await connect(child.url, compression=None) for _ in range(conversations)]
+        for ws in sockets:
+            await turns(ws, 3)  # warm-up
+        stop = time.perf_counter() + seconds
+        counted = [0] * conversations
+
+        async def drive(i: int, ws: ClientConnection) -> None:
+            while time.perf_counter() < stop:
+                _, received = await turns(ws, 5)
+                counted[i] += received + 10  # 2 events sent per turn
+            await ws.close()
+
+        cpu0, wall0 = await child.ask("cpu"), time.perf_counter()
+        await asyncio.gather(*(drive(i, ws) for i, ws in enumerate(sockets)))
+        cpu, wall = await child.ask("cpu") - cpu0, time.perf_counter() - wall0
+    finally:
+        await child.stop()
+    events = sum(counted)
+    return {"events": events, "cpu_s": cpu, "wall_s": wall, "per_cpu_s": events / cpu, "busy": cpu / wall}
+
+
+async def bench_memory(upstream: str, sessions: int) -> dict[str, float]:
+    """Traced-heap and RSS growth of the relay subprocess per live, idle session (``sessions`` of them)."""
+    child = await Child.start("relay", upstream)
+    try:
+        warm = await connect(child.url, compression=None)
+        await turns(warm, 3)  # imports and caches before the baseline
+        await warm.close()
+        while (await child.ask("mem"))[2]:  # the warm-up conversation has ended
+            pass
+        traced0, rss0 = await child.ask("trace")
+        sockets: list[ClientConnection] = []
+        for _ in range(sessions):
+            ws = await connect(child.url, compression=None)
+            while json.loads(await ws.recv())["type"] != "session.updated":  # the entry agent is configured
+                pass
+            sockets.append(ws)
+        traced, rss1, live = await child.ask("mem")
+        assert live == sessions, (live, sessions)
+        for ws in sockets:
+            await ws.close()
+    finally:
+        await child.stop()
+    return {"traced_kib": (traced - traced0) / sessions / 1024, "rss_kib": (rss1 - rss0) / sessions / 1024}
+
+
+async def bench_processes(conversations: int, seconds: float, sessions: int) -> dict[str, dict[str, float]]:
+    async with Emulator(Script.parse(SCRIPT, "bench")) as emulator:
+        return {
+            "forwarder": await bench_throughput(emulator.url, "forwarder", conversations, seconds),
+            "relay": await bench_throughput(emulator.url, "relay", conversations, seconds),
+            "memory": await bench_memory(emulator.url, sessions),
+        }
+
+
+# -- report ---------------------------------------------------------------------------------------------
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.3f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--turns", type=int, default=300, help="latency turns per path")
+    parser.add_argument("--conversations", type=int, default=10, help="concurrent conversations (throughput)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="throughput run per proxy")
+    parser.add_argument("--sessions", type=int, default=200, help="idle sessions held open (memory)")
+    parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
+    parser.add_argument("--serve", choices=["relay", "forwarder"], help=argparse.SUPPRESS)
+    parser.add_argument("--upstream", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        asyncio.run(serve_child(args.serve, args.upstream))
+        return
+    raise_open_files_limit()
+    print("… latency", file=sys.stderr, flush=True)
+    lat = asyncio.run(bench_latency(args.turns))
+    print("… throughput and memory", file=sys.stderr, flush=True)
+    proc = asyncio.run(bench_processes(args.conversations, args.seconds, args.sessions))
+    p = {name: percentiles(s, 50, 99) for name, s in lat.items()}
+    (d50, d99) = p["direct"]
+    added = {name: (p50 - d50, p99 - d99) for name, (p50, p99) in p.items()}
+    ratio = added["relay"][0] / added["forwarder"][0]
+    lat_rows = []
+    for name, label in (
+        ("direct", "raw client -> emulator (direct path, baseline)"),
+        ("forwarder", "raw client -> raw websockets forwarder -> emulator (the floor)"),
+        ("relay", "raw client -> `Relay` -> emulator"),
+    ):
+        (p50, p99), (a50, a99) = p[name], added[name]
+        lat_rows.append([label, ms(p50), ms(p99), ms(a50), ms(a99)])
+    thr_rows = [
+        [
+            name,
+            f"{r['events']:,.0f}",
+            f"{r['cpu_s']:.2f}",
+            f"{r['busy']:.0%}",
+            f"{r['per_cpu_s']:,.0f}",
+        ]
+        for name, r in (("raw forwarder", proc["forwarder"]), ("`Relay`", proc["relay"]))
+    ]
+    mem = proc["memory"]
+    targets = [
+        Target("relay added p50 / forwarder added p50, one connection", ratio, LATENCY_RATIO, "x"),
+        Target(
+            "forwarded events per CPU-second (relay process; reads >=)",
+            -proc["relay"]["per_cpu_s"],
+            -EVENTS_PER_CPU_S,
+            "",
+        ),
+        Target(
+            "traced heap per live idle session (relay process)", mem["traced_kib"], KIB_PER_SESSION, " KiB"
+        ),
+    ]
+    body = "\n".join(
+        [
+            "## Relay against the floor (`tools/bench_relay.py`)",
+            "",
+            f"{machine_line()}. Plain text turns against the embedded emulator, permessage-deflate off on every",
+            f"hop. Latency: {args.turns} turns per path at one connection, the paths taking turns in 10 rounds.",
+            f"Throughput: {args.conversations} concurrent conversations for {args.seconds:g} s through the proxy",
+            "running in a subprocess of its own (the emulator and the clients share the other core); events",
+            "counted both ways, CPU from `time.process_time` in that subprocess. Memory: "
+            f"{args.sessions} idle sessions",
+            "held open through the relay subprocess (each configured: `session.updated` seen).",
+            "",
+            table(["path (plain text turn)", "p50 ms", "p99 ms", "added p50 ms", "added p99 ms"], lat_rows),
+            "",
+            table(["proxy process", "events", "CPU s", "CPU busy", "events / CPU-s"], thr_rows),
+            "",
+            f"Per live idle session in the relay process: {mem['traced_kib']:.1f} KiB traced heap "
+            f"(`tracemalloc`), {mem['rss_kib']:.1f} KiB RSS.",
+            "",
+            _targets_table(targets),
+        ]
+    )
+    print(body)
+    if args.write:
+        write_section("relay", body)
+    sys.exit(1 if failed(targets) else 0)
+
+
+def _targets_table(targets: list[Target]) -> str:
+    """The targets table (as `benchlib.targets_table`), with the throughput target (stored negated, so ``<=`` holds) shown as ``>=``."""
+    rows = []
+    for t in targets:
+        row = t.row()
+        if t.limit < 0:
+            row[1], row[2] = f"{-(t.value or 0):,.0f}", f">= {-t.limit:,.0f}"
+        rows.append(row)
+    return table(["target", "measured", "limit", "verdict"], rows)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).parent))
+    main()
