@@ -113,6 +113,10 @@ class _Tick:
 _TICK = _Tick()
 
 
+CLIENT_BACKLOG = 64
+"""Client events a relayed conversation holds unhandled before it stops reading the client."""
+
+
 @dataclass(frozen=True)
 class _ClientEvent:
     event: dict[str, Any]
@@ -158,6 +162,11 @@ class Conversation:
         self.audit = audit
         self.on_action = on_action
         self._inputs: asyncio.Queue[Input] = asyncio.Queue()
+        self._client_slots = asyncio.Semaphore(CLIENT_BACKLOG)
+        """Client events read but not yet handled: past :data:`CLIENT_BACKLOG` the relay stops reading that
+        client's socket (TCP pushes back on it), so a client that sends without reading cannot grow memory."""
+        self.client_backlog = 0
+        """Client events read and not yet handled (at most :data:`CLIENT_BACKLOG`)."""
         self._step = asyncio.Event()
         """Set after each input the pump has handled."""
         self._step.set()
@@ -267,6 +276,8 @@ class Conversation:
                     if not await self._send_down(downstream, encode(exc.to_event())):
                         break
                 else:
+                    await self._client_slots.acquire()
+                    self.client_backlog += 1
                     self._inputs.put_nowait(_ClientEvent(event))
         except Exception:  # the client went away (closed or abruptly): same as a close
             pass
@@ -378,6 +389,8 @@ class Conversation:
             elif isinstance(item, UserTurn):
                 actions = self.session.user_text(item.text)
             elif isinstance(item, _ClientEvent):
+                self._client_slots.release()
+                self.client_backlog -= 1
                 actions = self.session.client_event(item.event)
             else:
                 internal = self._downstream is not None and self.session.is_internal(item)

@@ -22,7 +22,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from engine.cli.transcript import TranscriptPrinter
 from engine.emulator.script import Script
 from engine.emulator.server import Emulator
-from engine.runtime.conversation import Conversation
+from engine.runtime.conversation import CLIENT_BACKLOG, Conversation
 from engine.runtime.limits import RelayLimits
 from engine.runtime.relay import Relay
 from engine.session import MemorySink
@@ -332,3 +332,40 @@ def test_a_printer_never_blocks_or_breaks_on_hostile_text() -> None:
     line = buffer.getvalue()
     assert "\x1b" not in line and "\u202e" not in line and "\\x1b[2J\\u202eevil" in line
     assert "(+1509 chars)" in line and len(line) < 600
+
+
+def test_a_client_that_floods_without_reading_holds_a_bounded_backlog() -> None:
+    """It sends 3,000 messages and reads nothing: the relay stops reading it past CLIENT_BACKLOG unhandled
+    events (TCP pushes back), so the backlog stays bounded until the slow-reader timeout cuts it off."""
+
+    async def hostile(relay: Relay) -> tuple[str | None, int]:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, relay.server.sockets[0].getsockname())
+        ws = await connect(relay.url, sock=sock, max_queue=1, max_size=None)
+        seen: list[Conversation] = []
+        peak = [0]
+
+        async def sample() -> None:
+            while True:
+                for _, c in list(relay.active.values()):
+                    if c is not None:
+                        peak[0] = max(peak[0], c.client_backlog)
+                await asyncio.sleep(0.002)
+
+        sampler = asyncio.create_task(sample())
+        watcher = asyncio.create_task(_watch(relay, seen))
+        try:
+            for _ in range(3000):
+                await ws.send(json.dumps(say_event("z" * 2000)))
+        except ConnectionClosed:
+            pass
+        await watcher
+        sampler.cancel()
+        ws.transport.abort()
+        return next(c.ended_by for c in seen if c.ended_by is not None), peak[0]
+
+    limits = RelayLimits(send_timeout_s=2.0, write_limit=16 * 1024)
+    (ended_by, peak), _, _, _ = scenario(hostile, limits=limits)
+    assert ended_by == "slow_reader" and peak <= CLIENT_BACKLOG
