@@ -27,6 +27,7 @@ import sys
 import time
 from pathlib import Path
 
+from bench_relay import FLOW as PLAIN_FLOW
 from benchlib import machine_line, percentiles, table, write_section
 
 from engine.compile.pipeline import CompiledFlow, compile_document
@@ -226,18 +227,6 @@ async def bench_loopback(
     return samples
 
 
-RELAY_FLOW = """
-[flow]
-name = "plain"
-entry = "ping"
-recovery = "ping"
-
-[agents.ping]
-instructions = "Answer briefly."
-terminal = true
-"""
-
-
 async def _plain_turns(url: str, turns: int, compression: str | None) -> list[float]:
     """Seconds from sending a user message (and ``response.create``) to its ``response.done``."""
     from websockets.asyncio.client import connect
@@ -292,7 +281,7 @@ def main() -> None:
     print("… loopback", file=sys.stderr, flush=True)
     loop = asyncio.run(bench_loopback(compiled, args.turns, reset))
     print("… relay", file=sys.stderr, flush=True)
-    relayed = asyncio.run(bench_relay(compile_document(parse_flow(RELAY_FLOW, "plain.toml")), args.turns))
+    relayed = asyncio.run(bench_relay(compile_document(parse_flow(PLAIN_FLOW, "plain.toml")), args.turns))
     (bare50,) = percentiles(core["bare"], 50)
     rows = []
     for name, label in (
