@@ -77,6 +77,17 @@ class UpstreamClosed(UpstreamError):
         super().__init__(f"upstream {url} closed the connection (code {code})")
 
 
+class Received(dict[str, Any]):
+    """A decoded server event that remembers the text frame it came in: a relay passes it on as received
+    (no re-encoding) when it forwards the event unchanged."""
+
+    __slots__ = ("frame",)
+
+    def __init__(self, event: Event, frame: str) -> None:
+        super().__init__(event)
+        self.frame = frame
+
+
 class RealtimeClient:
     """A connected Realtime websocket; create it with :meth:`connect` (or :meth:`open` + :meth:`close`)."""
 
@@ -172,7 +183,8 @@ class RealtimeClient:
             frame = await self.ws.recv()
         except ConnectionClosed as exc:
             raise self._closed_error(exc) from None
-        return decode(frame)
+        event = decode(frame)
+        return Received(event, frame) if isinstance(frame, str) else event
 
     def __aiter__(self) -> AsyncIterator[Event | ProtocolError]:
         return self._events()

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from websockets.exceptions import ConnectionClosed
 
 from engine.errors import SwitchboardError
-from engine.runtime.client import UpstreamError
+from engine.runtime.client import Received, UpstreamError
 from engine.runtime.tools import ToolRegistry, ToolTimedOut, ToolUnavailable, describe_exception
 from engine.session.actions import Action, Audit, CancelEscalation, Escalate, RunTool, Send, ToolFailure
 from engine.session.audit import AuditSink
@@ -224,7 +224,7 @@ class Conversation:
             async with self._running():
                 self._spawn(self._read_downstream(downstream))
                 await self._start()
-                await self._wait_until(lambda _: False, float("inf"), closing_is_error=False)
+                await self._pumping  # it ends only when either side closes: no wake-up per input
         finally:
             await self._execute(self.session.finish())
         return self._closed.error if self._closed is not None else None
@@ -243,10 +243,11 @@ class Conversation:
         shown = self._calls.view(event)
         if shown is None:
             return True
-        event = shown
         if not self._options.expose_session:
-            event = redact_session(event, self.session.agent)
-        return await self._send_down(downstream, encode(event))
+            shown = redact_session(shown, self.session.agent)
+        if shown is event and isinstance(event, Received):  # unchanged: the frame as it came
+            return await self._send_down(downstream, event.frame)
+        return await self._send_down(downstream, encode(shown))
 
     async def _send_down(self, downstream: Downstream, frame: str) -> bool:
         try:  # asyncio.timeout, not wait_for: no task per frame on the pass-through path
@@ -298,7 +299,7 @@ class Conversation:
     async def _running(self) -> AsyncIterator[None]:
         """The reader and the pump run inside; on the way out they (and tool tasks) are cancelled."""
         self._spawn(self._read())
-        self._spawn(self._pump())
+        self._pumping = self._spawn(self._pump())
         try:
             yield
         finally:

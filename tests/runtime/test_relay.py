@@ -233,3 +233,32 @@ def test_initial_context_comes_from_the_server_side_hook_per_connection() -> Non
 def test_a_fixed_context_with_an_undeclared_key_is_refused_at_start_up(desk: CompiledFlow) -> None:
     with pytest.raises(ContextError, match="'user_id' is not declared"):
         Relay(desk, "ws://127.0.0.1:9/v1/realtime", audit=MemorySink(), context={"user_id": "u-1"})
+
+
+def test_an_event_the_relay_does_not_change_goes_down_as_the_frame_it_came_in() -> None:
+    """Pass-through is not re-encoded: the client gets the upstream's frame byte for byte (spacing, key
+    order), while an event the relay edits (a redacted session) is encoded anew."""
+    from websockets.asyncio.server import serve
+
+    odd = '{"type" : "rate_limits.updated",  "event_id":"ev_1", "rate_limits" : []}'
+
+    async def upstream(ws: Any) -> None:
+        await ws.send(odd)
+        async for _ in ws:  # keep the connection until the relay closes it
+            pass
+
+    async def main() -> str:
+        async with serve(upstream, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            async with Relay(
+                compile_document(parse_flow(FLOW, "desk.toml")),
+                f"ws://127.0.0.1:{port}/v1/realtime",
+                audit=MemorySink(),
+            ) as relay:
+                async with connect(relay.url) as ws:
+                    async for frame in ws:
+                        if "rate_limits" in str(frame):
+                            return str(frame)
+        raise AssertionError("no rate_limits.updated")
+
+    assert run(main()) == odd
