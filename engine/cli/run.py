@@ -86,7 +86,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from engine.runtime.audit_file import JsonlSink
     from engine.runtime.client import UpstreamError
     from engine.runtime.conversation import ConversationError
-    from engine.runtime.relay import flow_hash
     from engine.runtime.runner import RunOptions, run_conversation, script_or_empty, stdin_lines
     from engine.runtime.tools import ToolBindingError
     from engine.session.audit import AuditSink, MemorySink, Stamped
@@ -111,7 +110,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         err.print(f"switchboard run: {args.script} has no [[turn]] entries", markup=False)
         return EXIT_USAGE
     file = JsonlSink(args.audit) if args.audit else None
-    sink: AuditSink = Stamped(file or MemorySink(), compiled.flow.flow.name, flow_hash(compiled))
+    sink: AuditSink = Stamped.of(file or MemorySink(), compiled.flow)
     options = RunOptions(
         upstream=args.upstream,
         api_key=api_key,

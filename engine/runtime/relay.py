@@ -21,7 +21,6 @@ every audit record carries the flow's name and content hash.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 import uuid
@@ -56,11 +55,6 @@ log = OneLineLog(logging.getLogger("switchboard.relay"))
 
 UPSTREAM_CLOSE_S = 1.0
 """How long closing the upstream may wait for its close frame once the client side has been cut off."""
-
-
-def flow_hash(compiled: CompiledFlow) -> str:
-    """The flow's content hash: the first 12 hex digits of the sha256 of its model (prompt files resolved)."""
-    return hashlib.sha256(compiled.flow.model_dump_json().encode()).hexdigest()[:12]
 
 
 def new_conversation_id() -> str:
@@ -104,8 +98,8 @@ class Relay(RealtimeServer):
             else upstream_compression
         )
         """permessage-deflate towards the upstream: off on a loopback hop (``"auto"``), on for a remote one."""
-        self.flow_hash = flow_hash(compiled)
-        self.audit: AuditSink = Stamped(audit, compiled.flow.flow.name, self.flow_hash)
+        self.audit = Stamped.of(audit, compiled.flow)
+        self.flow_hash = self.audit.flow_hash
         self.on_action = on_action
         self.tools = ToolRegistry.from_flow(compiled.doc)
         self.supervisor: SupervisorBackend | None = (

@@ -4,9 +4,13 @@ The file sink (JSON Lines) is I/O and lives in :mod:`engine.runtime.audit_file`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from engine.flow.model import Flow
 
 Outcome = Literal[
     "done",
@@ -98,11 +102,21 @@ class CountingSink:
         self.counts[record.kind] = self.counts.get(record.kind, 0) + 1
 
 
+def flow_hash(flow: Flow) -> str:
+    """The flow's content hash: the first 12 hex digits of the sha256 of its model (prompt files resolved)."""
+    return hashlib.sha256(flow.model_dump_json().encode()).hexdigest()[:12]
+
+
 class Stamped:
     """Writes each record to ``sink`` with the flow's identity (name and content hash) filled in."""
 
     def __init__(self, sink: AuditSink, flow: str, flow_hash: str) -> None:
         self.sink, self.flow, self.flow_hash = sink, flow, flow_hash
+
+    @classmethod
+    def of(cls, sink: AuditSink, flow: Flow) -> Stamped:
+        """``sink`` stamped with ``flow``'s name and :func:`flow_hash` (what ``run`` and ``serve`` write)."""
+        return cls(sink, flow.flow.name, flow_hash(flow))
 
     def write(self, record: AuditRecord) -> None:
         self.sink.write(replace(record, flow=self.flow, flow_hash=self.flow_hash))
