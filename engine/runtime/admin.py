@@ -12,14 +12,13 @@ HTTP/1.1 is parsed by ``h11``; one request per connection, bodies capped at :dat
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import h11
 
-from engine.runtime.auth import DEFAULT_TTL_S, AuthError, ClientSecrets, bearer
+from engine.runtime.auth import DEFAULT_TTL_S, AuthError, ClientSecrets, bearer, is_token
 from engine.session.context import ContextError
 
 PATH = "/v1/realtime/client_secrets"
@@ -87,9 +86,8 @@ class AdminServer:
             return 404, _error(f"no such endpoint (try POST {PATH})")
         if request.method != b"POST":
             return 405, _error("use POST")
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in request.headers}
-        credential = bearer({"Authorization": headers.get("authorization", "")})
-        if credential is None or not hmac.compare_digest(credential.encode(), self._token.encode()):
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in request.headers}  # h11: lower-case
+        if not is_token(bearer(headers), self._token):
             return 401, _error("minting client secrets needs the server token (Authorization: Bearer ...)")
         try:
             params = json.loads(body or b"{}")

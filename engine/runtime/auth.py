@@ -103,6 +103,15 @@ class ClientSecrets:
         return Grant("secret", flow, {str(k): str(v) for k, v in context.items()}, expires_at)
 
 
+def is_token(credential: str | None, token: str | None) -> bool:
+    """Whether ``credential`` is the server ``token`` (constant-time; no token configured: never)."""
+    return (
+        credential is not None
+        and token is not None
+        and hmac.compare_digest(credential.encode(), token.encode())
+    )
+
+
 def bearer(headers: Mapping[str, str]) -> str | None:
     """The credential of an ``Authorization: Bearer …`` header (or ``None``)."""
     value = headers.get("Authorization") or headers.get("authorization")
@@ -132,7 +141,7 @@ class Gate:
         credential = bearer(headers)
         if credential is None:
             raise AuthError("missing credential: send Authorization: Bearer <token or client secret>")
-        if self.token is not None and hmac.compare_digest(credential.encode(), self.token.encode()):
+        if is_token(credential, self.token):
             return Grant("token")
         if self.client_secrets is not None and credential.startswith(SECRET_PREFIX):
             grant = self.client_secrets.verify(credential)

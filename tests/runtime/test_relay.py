@@ -18,6 +18,7 @@ from engine.session import MemorySink
 from engine.session.context import ContextError
 from tests.e2e_helpers import Recorder
 from tests.realtime_schema import run
+from tests.runtime.relay_helpers import next_event
 
 FLOW = """
 [flow]
@@ -132,7 +133,7 @@ def test_malformed_client_frames_get_an_error_and_the_connection_stays(desk: Com
         async with emulator, Relay(desk, emulator.url, audit=MemorySink()) as relay:
             async with connect(relay.url) as ws:
                 await ws.send("{not json")
-                error = await _next(ws, "error")
+                error = await next_event(ws, "error")
                 await ws.send(
                     json.dumps(
                         {
@@ -146,7 +147,7 @@ def test_malformed_client_frames_get_an_error_and_the_connection_stays(desk: Com
                     )
                 )
                 await ws.send(json.dumps({"type": "response.create"}))
-                done = await _next(ws, "response.output_text.done")
+                done = await next_event(ws, "response.output_text.done")
                 return error, done
 
     error, done = run(main())
@@ -158,7 +159,7 @@ def test_unreachable_upstream_is_reported_to_the_client(desk: CompiledFlow) -> N
     async def main() -> tuple[dict[str, Any], int | None]:
         async with Relay(desk, "ws://127.0.0.1:9/v1/realtime", audit=MemorySink()) as relay:
             async with connect(relay.url) as ws:
-                error = await _next(ws, "error")
+                error = await next_event(ws, "error")
                 await ws.wait_closed()
                 return error, ws.close_code
 
@@ -167,14 +168,6 @@ def test_unreachable_upstream_is_reported_to_the_client(desk: CompiledFlow) -> N
     assert error["error"]["code"] == "upstream_error" and "reference err_" in message
     assert "127.0.0.1:9" not in message  # the upstream's URL (and any HTTP body) stays in the server log
     assert code == 1011
-
-
-async def _next(ws: Any, kind: str) -> dict[str, Any]:
-    async for frame in ws:
-        event: dict[str, Any] = json.loads(frame)
-        if event["type"] == kind:
-            return event
-    raise AssertionError(f"connection closed before {kind}")
 
 
 CONTEXT_SCRIPT = """
@@ -212,13 +205,13 @@ def test_initial_context_comes_from_the_server_side_hook_per_connection() -> Non
             item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
             await ws.send(json.dumps({"type": "conversation.item.create", "item": item}))
             await ws.send(json.dumps({"type": "response.create"}))
-            return await _next(ws, "response.output_text.done")
+            return await next_event(ws, "response.output_text.done")
 
     async def main() -> tuple[dict[str, Any], dict[str, Any], int | None]:
         emulator = Emulator(Script.parse(CONTEXT_SCRIPT, "relay"))
         async with emulator, Relay(compiled, emulator.url, audit=sink, context=hook) as relay:
             async with connect(relay.url + "?caller=boom") as ws:
-                refused = await _next(ws, "error")
+                refused = await next_event(ws, "error")
                 await ws.wait_closed()
             answer = await say(relay.url + "?caller=42", "bill me")
             return refused, answer, ws.close_code
