@@ -44,13 +44,20 @@ def _context_or_report(args: argparse.Namespace, compiled: Any) -> dict[str, Any
         return None
 
 
+API_KEY_FILE_MAX = 64 * 1024
+"""The largest ``--api-key-file`` read (a key is ~200 bytes)."""
+
+
 def _api_key(args: argparse.Namespace) -> str | None:
     """The upstream key: ``--api-key-file``'s first line, else ``None`` (the client reads ``$OPENAI_API_KEY``).
 
     There is deliberately no ``--api-key VALUE``: a command line is visible to every user of the machine."""
+    from engine.flow.files import read_confined
+
     if args.api_key_file is None:
         return None
-    text = Path(args.api_key_file).read_text(encoding="utf-8").strip()
+    # bounded and non-blocking like every file read here: /dev/zero or a FIFO is an error, not a hang
+    text = read_confined(args.api_key_file, None, max_bytes=API_KEY_FILE_MAX).strip()
     if not text:
         raise ValueError(f"{args.api_key_file} holds no API key")
     return text.splitlines()[0].strip()

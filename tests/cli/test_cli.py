@@ -266,3 +266,24 @@ def test_log_counts_tool_calls_per_tool_and_conversation(
     assert cells["lookup"] == ["2", "", "", "1"]  # ok, failed, refused, timed out
     assert cells["freeze_card"] == ["", "1", "1", ""]
     assert "5 tool calls (ok 2, failed 1, refused 1, timed out 1)" in out
+
+
+@pytest.mark.parametrize("hostile", ["/dev/zero", "fifo", "missing"])
+def test_a_hostile_api_key_file_is_a_clear_error_not_a_hang(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, hostile: str
+) -> None:
+    import os
+
+    path = tmp_path / hostile if hostile != "/dev/zero" else Path(hostile)
+    if hostile == "fifo":
+        os.mkfifo(path)
+    code, _, err = run_cli(
+        capsys,
+        "run",
+        "flows/retail.toml",
+        "--script",
+        "flows/scripts/retail.toml",
+        "--api-key-file",
+        str(path),
+    )
+    assert code == EXIT_USAGE and "switchboard run:" in err
