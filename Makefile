@@ -58,6 +58,7 @@ emulate: install
 
 schema: install
 	$(SB) schema > schemas/flow.schema.json
+	$(SB) schema --script > schemas/script.schema.json
 
 check: install
 	$(BIN)/ruff check engine tests tools

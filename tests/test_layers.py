@@ -31,8 +31,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("engine.supervisor",),  # 6
     ("engine.emulator",),  # 7
     ("engine.runtime",),  # 8
-    ("engine.render",),  # 9
-    ("engine.cli",),  # 10
+    ("engine.flowtest",),  # 9: flow tests: expectations checked, suites generated, coverage
+    ("engine.render",),  # 10
+    ("engine.cli",),  # 11
 )
 
 

@@ -16,6 +16,7 @@ from engine.flow.document import FORMATS
 from engine.flow.schema import flow_json_schema_text
 
 if TYPE_CHECKING:
+    from engine.flowtest.case import FlowCache
     from engine.verify.suppress import Suppressed
 
 NOT_FLOWS = {"scripts", "prompts", "tools"}
@@ -23,10 +24,13 @@ NOT_FLOWS = {"scripts", "prompts", "tools"}
 
 
 def find_flow_files(paths: Iterable[str], exclude: Sequence[str] = ()) -> list[Path]:
-    """Files as given; folders expanded to their ``.toml``/``.json`` flows (companion folders skipped).
+    """Files as given; folders expanded to their ``.toml``/``.json`` flows and scripts (in companion
+    folders, only the scripts that name their flow: the others are a flow's rules files).
 
     Whatever is named like a flow is listed, FIFOs and dangling links too: lint reports each as ``SB001``
     rather than skipping it in silence."""
+    from engine.flowtest.case import names_flow
+
     found: list[Path] = []
     for raw in paths:
         path = Path(raw)
@@ -36,7 +40,7 @@ def find_flow_files(paths: Iterable[str], exclude: Sequence[str] = ()) -> list[P
                 for p in path.rglob("*")
                 if p.suffix in FORMATS
                 and not p.is_dir()
-                and not NOT_FLOWS & set(p.relative_to(path).parts[:-1])
+                and (not NOT_FLOWS & set(p.relative_to(path).parts[:-1]) or names_flow(p))
             )
         else:
             candidates = [path]
@@ -54,8 +58,11 @@ def cmd_lint(args: argparse.Namespace) -> int:
     findings: list[Diagnostic] = []
     suppressed: list[Suppressed] = []
     unreadable = False
+    from engine.flowtest.case import FlowCache
+
+    flows = FlowCache(import_tools=args.import_tools)
     for path in files:
-        found, quiet = lint_file(path, import_tools=args.import_tools)
+        found, quiet = lint_file(path, import_tools=args.import_tools, flows=flows)
         findings += found
         suppressed += quiet
         unreadable |= any(d.code == "SB001" for d in found)
@@ -74,13 +81,18 @@ def cmd_lint(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if failing else EXIT_OK
 
 
-def lint_file(path: Path, *, import_tools: bool = False) -> tuple[list[Diagnostic], list[Suppressed]]:
+def lint_file(
+    path: Path, *, import_tools: bool = False, flows: FlowCache | None = None
+) -> tuple[list[Diagnostic], list[Suppressed]]:
     """Every finding for one flow file (what ``run`` would refuse, and the warnings), and the warnings its
-    ignores suppressed. A bug of ours on one file is reported as that file's finding (``SB000``), so it
-    never hides the other files' findings."""
+    ignores suppressed; for a script, what it names that its flow lacks. A bug of ours on one file is
+    reported as that file's finding (``SB000``), so it never hides the other files' findings."""
+    from engine.flowtest.case import is_script_file, lint_script
     from engine.runtime.prepare import lint_flow
 
     try:  # a flow that passes is compiled and bound too: lint proves it runs
+        if is_script_file(path):
+            return lint_script(path, flows or FlowCache(import_tools=import_tools)), []
         linted = lint_flow(path, import_tools=import_tools)
         return list(linted.findings), list(linted.suppressed)
     except FlowError as exc:
@@ -91,5 +103,10 @@ def lint_file(path: Path, *, import_tools: bool = False) -> tuple[list[Diagnosti
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
+    if args.script:
+        from engine.emulator.schema import script_json_schema_text
+
+        sys.stdout.write(script_json_schema_text())
+        return EXIT_OK
     sys.stdout.write(flow_json_schema_text())
     return EXIT_OK

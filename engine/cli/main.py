@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 from engine.cli.console import package_version
 from engine.cli.lint import cmd_lint, cmd_schema
+from engine.cli.test import add_test_parser
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -82,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rule.set_defaults(func=deferred("engine.cli.rule", "cmd_rule"))
 
-    schema = sub.add_parser("schema", help="print the flow JSON Schema")
+    schema = sub.add_parser("schema", help="print the flow JSON Schema (or the script's, with --script)")
+    schema.add_argument("--script", action="store_true", help="the schema of test and emulator scripts")
     schema.set_defaults(func=cmd_schema)
 
     for name, help_text in (
@@ -174,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     emulate.add_argument("--port", type=int, default=8765)
     emulate.add_argument("--script", metavar="FILE", help="the emulator's rules (TOML)")
     emulate.set_defaults(func=deferred("engine.cli.run", "cmd_emulate"))
+
+    add_test_parser(sub)
 
     log = sub.add_parser("log", help="summarise an audit log")
     log.add_argument("file", metavar="FILE")

@@ -90,6 +90,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     import asyncio
 
     from engine.cli.transcript import TranscriptPrinter
+    from engine.flowtest.observe import Recorder
     from engine.runtime.audit_file import JsonlSink
     from engine.runtime.client import UpstreamError
     from engine.runtime.conversation import ConversationError
@@ -128,6 +129,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     target = args.upstream or "embedded emulator"
     out.print(f"[bold]{compiled.flow.flow.name}[/]: entry [bold]{compiled.flow.flow.entry}[/] · {target}")
+    printer, recorder = TranscriptPrinter(out), Recorder()
+
+    def on_action(action: Any) -> None:
+        printer(action)
+        recorder(action)
+
     try:
         session = asyncio.run(
             run_conversation(
@@ -135,7 +142,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 script,
                 sink,
                 options,
-                on_action=TranscriptPrinter(out),
+                on_action=on_action,
                 read_line=stdin_lines if args.command == "chat" else None,
             )
         )
@@ -153,7 +160,24 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"ended with [bold]{session.agent}[/] after {session.depth} handoff(s)"
         + (f"; audit log: {args.audit}" if args.audit else "")
     )
+    if args.command == "run":
+        return _scripted_run_status(recorder.observation, len(script.turns))
     return EXIT_OK
+
+
+def _scripted_run_status(observation: Any, turns: int) -> int:
+    """``run`` fails when a response matched no emulator rule (the script does not cover the flow) or the
+    conversation ended before every scripted turn was said."""
+    missed = [t.index + 1 for t in observation.turns if t.misses]
+    if missed:
+        err.print(
+            f"switchboard run: no script rule matched a response in turn(s) {', '.join(map(str, missed))}",
+            markup=False,
+        )
+    said = len(observation.turns)
+    if said < turns:
+        err.print(f"switchboard run: the conversation ended after {said} of {turns} turn(s)", markup=False)
+    return EXIT_FINDINGS if missed or said < turns else EXIT_OK
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

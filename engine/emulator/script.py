@@ -21,7 +21,12 @@ calls = [{ name = "lookup_orders", arguments = {} }]  # ... and/or several
 [[turn]]                                   # user turns for the conversation runner
 user = "Hi, I want to return my snowboard"
 interrupt = false                          # true: barge in (say it while an escalation is pending)
+expect = { agent = "returns" }             # what must have happened in the turn (engine.emulator.expect)
 ```
+
+A script may also name its flow (``flow = "../retail.toml"``), give trusted initial context
+(``context = { caller = "…" }``) and check the end (``[expect]``): see :mod:`engine.emulator.expect` and
+docs/testing.md. ``switchboard test`` runs such scripts; ``run`` and ``emulate`` ignore the expectations.
 """
 
 from __future__ import annotations
@@ -31,14 +36,24 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from engine.emulator.expect import EndExpect, TurnExpect
 from engine.flow.diagnostics import Diagnostic, DocumentError
-from engine.flow.document import load_document, parse_document, regex_field, validate_document
+from engine.flow.document import (
+    FORMATS,
+    Parsed,
+    SourceMap,
+    parse_document,
+    read_document,
+    regex_field,
+    validate_document,
+)
+from engine.supervisor.scripted import Rule as SupervisorRule
 
-__all__ = ["Call", "MatchState", "Rule", "Script", "ScriptError", "Turn"]
+__all__ = ["Call", "MatchState", "Rule", "Script", "ScriptDocument", "ScriptError", "Turn"]
 
 
 class ScriptError(DocumentError):
@@ -185,42 +200,101 @@ class Turn(_Strict):
     user: str
     interrupt: bool = False
     """Say it as soon as no response is in flight, without waiting for the session to be idle (barge-in)."""
+    expect: TurnExpect | None = None
+    """What must have happened once the turn is answered (checked by ``switchboard test``)."""
 
 
-class _Document(_Strict):
-    rule: list[Rule] = []
-    turn: list[Turn] = []
+class ScriptDocument(_Strict):
+    """A whole script file (the JSON Schema ``switchboard schema --script`` prints is generated from it)."""
+
+    model_config = ConfigDict(title="Switchboard script")
+
+    schema_ref: str = Field(default="", alias="$schema", exclude=True, description="Ignored.")
+    flow: str | None = Field(default=None, description="The flow this script tests, relative to the script.")
+    description: str = ""
+    context: dict[str, str] = Field(
+        default_factory=dict, description="Trusted initial context (the flow's `initial_context` keys)."
+    )
+    rule: list[Rule] = Field(
+        default_factory=list, description="The emulator's answers: the first match answers."
+    )
+    turn: list[Turn] = Field(default_factory=list, description="The user's turns, in order.")
+    expect: EndExpect | None = Field(default=None, description="How the conversation must end.")
+    supervisor: list[SupervisorRule] = Field(
+        default_factory=list,
+        description="Scripted supervisor rules tried first in this script's conversation (a test can make the "
+        "supervisor hang or fail); with them, a flow's openai supervisor is replaced by a scripted one.",
+    )
 
 
 class Script:
-    """A parsed emulator script: ``rules`` (first match answers) and user ``turns``."""
+    """A parsed emulator script: ``rules`` (first match answers) and user ``turns``; for ``switchboard test``
+    also the flow it names, its initial context, its end expectations and where each node stands."""
 
     def __init__(
-        self, rules: Sequence[Rule] = (), turns: Sequence[Turn] = (), name: str = "<script>"
+        self,
+        rules: Sequence[Rule] = (),
+        turns: Sequence[Turn] = (),
+        name: str = "<script>",
+        *,
+        flow: str | None = None,
+        context: dict[str, str] | None = None,
+        expect: EndExpect | None = None,
+        supervisor: Sequence[SupervisorRule] = (),
+        source: SourceMap | None = None,
     ) -> None:
         self.rules = [rule.model_copy() for rule in rules]
         for i, rule in enumerate(self.rules):
             rule._index = i
         self.turns = list(turns)
         self.name = name
+        self.flow = flow
+        self.context = dict(context or {})
+        self.expect = expect
+        self.supervisor = list(supervisor)
+        self.source = source or SourceMap(name)
+
+    @property
+    def has_expectations(self) -> bool:
+        """Whether the script checks anything (an ``[expect]`` table or a turn's ``expect``)."""
+        return self.expect is not None or any(t.expect is not None for t in self.turns)
+
+    @property
+    def flow_path(self) -> Path | None:
+        """The flow the script names, resolved against the script's folder."""
+        return None if self.flow is None else Path(self.name).parent / self.flow
 
     @classmethod
     def load(cls, path: str | Path) -> Script:
-        """Read and parse a script file (``ScriptError`` names file:line:col on any problem)."""
+        """Read and parse a script file, TOML or JSON (``ScriptError`` names file:line:col on any problem)."""
+        path = Path(path)
         try:
-            doc = load_document(Path(path), _Document, "script")
+            text = read_document(path, "script")
         except DocumentError as exc:
             raise ScriptError(exc.diagnostics) from None
-        return cls(doc.rule, doc.turn, str(path))
+        return cls.parse(text, str(path), FORMATS.get(path.suffix, "toml"))
 
     @classmethod
-    def parse(cls, text: str, name: str = "<script>") -> Script:
+    def parse(cls, text: str, name: str = "<script>", fmt: Literal["toml", "json"] = "toml") -> Script:
         """Parse script text; ``name`` is the file name used in error messages."""
         try:
-            doc = validate_document(_Document, parse_document(text, name))
+            parsed = parse_document(text, name, fmt)
+            return cls.of(validate_document(ScriptDocument, parsed), parsed, name)
         except DocumentError as exc:
             raise ScriptError(exc.diagnostics) from None
-        return cls(doc.rule, doc.turn, name)
+
+    @classmethod
+    def of(cls, doc: ScriptDocument, parsed: Parsed, name: str) -> Script:
+        return cls(
+            doc.rule,
+            doc.turn,
+            name,
+            flow=doc.flow,
+            context=doc.context,
+            expect=doc.expect,
+            supervisor=doc.supervisor,
+            source=parsed.source,
+        )
 
     def match(self, state: MatchState) -> Rule | None:
         """The first rule whose conditions all hold, or ``None``."""

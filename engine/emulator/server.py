@@ -41,11 +41,13 @@ from engine.emulator.session import (
 from engine.wire.protocol import Event, ProtocolError, check_client_event, decode, encode, new_id
 from engine.wire.server import RealtimeServer
 
-__all__ = ["Emulator", "EmulatorStats", "Faults"]
+__all__ = ["NO_RULE_MATCHED", "Emulator", "EmulatorStats", "Faults"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "gpt-realtime"
+NO_RULE_MATCHED = "(emulator) no rule matched"
+"""How the emulator's answer to a response no script rule matches begins (the rest: what it followed)."""
 Observer = Callable[[Literal["client", "server"], Event], None]
 
 
@@ -164,7 +166,7 @@ class _Response:
             plan: list[tuple[str, Any]] = [("say", summary_of(self._context()))]
         elif rule is None:
             heard = state.user_text if state.function_output is None else f"output of {state.function_name}"
-            plan = [("say", f"(emulator) no rule matched: {heard or ''}")]
+            plan = [("say", f"{NO_RULE_MATCHED}: {heard or ''}")]
         else:
             plan = [("say", rule.render_say(state))] if rule.say is not None else []
             plan += [("call", call) for call in rule.all_calls]

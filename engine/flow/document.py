@@ -170,11 +170,6 @@ def validate_document(
         raise DocumentError([*parsed.problems, *problems]) from None
 
 
-def load_document(path: Path, model: type[M], what: str, *, context: dict[str, Any] | None = None) -> M:
-    """Read, parse and validate a TOML document (emulator scripts, supervisor rules)."""
-    return validate_document(model, parse_document(read_document(path, what), str(path)), context=context)
-
-
 def regex_field(value: object) -> object:
     """A pydantic ``before`` validator: a string becomes a compiled pattern, or a clear error."""
     if isinstance(value, str):

@@ -21,7 +21,9 @@ from engine.session.actions import Action
 from engine.session.audit import AuditSink
 from engine.session.context import initial_context
 from engine.session.core import Session
+from engine.supervisor.backend import SupervisorBackend
 from engine.supervisor.factory import make_supervisor
+from engine.supervisor.scripted import ScriptedSupervisor
 from engine.wire.protocol import ProtocolError
 
 
@@ -53,6 +55,33 @@ async def connect(
         yield client
 
 
+def _supervisor(
+    compiled: CompiledFlow, script: Script, tools: ToolRegistry, options: RunOptions
+) -> SupervisorBackend:
+    """The flow's supervisor; a script's own supervisor rules are tried first (and stand in for an openai
+    backend, which a test cannot reach)."""
+    config = compiled.flow.supervisor
+    if not script.supervisor:
+        return make_supervisor(compiled.doc, tools, base_url=options.supervisor_url, api_key=options.api_key)
+    rules = list(script.supervisor)
+    if config is not None and config.backend == "scripted":
+        own = make_supervisor(compiled.doc, tools)
+        assert isinstance(own, ScriptedSupervisor)
+        rules += own.rules
+    return ScriptedSupervisor(rules, tools, name=f"{script.name} (supervisor rules)")
+
+
+def new_session(compiled: CompiledFlow, options: RunOptions) -> Session:
+    """A fresh session of ``compiled`` with the options' modalities and trusted initial context."""
+    return Session(
+        compiled,
+        f"conv-{uuid.uuid4().hex[:8]}",
+        clock=time.time,
+        modalities=options.modalities,
+        initial_context=initial_context(compiled.flow, options.context),
+    )
+
+
 async def run_conversation(
     compiled: CompiledFlow,
     script: Script,
@@ -62,21 +91,16 @@ async def run_conversation(
     on_action: Callable[[Action | ProtocolError], None],
     turns: Sequence[UserTurn] | None = None,
     read_line: Callable[[], object] | None = None,
+    session: Session | None = None,
 ) -> Session:
-    """Run one conversation; the scripted ``turns`` (default: the script's) or ``read_line`` give the user's."""
+    """Run one conversation; the scripted ``turns`` (default: the script's) or ``read_line`` give the user's.
+
+    Pass a ``session`` from :func:`new_session` to read its state when the run raises."""
     tools = ToolRegistry.from_flow(compiled.doc)
-    supervisor = None
+    supervisor: SupervisorBackend | None = None
     if compiled.flow.supervisor is not None:
-        supervisor = make_supervisor(
-            compiled.doc, tools, base_url=options.supervisor_url, api_key=options.api_key
-        )
-    session = Session(
-        compiled,
-        f"conv-{uuid.uuid4().hex[:8]}",
-        clock=time.time,
-        modalities=options.modalities,
-        initial_context=initial_context(compiled.flow, options.context),
-    )
+        supervisor = _supervisor(compiled, script, tools, options)
+    session = session or new_session(compiled, options)
     async with connect(compiled, script, options) as client:
         conversation = Conversation(session, client, tools, audit, on_action, supervisor)
         if read_line is not None:
@@ -104,4 +128,4 @@ def script_or_empty(path: str | Path | None) -> Script:
     return Script.load(path) if path else Script(name="<no script>")
 
 
-__all__ = ["RunOptions", "run_conversation", "script_or_empty", "stdin_lines"]
+__all__ = ["RunOptions", "new_session", "run_conversation", "script_or_empty", "stdin_lines"]

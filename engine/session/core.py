@@ -530,17 +530,20 @@ class Session:
             for k in carry or []
             if isinstance(arguments.get(k), str) and k not in self._context
         }
-        guard: tuple[Outcome, str] | None = None
+        guard: tuple[Outcome, str, str] | None = None
         limit = self._flow.agents[target].max_visits
         if self._depth >= self._flow.flow.max_handoff_depth:
-            guard = ("capped", f"the handoff depth cap ({self._flow.flow.max_handoff_depth}) is reached")
+            cap = self._flow.flow.max_handoff_depth
+            guard = ("capped", "max_handoff_depth", f"the handoff depth cap ({cap}) is reached")
         elif limit is not None and self._visits[target] >= limit:
-            guard = ("recovered", f"'{target}' reached its visit budget ({limit})")
+            guard = ("recovered", "max_visits", f"'{target}' reached its visit budget ({limit})")
         if guard is not None:
-            outcome, why = guard
+            outcome, budget, why = guard
             if source == recovery:
-                return self._refuse_handoff(call, target, arguments, f"{why}; staying with '{recovery}'")
-            return self._reroute(call.call_id, target, outcome, why, reason)
+                return self._refuse_handoff(
+                    call, target, arguments, f"{why}; staying with '{recovery}'", guard=budget
+                )
+            return self._reroute(call.call_id, target, outcome, why, reason, guard=budget)
         trusted = self._visible.intersection(self._context)
         missing = [
             k
@@ -555,7 +558,7 @@ class Session:
                     f" (a value stated in the conversation for {', '.join(unverified)} is a claim, "
                     "not a fact: a tool must set it)"
                 )
-            return self._refuse_handoff(call, target, arguments, why, claimed=claimed)
+            return self._refuse_handoff(call, target, arguments, why, claimed=claimed, missing=missing)
         if self._job is not None:  # e.g. a second transfer call in the same response
             return self._refuse_handoff(call, target, arguments, "another handoff is still under way")
         policy = hist.policy(self._flow, source, target)
@@ -714,14 +717,19 @@ class Session:
         if self.agent == self._flow.flow.recovery:
             arguments = json.loads(job.call.arguments or "{}")
             return self._refuse_handoff(job.call, job.target, arguments, why)
-        return self._reroute(job.call.call_id, job.target, "recovered", why, job.reason)
+        return self._reroute(job.call.call_id, job.target, "recovered", why, job.reason, guard="history")
 
     def _carried_values(self, carry: list[str] | None) -> dict[str, Any]:
         visible = self._visible if carry is None else self._visible & set(carry)
         return {k: self._context[k] for k in sorted(visible) if k in self._context}
 
-    def _reroute(self, call_id: str, requested: str, outcome: Outcome, why: str, reason: str) -> list[Action]:
-        """A guardrail overrides a transfer: go to the recovery agent instead, and tell the model why."""
+    def _reroute(
+        self, call_id: str, requested: str, outcome: Outcome, why: str, reason: str, *, guard: str
+    ) -> list[Action]:
+        """A guardrail overrides a transfer: go to the recovery agent instead, and tell the model why.
+
+        ``guard`` names the guardrail in the audit record (``max_handoff_depth``, ``max_visits``, a tool or
+        escalation budget, ``history``)."""
         source, recovery = self.agent, self._flow.flow.recovery
         kept = self._apply_carry(self._flow.flow.fallback_carry)
         self._machine.send(RECOVER)
@@ -742,7 +750,7 @@ class Session:
                 recovery,
                 reason,
                 carried=kept,
-                detail={"requested": requested, "why": why},
+                detail={"requested": requested, "why": why, "guard": guard},
             ),
             Transcript(
                 "handoff",
@@ -772,10 +780,16 @@ class Session:
         why: str,
         *,
         claimed: dict[str, str] | None = None,
+        missing: list[str] | None = None,
+        guard: str | None = None,
     ) -> list[Action]:
         detail: dict[str, Any] = {"why": why}
         if claimed:
             detail["claimed"] = claimed
+        if missing:
+            detail["missing"] = missing
+        if guard:
+            detail["guard"] = guard
         return self._refuse(
             call,
             {"error": f"transfer refused: {why}"},
@@ -841,7 +855,7 @@ class Session:
         self._refused_streak = 0
         recovery = self._flow.flow.recovery
         if self.agent != recovery:
-            return [*notes, *self._reroute(call.call_id, recovery, "recovered", why, budget)]
+            return [*notes, *self._reroute(call.call_id, recovery, "recovered", why, budget, guard=budget)]
         return self._conclude(
             call.call_id,
             {"error": f"not done: {why}. Wait for the user."},
@@ -887,7 +901,12 @@ class Session:
             ]
             if supervisor.on_budget_exhausted == "recover" and self.agent != self._flow.flow.recovery:
                 return actions + self._reroute(
-                    call.call_id, self._flow.flow.recovery, "recovered", why, relevant
+                    call.call_id,
+                    self._flow.flow.recovery,
+                    "recovered",
+                    why,
+                    relevant,
+                    guard="max_escalations",
                 )
             message = "The supervisor is not available for the rest of this conversation: answer on your own."
             return self._conclude(call.call_id, {"status": "over_budget", "message": message}, *actions)

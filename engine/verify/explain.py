@@ -18,6 +18,8 @@ class Explanation:
     """A small flow (TOML) that triggers the rule."""
     fix: str
     """How to make the finding go away (the ``help:`` lines are instances of this)."""
+    flow: str = ""
+    """For a script rule (SB7xx): the flow (``flow.toml``) the example script is checked against."""
 
 
 _HEAD = """\
@@ -35,6 +37,14 @@ terminal = true
 def _flow(body: str, settings: str = "") -> str:
     """A whole flow: the ``[flow]`` table (plus ``settings``), ``body``, and a terminal recovery agent."""
     return _HEAD + settings + "\n" + body.strip("\n") + "\n" + _HELPER
+
+
+_SCRIPT_FLOW = _flow('[agents.front]\nhandoffs = ["helper"]\n')
+"""The flow (agents ``front`` and ``helper``, no tools) the script examples are checked against."""
+
+
+def _script(body: str) -> str:
+    return 'flow = "flow.toml"\n\n' + body.strip("\n") + "\n"
 
 
 NESTING = 70
@@ -324,5 +334,44 @@ EXPLANATIONS: dict[str, Explanation] = {
         "the wrong line. Left in place it would silence a new warning of that kind later, unseen.",
         example=_flow('[agents.front]\nhandoffs = ["helper"]\n', '\n[lint]\nignore = ["SB206"]\n'),
         fix="Remove it (or move the comment to the line the warning points at, or the line above).",
+    ),
+    "SB701": Explanation(
+        why="The emulator matches a rule by the agent whose instructions it reads: a rule for an agent the "
+        "flow lacks (a typo, a renamed agent) never matches, so the script silently tests something else, "
+        "and an expectation naming one can never hold.",
+        example=_script('[[rule]]\nagent = "frnot"\nsay = "Hello"\n'),
+        flow=_SCRIPT_FLOW,
+        fix="Use the agent's name as the flow spells it (the message suggests the one meant).",
+    ),
+    "SB702": Explanation(
+        why="A rule that calls, or waits for, a function no agent is offered is a call the session refuses "
+        "at run time; an expectation naming one can never hold.",
+        example=_script('[[rule]]\nagent = "front"\ncall = "refund"\n'),
+        flow=_SCRIPT_FLOW,
+        fix="Name a `[tools.*]` entry of the flow, a `transfer_to_<agent>`, or the escalation tool.",
+    ),
+    "SB703": Explanation(
+        why="`transfer_to_<agent>` exists only for the flow's agents: a transfer to any other name is a "
+        "call no agent can make, so the rule or expectation that names it tests nothing.",
+        example=_script('[[turn]]\nuser = "I need help"\nexpect = { tool = "transfer_to_helpr" }\n'),
+        flow=_SCRIPT_FLOW,
+        fix="Transfer to one of the flow's agents (the message suggests the one meant).",
+    ),
+    "SB704": Explanation(
+        why="A context key the flow never uses can never be set or cleared, so an expectation on it is "
+        "meaningless; and a script may give as trusted initial context only what the flow declares in "
+        "`initial_context`, like `--context` on the command line.",
+        example=_script('[[turn]]\nuser = "hi"\n\n[expect]\ncontext = { set = ["user_id"] }\n'),
+        flow=_SCRIPT_FLOW,
+        fix="Name a key the flow declares (`initial_context`, `produces`, `requires`, `sets`, `carry`).",
+    ),
+    "SB705": Explanation(
+        why="A script is checked against the flow it names, and run against it by `switchboard test`: when "
+        "that flow is missing or fails lint, neither can happen, so the script is reported too.",
+        example=_script('[[turn]]\nuser = "hi"\nexpect = { agent = "front" }\n').replace(
+            "flow.toml", "missing.toml"
+        ),
+        flow=_SCRIPT_FLOW,
+        fix="Fix the path (it is relative to the script) or the flow's own findings (`switchboard lint FLOW`).",
     ),
 }

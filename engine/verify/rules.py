@@ -147,5 +147,28 @@ RULES: dict[str, Rule] = {
             "An ignore names an error (or a suppression rule): only warnings can be suppressed.",
         ),
         Rule("SB603", "unused-ignore", W, "An ignore suppresses nothing: no such warning where it applies."),
+        # scripts checked against the flow they name (engine/flowtest/references.py)
+        Rule(
+            "SB701",
+            "script-unknown-agent",
+            E,
+            "A script's rule or expectation names an agent the flow lacks.",
+        ),
+        Rule("SB702", "script-unknown-tool", E, "A script names a function no agent of the flow is offered."),
+        Rule(
+            "SB703",
+            "script-unknown-transfer",
+            E,
+            "A script's `transfer_to_<agent>` names no agent of the flow.",
+        ),
+        Rule(
+            "SB704",
+            "script-unknown-context-key",
+            E,
+            "A script's context names a key the flow never uses, or not one of its `initial_context`.",
+        ),
+        Rule(
+            "SB705", "script-flow-invalid", E, "The flow a script names cannot be read or does not pass lint."
+        ),
     ]
 }

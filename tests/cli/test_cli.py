@@ -26,6 +26,14 @@ def test_committed_schema_is_up_to_date() -> None:
     )
 
 
+def test_committed_script_schema_is_up_to_date() -> None:
+    from engine.emulator.schema import script_json_schema_text
+
+    assert Path("schemas/script.schema.json").read_text() == script_json_schema_text(), (
+        "schemas/script.schema.json is stale: run `make schema`"
+    )
+
+
 def test_schema_command_prints_the_schema(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(capsys, "schema")
     assert code == EXIT_OK and json.loads(out)["properties"]["agents"]

@@ -1,4 +1,5 @@
-"""Every rule is explained, and every example is a whole flow that triggers the rule it explains."""
+"""Every rule is explained, and every example is a whole flow (or, for a script rule, a script beside its
+flow) that triggers the rule it explains."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.flowtest.case import lint_script
 from engine.runtime.prepare import lint_flow
 from engine.verify import RULES
 from engine.verify.explain import EXPLANATIONS
@@ -41,9 +43,17 @@ def test_an_explanation_says_why_and_how_to_fix(code: str) -> None:
 def test_the_example_triggers_its_rule(code: str, tmp_path: Path) -> None:
     if code not in RULES:
         pytest.skip(f"{code} is not in the catalogue yet")
+    explanation = EXPLANATIONS[code]
     path = tmp_path / "flow.toml"
-    path.write_text(EXPLANATIONS[code].example, encoding="utf-8")
-    found = lint_flow(path, import_tools=False).findings
+    if explanation.flow:  # a script rule: the example is a script checked against this flow
+        path.write_text(explanation.flow, encoding="utf-8")
+        assert not lint_flow(path, import_tools=False).findings
+        script = tmp_path / "script.toml"
+        script.write_text(explanation.example, encoding="utf-8")
+        found = tuple(lint_script(script))
+    else:
+        path.write_text(explanation.example, encoding="utf-8")
+        found = lint_flow(path, import_tools=False).findings
     assert {d.code for d in found} == {code} | ALSO.get(code, set()), [str(d) for d in found]
     assert all(d.severity is RULES[d.code].severity for d in found)
 
