@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 SB     := $(BIN)/switchboard
 FLOWS  := $(filter-out flows/broken/%,$(wildcard flows/*.toml flows/*.json))
 
-.PHONY: install test lint-flows diagrams demo bench soak schema check emulate clean
+.PHONY: install test lint-flows diagrams suites demo bench soak schema check emulate clean
 
 install: $(VENV)/.installed
 
@@ -30,6 +30,10 @@ diagrams: install
 	@mkdir -p docs/diagrams
 	@for f in $(FLOWS); do n=$$(basename $${f%.*}); \
 	  $(SB) render $$f -o docs/diagrams/$$n.svg || exit 1; done
+
+suites: install  # regenerate flows/tests/ from the shipped flows' graphs (and run them)
+	@for f in $(FLOWS); do n=$$(basename $${f%.*}); \
+	  $(SB) test --generate $$f -o flows/tests/$$n || exit 1; done
 
 demo: install
 	@mkdir -p out && rm -f out/*-audit.jsonl

@@ -10,6 +10,8 @@ from hypothesis import settings
 
 from engine.flow.loader import FlowDocument, parse_flow
 
+pytest_plugins = ("pytester",)
+
 # Properties are about correctness, not speed: no per-example deadline (a busy CI machine is not a bug).
 settings.register_profile("switchboard", deadline=None, print_blob=True)
 settings.load_profile("switchboard")

@@ -61,7 +61,7 @@ def _any_of(goals: list[Goal]) -> Goal:
 
 def targets_of(flow: Flow) -> list[Target]:
     """Every target of ``flow`` and whether a conversation can reach it."""
-    model = Model(flow)
+    model = Model(flow, sound=True)
     found: list[Target] = []
 
     def add(kind: Kind, name: str, goal: Goal) -> None:

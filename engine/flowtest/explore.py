@@ -28,6 +28,7 @@ from engine.session.history import policy
 __all__ = [
     "CallTool",
     "Escalate",
+    "Exhaust",
     "Model",
     "Search",
     "State",
@@ -86,13 +87,26 @@ class Transfer:
 
 
 @dataclass(frozen=True)
+class Exhaust:
+    """The agent makes refused calls (``transfer_to_<itself>``) until a tool budget sends the conversation
+    to the recovery agent: the one route there that takes no handoff depth and any agent can take."""
+
+    agent: str
+    calls: int
+    refused: int
+    """Refused handoff records it leaves (the per-turn call budget may stop it before ``calls``)."""
+    to: str
+    carried: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Escalate:
     agent: str
     outcome: Literal["answered", "over_budget", "timed_out", "stale"]
     to: str
 
 
-Step = CallTool | Transfer | Escalate
+Step = CallTool | Transfer | Exhaust | Escalate
 
 
 def example_arguments(schema: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -131,8 +145,10 @@ class Model:
     """What the guards of ``flow`` decide, step by step (see the module doc)."""
 
     flow: Flow
-    supervisor_rules: bool = True
-    """Whether a test may give the supervisor its own rules (a timeout or barge-in can be provoked)."""
+    sound: bool = False
+    """Whether every key-setting tool may be called, arguments known or not (what a model can do at run
+    time: a search of a sound model that finds nothing proves no conversation gets there). Unsound, only
+    tools with usable arguments are called: the routes a script can follow."""
     witnesses: dict[str, dict[str, Any]] = field(init=False)
     """Arguments for each tool that sets keys (tools without usable arguments are not called)."""
 
@@ -202,9 +218,10 @@ class Model:
         """The key-setting tool calls open to ``s.agent`` that would teach it something new."""
         for name in self.flow.agents[s.agent].tools:
             tool = self.flow.tools.get(name)
-            if tool is None or name not in self.witnesses or set(tool.sets) <= s.visible:
+            if tool is None or set(tool.sets) <= s.visible or (name not in self.witnesses and not self.sound):
                 continue
-            step = CallTool(s.agent, name, json.dumps(self.witnesses[name], sort_keys=True), tuple(tool.sets))
+            arguments = json.dumps(self.witnesses.get(name, {}), sort_keys=True)
+            step = CallTool(s.agent, name, arguments, tuple(tool.sets))
             yield step, replace(s, visible=s.visible | set(tool.sets), known=s.known | set(tool.sets))
 
     def escalate(
@@ -221,13 +238,28 @@ class Model:
             return Escalate(s.agent, "over_budget", s.agent), s
         return Escalate(s.agent, outcome, s.agent), replace(s, escalations=s.escalations + 1)
 
+    def exhaust(self, s: State) -> tuple[Exhaust, State] | None:
+        """Refused calls until a budget reroutes to the recovery agent (``None`` from the recovery agent)."""
+        if s.agent == self.recovery:
+            return None
+        own, settings = self.flow.agents[s.agent], self.flow.flow
+        refused = own.max_refused_calls or settings.max_refused_calls
+        per_turn = own.max_tool_calls_per_turn or settings.max_tool_calls_per_turn
+        kept = self._carry(s.visible, settings.fallback_carry)
+        step = Exhaust(s.agent, refused + 1, min(refused + 1, per_turn), self.recovery, tuple(sorted(kept)))
+        return step, replace(s, agent=self.recovery, visible=kept, visits=s.visited(self.recovery))
+
     def moves(self, s: State) -> Iterator[tuple[Step, State]]:
-        """Steps a route may take: key-setting tool calls, then done transfers."""
+        """Every step that changes the state: key-setting tool calls, transfers that are not refused, and
+        the budget reroute (last: a shortest route takes it only when nothing else is as short)."""
         yield from self.tool_calls(s)
         for target in self.targets(s.agent):
             step, after = self.transfer(s, target)
-            if step.outcome == "done":
+            if step.outcome != "refused":
                 yield step, after
+        exhausted = self.exhaust(s)
+        if exhausted is not None:
+            yield exhausted
 
 
 @dataclass(frozen=True)
@@ -308,3 +340,14 @@ def visited(target: str, times: int) -> Goal:
 
 def at_agent(agents: frozenset[str]) -> Goal:
     return lambda s: s.agent in agents
+
+
+def before_visit(model: Model, target: str, visits: int) -> Goal:
+    """Where a transfer to ``target`` passes the depth cap with ``target`` visited ``visits`` times."""
+    cap = model.flow.flow.max_handoff_depth
+    return lambda s: target in model.targets(s.agent) and s.depth < cap and s.visits_of(target) == visits
+
+
+def at_depth(model: Model, depth: int) -> Goal:
+    """At ``depth`` handoffs, at an agent that can transfer."""
+    return lambda s: s.depth == depth and s.agent != model.recovery and bool(model.targets(s.agent))

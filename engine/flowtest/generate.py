@@ -35,17 +35,19 @@ from engine.flow.model import ESCALATION_TOOL, TRANSFER_PREFIX, Flow
 from engine.flowtest.explore import (
     CallTool,
     Escalate,
+    Exhaust,
     Goal,
     Model,
     State,
     Step,
     Transfer,
     at_agent,
+    at_depth_cap,
+    before_visit,
     over_visits,
     refused_for,
     search,
     taken,
-    visited,
 )
 
 __all__ = ["GENERATED_MARK", "GeneratedCase", "Suite", "generate_suite", "script_text", "write_suite"]
@@ -131,9 +133,7 @@ def _first_target(model: Model, s: State) -> str | None:
 
 def _depth_case(model: Model, notes: list[str]) -> Iterable[GeneratedCase]:
     cap = model.flow.flow.max_handoff_depth
-    route = _route(
-        model, lambda s: s.depth == cap and s.agent != model.recovery and bool(model.targets(s.agent))
-    )
+    route = _route(model, at_depth_cap(model))
     if route is None:
         notes.append(f"max_handoff_depth {cap}: no route makes {cap} handoffs from an agent that can go on")
         return
@@ -143,32 +143,42 @@ def _depth_case(model: Model, notes: list[str]) -> Iterable[GeneratedCase]:
     yield GeneratedCase("depth-cap", f"{cap} handoffs, then one more: capped", steps, end)
 
 
+def _checked_entries(steps: list[Step], target: str) -> int:
+    """Visits of ``target`` a route made by a done transfer (a reroute's visit passes no budget check)."""
+    return sum(
+        1 for step in steps if isinstance(step, Transfer) and step.outcome == "done" and step.target == target
+    )
+
+
 def _visits_cases(model: Model, notes: list[str]) -> Iterable[GeneratedCase]:
+    """Per budget: the attempt past it (if any route gets there), and the last visit it allows, made by a
+    checked transfer (what fails when the budget is lowered by one)."""
     flow = model.flow
     for target, agent in flow.agents.items():
         limit = agent.max_visits
         if limit is None:
             continue
-
         over = over_visits(model, target)
         route = _route(model, over)
         if route is not None:
             steps, end = _attempt(model, route, target)
-            yield GeneratedCase(
-                _slug("visits", target),
-                f"{target} visited {limit} time(s), then once more: over budget",
-                steps,
-                end,
-            )
-            continue
-        reached = _route(model, visited(target, limit)) if limit > 1 else None
-        if reached is not None:
-            why = "the depth cap comes first" if search(model, over).exhaustive else "the search gave up"
-            notes.append(f"max_visits {target}: visited {limit} time(s) but never once more ({why})")
-            steps, end = reached
-            yield GeneratedCase(_slug("visits", target), f"{target} visited {limit} time(s)", steps, end)
+            description = f"{target} visited {limit} time(s), then once more: over budget"
+            yield GeneratedCase(_slug("visits", target), description, steps, end)
+            initial = 1 if target == flow.flow.entry else 0
+            if _checked_entries(steps, target) + initial >= limit:
+                continue  # its last allowed visit was a checked transfer: lowering the budget fails it
         else:
-            notes.append(f"max_visits {target}: no route visits it {limit} time(s)")
+            why = "the depth cap comes first" if search(model, over).exhaustive else "the search gave up"
+            notes.append(f"max_visits {target}: no route visits it more than {limit} time(s) ({why})")
+        if limit < 2:
+            continue
+        last = _route(model, before_visit(model, target, limit - 1))
+        if last is None:
+            notes.append(f"max_visits {target}: no route makes its visit {limit} by a transfer")
+            continue
+        steps, end = _attempt(model, last, target)
+        name = _slug("visits", target, str(limit)) if route is not None else _slug("visits", target)
+        yield GeneratedCase(name, f"{target}'s visit {limit}, the last its budget allows", steps, end)
 
 
 def _front_route(model: Model) -> tuple[list[Step], State] | None:
@@ -271,6 +281,7 @@ def _table(header: str, values: dict[str, Any]) -> list[str]:
 def _turn(index: int, step: Step, interrupt: bool, hang: bool) -> tuple[dict[str, Any], dict[str, Any]]:
     """The user turn (with its expectation) and the emulator rule that answers it."""
     n = index + 1
+    calls: list[dict[str, Any]] | None = None
     match step:
         case CallTool(agent=agent, tool=tool, arguments=arguments):
             user, call, args = f"step {n}: use {tool}", tool, json.loads(arguments)
@@ -287,6 +298,12 @@ def _turn(index: int, step: Step, interrupt: bool, hang: bool) -> tuple[dict[str
             if t.history is not None:
                 expect["history"] = t.history
             agent = t.source
+        case Exhaust(agent=agent, calls=count, to=to, carried=carried):
+            # transfer_to_<itself> is never offered: each call is refused, the last past the budget
+            user, call = f"step {n}: refuse {count} call(s)", TRANSFER_PREFIX + agent
+            args = {"reason": f"step {n}"}
+            expect = {"agent": to, "handoff": "recovered", "carried": list(carried)}
+            calls = [{"name": call, "arguments": args}] * count
         case Escalate(agent=agent, outcome=outcome, to=to):
             verb = "hang" if hang else "ask"
             user, call = f"step {n}: {verb} the supervisor", ESCALATION_TOOL
@@ -296,7 +313,8 @@ def _turn(index: int, step: Step, interrupt: bool, hang: bool) -> tuple[dict[str
     if interrupt:
         turn["interrupt"] = True
     turn["expect"] = expect
-    rule = {"agent": agent, "user": f"^step {n}:", "call": call, "arguments": args}
+    rule: dict[str, Any] = {"agent": agent, "user": f"^step {n}:"}
+    rule.update({"calls": calls} if calls is not None else {"call": call, "arguments": args})
     return turn, rule
 
 
@@ -322,10 +340,15 @@ def _script(case: GeneratedCase, flow: Flow, flow_ref: str) -> list[str]:
         turns[hang_turn]["expect"]["escalation"] = "stale"
     for turn in turns:
         lines += ["", *_table("[[turn]]", turn)]
-    transfers = [s for s in case.steps if isinstance(s, Transfer)]
+    outcomes: Counter[str] = Counter()
+    for step in case.steps:
+        if isinstance(step, Transfer):
+            outcomes[step.outcome] += 1
+        elif isinstance(step, Exhaust):
+            outcomes.update({"refused": step.refused, "recovered": 1})
     escalations = [s for s in case.steps if isinstance(s, Escalate)]
     end: dict[str, Any] = {"agent": case.end.agent, "depth": case.end.depth}
-    end["outcomes"] = dict(sorted(Counter(t.outcome for t in transfers).items()))
+    end["outcomes"] = dict(sorted(outcomes.items()))
     end["outcomes"].update(
         {k: 0 for k in ("done", "refused", "capped", "recovered") if k not in end["outcomes"]}
     )

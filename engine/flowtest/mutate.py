@@ -7,8 +7,10 @@ the first that fails, or the lint rule that rejects the mutant outright.
 
 Mutations: drop a declared handoff (with its contract); drop a key from a contract's ``carry``; lower a
 ``max_visits``, ``max_handoff_depth`` or ``max_escalations`` by one; remove a ``requires`` key. A mutation
-that cannot change any conversation is not listed (dropping a handoff to the recovery agent that the
-implicit fallback then takes with the same history, carrying the same of the keys the flow can know).
+that cannot change any conversation is not listed: dropping a handoff to the recovery agent that the
+implicit fallback then takes with the same history (carrying the same of the keys the flow can know), and
+any mutation whose effect needs a state no conversation reaches (a budget the depth cap always pre-empts),
+as a search of the sound model in :mod:`engine.flowtest.explore` proves.
 """
 
 from __future__ import annotations
@@ -25,6 +27,16 @@ from engine.flow.diagnostics import FlowError, Severity
 from engine.flow.loader import FlowDocument
 from engine.flow.model import Flow
 from engine.flowtest.case import Case
+from engine.flowtest.explore import (
+    Goal,
+    Model,
+    at_agent,
+    at_depth,
+    before_visit,
+    refused_for,
+    search,
+    taken,
+)
 from engine.flowtest.generate import Suite, script_text
 from engine.flowtest.runner import run_case
 from engine.session.context import initial_context
@@ -65,8 +77,11 @@ def _equivalent_drop(flow: Flow, source: str, target: str) -> bool:
     return declared == knowable & set(settings.fallback_carry)
 
 
-def mutants(flow: Flow) -> Iterator[Mutant]:
-    """Every single mutation of ``flow`` (see the module doc)."""
+def _candidates(
+    flow: Flow, model: Model
+) -> Iterator[tuple[str, Callable[[dict[str, Any]], None], str, Goal]]:
+    """``(description, change, aimed case, where it shows)`` of every single mutation: the goal is a state
+    of the original flow from which the mutant behaves differently."""
     for name, agent in flow.agents.items():
         for target in dict.fromkeys(agent.handoffs):
             if _equivalent_drop(flow, name, target):
@@ -76,8 +91,11 @@ def mutants(flow: Flow) -> Iterator[Mutant]:
                 data["agents"][a]["handoffs"] = [x for x in data["agents"][a]["handoffs"] if x != t]
                 data["handoff"] = [h for h in data["handoff"] if (h["from"], h["to"]) != (a, t)]
 
-            yield Mutant(
-                f"drop the handoff {name} -> {target}", _mutated(flow, drop), f"edge--{name}--{target}"
+            yield (
+                f"drop the handoff {name} -> {target}",
+                drop,
+                f"edge--{name}--{target}",
+                taken(model, name, target),
             )
     for i, contract in enumerate(flow.handoff):
         for key in contract.carry or []:
@@ -85,50 +103,56 @@ def mutants(flow: Flow) -> Iterator[Mutant]:
             def uncarry(data: dict[str, Any], i: int = i, k: str = key) -> None:
                 data["handoff"][i]["carry"] = [x for x in data["handoff"][i]["carry"] if x != k]
 
-            yield Mutant(
-                f"drop {key!r} from the carry of {contract.source} -> {contract.target}",
-                _mutated(flow, uncarry),
-                f"edge--{contract.source}--{contract.target}",
+            a, b = contract.source, contract.target
+            yield (
+                f"drop {key!r} from the carry of {a} -> {b}",
+                uncarry,
+                f"edge--{a}--{b}",
+                taken(model, a, b, frozenset({key})),
             )
     for name, agent in flow.agents.items():
-        if agent.max_visits is not None and agent.max_visits > 1:
+        limit = agent.max_visits
+        if limit is not None and limit > 1:
 
             def lower(data: dict[str, Any], a: str = name) -> None:
                 data["agents"][a]["max_visits"] -= 1
 
-            yield Mutant(
-                f"lower max_visits of {name} to {agent.max_visits - 1}",
-                _mutated(flow, lower),
+            yield (
+                f"lower max_visits of {name} to {limit - 1}",
+                lower,
                 f"visits--{name}",
+                before_visit(model, name, limit - 1),
             )
         for key in agent.requires:
 
             def unrequire(data: dict[str, Any], a: str = name, k: str = key) -> None:
                 data["agents"][a]["requires"] = [x for x in data["agents"][a]["requires"] if x != k]
 
-            yield Mutant(
-                f"remove {key!r} from the requires of {name}",
-                _mutated(flow, unrequire),
-                f"requires--{name}--{key}",
-            )
+            goal = refused_for(model, name, key, only=True)
+            yield f"remove {key!r} from the requires of {name}", unrequire, f"requires--{name}--{key}", goal
     depth = flow.flow.max_handoff_depth
     if depth > 1:
 
         def shallower(data: dict[str, Any]) -> None:
             data["flow"]["max_handoff_depth"] -= 1
 
-        yield Mutant(f"lower max_handoff_depth to {depth - 1}", _mutated(flow, shallower), "depth-cap")
+        yield f"lower max_handoff_depth to {depth - 1}", shallower, "depth-cap", at_depth(model, depth - 1)
     supervisor = flow.supervisor
     if supervisor is not None and supervisor.max_escalations > 1:
 
         def fewer(data: dict[str, Any]) -> None:
             data["supervisor"]["max_escalations"] -= 1
 
-        yield Mutant(
-            f"lower max_escalations to {supervisor.max_escalations - 1}",
-            _mutated(flow, fewer),
-            "escalation-budget",
-        )
+        front = at_agent(frozenset(flow.front_agents))
+        yield f"lower max_escalations to {supervisor.max_escalations - 1}", fewer, "escalation-budget", front
+
+
+def mutants(flow: Flow) -> Iterator[Mutant]:
+    """Every single mutation of ``flow`` that some conversation can tell apart (see the module doc)."""
+    model = Model(flow, sound=True)
+    for description, change, aims, shows in _candidates(flow, model):
+        if not search(model, shows).unreachable:
+            yield Mutant(description, _mutated(flow, change), aims)
 
 
 async def killer(mutant: Mutant, doc: FlowDocument, suite: Suite, script_dir: Path) -> str | None:
