@@ -47,10 +47,13 @@ demo: install
 	@echo "== 4. the chat-supervisor pattern: escalations to the (scripted) supervisor"
 	$(SB) run flows/chat_supervisor.toml --script flows/scripts/chat_supervisor.toml --audit out/supervisor-audit.jsonl
 	$(SB) log out/supervisor-audit.jsonl
+	@echo "== 5. every flow's tests: the scripts' expectations and the suites generated from the graphs"
+	$(SB) test flows/scripts flows/tests --coverage --junit out/junit.xml
 
 bench: install  # rewrites docs/benchmarks.md; fails (last) when a relay or lint target fails
 	$(BIN)/python tools/bench_render.py --write
 	$(BIN)/python tools/bench_runtime.py --write
+	$(BIN)/python tools/bench_flowtest.py --write
 	$(BIN)/python tools/bench_relay.py --write || status=1; \
 	$(BIN)/python tools/bench_lint.py --write --check || status=1; exit $${status:-0}
 

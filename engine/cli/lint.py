@@ -61,6 +61,9 @@ def cmd_lint(args: argparse.Namespace) -> int:
     from engine.flowtest.case import FlowCache
 
     flows = FlowCache(import_tools=args.import_tools)
+    from engine.flowtest.case import is_script_file
+
+    scripts = sum(1 for path in files if is_script_file(path))
     for path in files:
         found, quiet = lint_file(path, import_tools=args.import_tools, flows=flows)
         findings += found
@@ -74,7 +77,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
         show = DiagnosticPrinter(out)
         for d in findings:
             show(d)
-        out.print(summary_line(findings, len(files), suppressed), markup=False)
+        out.print(summary_line(findings, len(files), suppressed, scripts), markup=False)
     if unreadable:
         return EXIT_USAGE
     failing = [d for d in findings if d.severity is Severity.ERROR or args.strict]

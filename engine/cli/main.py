@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 from engine.cli.console import package_version
 from engine.cli.lint import cmd_lint, cmd_schema
-from engine.cli.test import add_test_parser
+from engine.cli.test import add_init_parser, add_test_parser
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -74,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="LOG",
         help="overlay the handoffs counted in this audit log (JSON Lines, from run/serve --audit); repeatable",
+    )
+    render.add_argument(
+        "--coverage",
+        metavar="REPORT",
+        help="dash the routes no test takes (REPORT: `switchboard test --coverage --format json` output)",
     )
     render.set_defaults(func=deferred("engine.cli.render", "cmd_render"))
 
@@ -178,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     emulate.set_defaults(func=deferred("engine.cli.run", "cmd_emulate"))
 
     add_test_parser(sub)
+    add_init_parser(sub)
 
     log = sub.add_parser("log", help="summarise an audit log")
     log.add_argument("file", metavar="FILE")

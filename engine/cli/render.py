@@ -28,8 +28,17 @@ def cmd_render(args: argparse.Namespace) -> int:
         except TrafficError as exc:
             err.print(f"switchboard render: {exc}", markup=False)
             return EXIT_USAGE
+    uncovered = None
+    if args.coverage:
+        from engine.render.coverage import CoverageError, read_uncovered
+
+        try:
+            uncovered = read_uncovered(args.coverage, args.flow)
+        except CoverageError as exc:
+            err.print(f"switchboard render: {exc}", markup=False)
+            return EXIT_USAGE
     try:
-        result = render(doc, args.output, traffic=traffic)
+        result = render(doc, args.output, traffic=traffic, uncovered=uncovered)
     except DotMissing as exc:
         err.print(f"switchboard render: {exc}", markup=False)
         return EXIT_FINDINGS
@@ -40,6 +49,8 @@ def cmd_render(args: argparse.Namespace) -> int:
         status = f"{result.agents} agents, {result.layout} layout"
         if result.traffic is not None:
             status += ", " + traffic_line(result.traffic)
+        if uncovered is not None:
+            status += f", {len(uncovered)} route(s) no test takes"
         err.print(f"wrote {result.path} ({status})", markup=False)
     if result.traffic is not None and result.traffic.elsewhere:
         routes = len(result.traffic.elsewhere)

@@ -41,6 +41,39 @@ def add_test_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     test.set_defaults(func=cmd_test)
 
 
+def add_init_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    init = sub.add_parser(
+        "init", help="scaffold a flow folder that lints, renders, runs and passes its tests"
+    )
+    init.add_argument("name", metavar="NAME", help="the flow's name (and its folder's)")
+    init.add_argument("--dir", default=".", metavar="DIR", help="where to create the folder (default: here)")
+    init.set_defaults(func=cmd_init)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from engine.flowtest.generate import generate_suite, write_suite
+    from engine.flowtest.scaffold import ScaffoldError, scaffold
+    from engine.runtime.prepare import lint_flow
+
+    try:
+        written = scaffold(args.name, Path(args.dir))
+    except (ScaffoldError, OSError) as exc:
+        err.print(f"switchboard init: {exc}", markup=False)
+        return EXIT_USAGE
+    flow_path, root = written[0], written[0].parent
+    linted = lint_flow(flow_path, import_tools=False)
+    assert linted.compiled is not None, [str(d) for d in linted.findings]  # the template always lints
+    generated = write_suite(generate_suite(linted.compiled.flow), flow_path, root / "tests" / "generated")
+    for path in [*written, *generated]:
+        out.print(f"  created {path}", markup=False)
+    out.print(
+        f"next: switchboard lint {root} · switchboard render {flow_path} -o {root}/{args.name}.svg · "
+        f"switchboard test {root}/tests --coverage",
+        markup=False,
+    )
+    return EXIT_OK
+
+
 def cmd_test(args: argparse.Namespace) -> int:
     import asyncio
 

@@ -19,6 +19,7 @@ import graphviz
 from engine.errors import SwitchboardError
 from engine.flow.diagnostics import Diagnostic
 from engine.flow.loader import FlowDocument
+from engine.render.coverage import mark_uncovered
 from engine.render.dot import diagram_digraph, layout_of
 from engine.render.mermaid import diagram_mermaid
 from engine.render.style import Layout
@@ -88,7 +89,10 @@ def committed_dot_hash(svg: str) -> str | None:
 
 
 def render_sources(
-    doc: FlowDocument, diagnostics: Sequence[Diagnostic] | None = None, traffic: Traffic | None = None
+    doc: FlowDocument,
+    diagnostics: Sequence[Diagnostic] | None = None,
+    traffic: Traffic | None = None,
+    uncovered: set[tuple[str, str]] | None = None,
 ) -> Sources:
     """DOT and Mermaid text of ``doc``; ``diagnostics`` default to the verifier's findings.
 
@@ -105,6 +109,8 @@ def render_sources(
     layout = layout_of(diagram)
     if traffic is not None:
         diagram = overlay(diagram, traffic)
+    if uncovered is not None:
+        diagram = mark_uncovered(diagram, uncovered)
     return Sources(
         diagram, layout, str(diagram_digraph(diagram, layout).source), diagram_mermaid(diagram, layout)
     )
@@ -117,13 +123,14 @@ def render(
     diagnostics: Sequence[Diagnostic] | None = None,
     stdout: TextIO | None = None,
     traffic: Traffic | None = None,
+    uncovered: set[tuple[str, str]] | None = None,
 ) -> RenderResult:
     """Draw ``doc`` into ``out`` (format by extension; ``"-"``: DOT to ``stdout``), with ``traffic`` overlaid.
 
     Raises :class:`RenderError` for an unknown extension or a failed ``dot``, and :class:`DotMissing` when an
     image was asked for and ``dot`` is not installed (after writing the ``.dot`` and ``.mmd`` beside ``out``).
     """
-    sources = render_sources(doc, diagnostics, traffic)
+    sources = render_sources(doc, diagnostics, traffic, uncovered)
     path, fmt, seconds = _output(sources, out, stdout)
     return RenderResult(
         path,

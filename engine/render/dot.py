@@ -200,6 +200,14 @@ def _edge(
     lines = [escape(t) for t in text]
     if edge.traffic is not None:
         lines = _traffic(attrs, edge.traffic, recovery, busiest, lines, layout)
+    if edge.uncovered:  # last: the coverage mark wins over any other style of the edge
+        attrs.update(
+            style="dashed",
+            color=st.UNCOVERED_LINE,
+            fontcolor=st.UNCOVERED_LINE,
+            penwidth="2",
+            tooltip="not covered by the tests: " + tooltip,
+        )
     if lines:
         attrs.update(label="<" + "<BR/>".join(lines) + ">", labeltooltip=tooltip)
     g.edge(*ends, **attrs)

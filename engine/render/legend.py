@@ -79,6 +79,8 @@ def legend_keys(diagram: Diagram, layout: st.Layout, bundled: bool) -> list[tupl
         keys.append((_text_key(st.FALLBACK_LINE, "- - - →"), "implicit fallback to recovery"))
     if diagram.traffic is not None:
         keys += _traffic_keys(diagram, diagram.traffic, layout)
+    if any(e.uncovered for e in diagram.edges):
+        keys.append((_text_key(st.UNCOVERED_LINE, "- - - →"), "no test takes this route"))
     return keys
 
 

@@ -101,7 +101,7 @@ def diagram_mermaid(diagram: Diagram, layout: st.Layout | None = None) -> str:
         out.insert(1, f"%% {len(edges)} edges: more than Mermaid draws by default ({MAX_EDGES}); see the SVG")
     busiest = diagram.traffic.busiest if diagram.traffic is not None else 0
     out += [f"    {_edge(e, layout, diagram.recovery)}" for e in edges]
-    links += [_link_style(e.traffic, busiest) for e in edges]
+    links += [UNCOVERED if e.uncovered else _link_style(e.traffic, busiest) for e in edges]
     if diagram.fallback_all is not None:
         carry = diagram.fallback_all.carry
         text = "implicit fallback" + (f"<br/>carry: {escape(', '.join(carry))}" if carry else "")
@@ -123,6 +123,8 @@ def diagram_mermaid(diagram: Diagram, layout: st.Layout | None = None) -> str:
     return "\n".join(out) + "\n"
 
 
+UNCOVERED = f"stroke:{st.UNCOVERED_LINE},stroke-dasharray:6 4,stroke-width:2px"
+"""Mermaid style of a link no test takes (``render --coverage``)."""
 COLD = "stroke-opacity:0.3"
 """Mermaid style of a link no logged conversation took."""
 

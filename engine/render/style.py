@@ -118,6 +118,8 @@ def layout_for(agents: int, edges: int) -> Layout:
 
 # --- the traffic overlay (counts from audit logs) ---------------------------------------------------------
 
+UNCOVERED_LINE = WARNING_LINE
+"""A route no test takes (``render --coverage``)."""
 REFUSED_LINE = ERROR_LINE
 REROUTED_LINE = RECOVERY_LINE
 COLD_ALPHA = "4d"

@@ -176,6 +176,8 @@ class Edge:
     """Drawn as one two-headed edge for the unlabelled pair ``source <-> target``."""
     traffic: EdgeTraffic | None = None
     """Counts from audit logs (``None``: no overlay; a ``both`` edge stands for two routes without traffic)."""
+    uncovered: bool = False
+    """A coverage overlay is on and no test takes this route (drawn dashed in the warning colour)."""
 
     @property
     def labelled(self) -> bool:

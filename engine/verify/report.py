@@ -23,11 +23,18 @@ RULES_URI = "https://switchboard.dev/docs/rules"
 """Where each rule is explained (``switchboard rule CODE`` prints the same text)."""
 
 
-def summary_line(diagnostics: Sequence[Diagnostic], files: int, suppressed: Sequence[Suppressed] = ()) -> str:
-    """``Found 1 error and 2 warnings in 3 flows; 2 warnings suppressed (SB206 x1, SB107 x1).``"""
+def summary_line(
+    diagnostics: Sequence[Diagnostic], files: int, suppressed: Sequence[Suppressed] = (), scripts: int = 0
+) -> str:
+    """``Found 1 error and 2 warnings in 3 flows; 2 warnings suppressed (SB206 x1, SB107 x1).``
+
+    ``files`` counts every file linted, ``scripts`` those of them that are scripts (named apart)."""
     errors = sum(d.severity is Severity.ERROR for d in diagnostics)
     warnings = len(diagnostics) - errors
-    flows = f"{files} flow{'s' * (files != 1)}"
+    count = files - scripts
+    flows = f"{count} flow{'s' * (count != 1)}" + (
+        f", {scripts} script{'s' * (scripts != 1)}" if scripts else ""
+    )
     if not diagnostics:
         line = f"All checks passed ({flows})"
     else:

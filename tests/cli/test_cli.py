@@ -42,12 +42,20 @@ def test_schema_command_prints_the_schema(capsys: pytest.CaptureFixture[str]) ->
 def test_shipped_flows_lint_clean(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(capsys, "lint", "flows", "--exclude", "flows/broken/*", "--strict")
     assert code == EXIT_OK, out
-    assert "All checks passed (3 flows)." in out
+    scripts = 2 + len(list(Path("flows/tests").rglob("*.toml")))  # the example scripts and generated suites
+    assert f"All checks passed (3 flows, {scripts} scripts)." in out
 
 
 def test_folder_expansion_skips_companion_folders() -> None:
-    files = {str(p) for p in find_flow_files(["flows"], ["flows/broken/*"])}
-    assert files == {"flows/retail.toml", "flows/simple_handoff.toml", "flows/chat_supervisor.toml"}
+    files = {str(p) for p in find_flow_files(["flows"], ["flows/broken/*", "flows/tests/*"])}
+    # the companion folders' scripts that name their flow are linted; the supervisor's rules file is not
+    assert files == {
+        "flows/retail.toml",
+        "flows/simple_handoff.toml",
+        "flows/chat_supervisor.toml",
+        "flows/scripts/retail.toml",
+        "flows/scripts/chat_supervisor.toml",
+    }
 
 
 def test_text_output_is_file_line_col_severity_code_message(capsys: pytest.CaptureFixture[str]) -> None:

@@ -112,7 +112,7 @@ def test_run_prints_the_start_up_warnings_its_ignores_leave(
     flow: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     script = tmp_path / "script.toml"
-    script.write_text('[[turn]]\nuser = "hello"\n')
+    script.write_text('[[turn]]\nuser = "hello"\n\n[[rule]]\nsay = "Hi."\n')
     code, out, err = run_cli(capsys, "run", str(flow), "--script", str(script))
     assert code == EXIT_OK and "ended with front" in out
     assert "warning[SB107]: tool 'lookup'" in err and "tool 'refund'" not in err

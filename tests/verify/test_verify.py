@@ -799,7 +799,9 @@ BROKEN = sorted((FLOWS / "broken").glob("*.toml"))
 
 def test_every_rule_has_a_broken_flow() -> None:
     shown = {f.name[:5].upper() for f in BROKEN}
-    assert shown == set(RULES) - {"SB000", "SB001"}  # lint's own failure and an unreadable file have no flow
+    # lint's own failure and an unreadable file have no flow; a script rule's example is a script (SB7xx:
+    # tests/verify/test_explain.py lints each beside its flow)
+    assert shown == {c for c in RULES if not c.startswith("SB7")} - {"SB000", "SB001"}
 
 
 @pytest.mark.parametrize("path", BROKEN, ids=lambda p: p.name)
