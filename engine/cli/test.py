@@ -201,8 +201,8 @@ def _coverage_table(reports: list[Coverage]) -> None:
 
     from engine.flowtest.coverage import KINDS
 
-    table = Table(title="coverage", title_justify="left", show_edge=False)
-    table.add_column("flow")
+    table = Table(title="coverage", title_justify="left", show_edge=False, pad_edge=False)
+    table.add_column("flow", no_wrap=True, min_width=max(len(c.flow) for c in reports))
     table.add_column("cases", justify="right")
     for kind in KINDS:
         table.add_column(f"{kind}s", justify="right")
