@@ -174,6 +174,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--drain-s", type=float, default=10.0, metavar="S", help="on SIGTERM/SIGINT, let responses finish"
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="relay processes sharing the port (SO_REUSEPORT; Linux): one per core",
+    )
     serve.set_defaults(func=deferred("engine.cli.run", "cmd_serve"))
 
     emulate = sub.add_parser("emulate", help="serve the local Realtime emulator")

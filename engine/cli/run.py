@@ -181,8 +181,48 @@ def _scripted_run_status(observation: Any, turns: int) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    compiled = _compiled_or_report(args.flow)
+    if compiled is None:
+        return EXIT_FINDINGS
+    context = _context_or_report(args, compiled)
+    if context is None:
+        return EXIT_USAGE
+    try:
+        api_key = _api_key(args)
+        gate, secrets = _gate(args)
+        if args.admin_port is not None and secrets is None:
+            raise ValueError("--admin-port mints client secrets: it needs SWITCHBOARD_TOKEN, not --no-auth")
+        if args.workers < 1:
+            raise ValueError(f"--workers must be at least 1, not {args.workers}")
+    except (OSError, ValueError) as exc:
+        err.print(f"switchboard serve: {exc}", markup=False)
+        return EXIT_USAGE
+
+    def start(worker: int | None, ready_fd: int | None) -> int:
+        return _serve_process(args, compiled, context, api_key, gate, secrets, worker, ready_fd)
+
+    if args.workers == 1:
+        return start(None, None)
+    from engine.cli.workers import serve_workers
+
+    return serve_workers(args, start)
+
+
+def _serve_process(
+    args: argparse.Namespace,
+    compiled: Any,
+    context: dict[str, Any],
+    api_key: str | None,
+    gate: Any,
+    secrets: Any,
+    worker: int | None,
+    ready_fd: int | None,
+) -> int:
+    """One relay process: until SIGTERM/SIGINT (then the drain). A worker (``worker`` set) binds with
+    ``SO_REUSEPORT`` and reports it listens by writing one byte to ``ready_fd`` instead of printing the URL."""
     import asyncio
     import logging
+    import os
     import signal
     from contextlib import AsyncExitStack
 
@@ -195,21 +235,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from engine.runtime.runner import script_or_empty
     from engine.session.audit import AuditSink, CountingSink
 
-    compiled = _compiled_or_report(args.flow)
-    if compiled is None:
-        return EXIT_FINDINGS
-    context = _context_or_report(args, compiled)
-    if context is None:
-        return EXIT_USAGE
-    try:
-        api_key = _api_key(args)
-        gate, secrets = _gate(args)
-        if args.admin_port is not None and secrets is None:
-            raise ValueError("--admin-port mints client secrets: it needs SWITCHBOARD_TOKEN, not --no-auth")
-    except (OSError, ValueError) as exc:
-        err.print(f"switchboard serve: {exc}", markup=False)
-        return EXIT_USAGE
-    logging.basicConfig(level=logging.WARNING, format="switchboard serve: %(message)s")
+    who = "switchboard serve" if worker is None else f"switchboard serve[{worker}]"
+    logging.basicConfig(level=logging.WARNING, format=f"{who}: %(message)s")
     raise_open_files_limit()
     limits = RelayLimits(
         max_frame=args.max_frame,
@@ -242,6 +269,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 limits=limits,
                 expose_session=args.expose_session,
                 gate=gate,
+                reuse_port=worker is not None,
             )
             if args.admin_port is not None:
                 from engine.runtime.admin import AdminServer
@@ -254,18 +282,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     lambda values: initial_context(compiled.flow, {**context, **values}),
                     host=args.host,
                     port=args.admin_port,
+                    reuse_port=worker is not None,
                 )
                 await stack.enter_async_context(admin)
-                out.print(f"client secrets: POST {admin.url}/realtime/client_secrets", markup=False)
-            out.print(f"switchboard relay for [bold]{compiled.flow.flow.name}[/] -> {upstream}")
-            ready = lambda url: out.print(f"clients connect to {url}", markup=False)  # noqa: E731
+                if not worker:
+                    out.print(f"client secrets: POST {admin.url}/realtime/client_secrets", markup=False)
+            if not worker:
+                out.print(f"switchboard relay for [bold]{compiled.flow.flow.name}[/] -> {upstream}")
+
+            def ready(url: str) -> None:
+                if ready_fd is None:
+                    out.print(f"clients connect to {url}", markup=False)
+                else:  # the parent prints the URL once every worker listens
+                    os.write(ready_fd, b"1")
+                    os.close(ready_fd)
+
             await run_relay(relay, ready, stop, args.drain_s)
-            out.print(f"switchboard relay stopped after {relay.conversations} conversation(s)")
+            label = "switchboard relay" if worker is None else f"switchboard relay worker {worker}"
+            out.print(f"{label} stopped after {relay.conversations} conversation(s)", markup=False)
 
     try:
         asyncio.run(serve())
     except (OSError, ValueError) as exc:
-        err.print(f"switchboard serve: {exc}", markup=False)
+        err.print(f"{who}: {exc}", markup=False)
         return EXIT_USAGE
     finally:
         if console is not None:

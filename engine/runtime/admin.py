@@ -38,10 +38,11 @@ class AdminServer:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        reuse_port: bool = False,
     ) -> None:
         self._secrets, self._token, self._flow = secrets, token, flow
         self._check_context = check_context
-        self.host, self.port = host, port
+        self.host, self.port, self.reuse_port = host, port, reuse_port
         self._server: asyncio.Server | None = None
 
     @property
@@ -49,7 +50,9 @@ class AdminServer:
         return f"http://{self.host}:{self.port}/v1"
 
     async def __aenter__(self) -> AdminServer:
-        self._server = await asyncio.start_server(self._serve, self.host, self.port)
+        self._server = await asyncio.start_server(
+            self._serve, self.host, self.port, reuse_port=self.reuse_port or None
+        )
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 

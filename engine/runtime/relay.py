@@ -81,6 +81,7 @@ class Relay(RealtimeServer):
         compression: str | None = None,
         upstream_compression: str | Literal["auto"] | None = "auto",
         gate: Gate | None = None,
+        reuse_port: bool = False,
     ) -> None:
         self.limits = limits or RelayLimits()
         super().__init__(
@@ -90,6 +91,7 @@ class Relay(RealtimeServer):
             compression=compression,
             write_limit=self.limits.write_limit,
             logger=log,
+            reuse_port=reuse_port,
         )
         self.compiled, self.upstream, self.api_key = compiled, upstream, api_key
         self.upstream_compression = (

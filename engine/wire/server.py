@@ -53,8 +53,11 @@ class RealtimeServer:
         compression: str | None = "deflate",
         write_limit: int = 32 * 1024,
         logger: logging.Logger | logging.LoggerAdapter | None = None,  # type: ignore[type-arg]
+        reuse_port: bool = False,
     ) -> None:
         self.host, self.port = host, port
+        self.reuse_port = reuse_port
+        """Bind with ``SO_REUSEPORT``: processes listening on one port share its connections (workers)."""
         self.max_size, self.compression, self.write_limit = max_size, compression, write_limit
         self.logger = logger or OneLineLog(logging.getLogger("switchboard.server"))
         self._server: Server | None = None
@@ -88,6 +91,7 @@ class RealtimeServer:
             compression=self.compression,
             write_limit=self.write_limit,
             logger=self.logger,
+            reuse_port=self.reuse_port or None,
         )
         return self
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -15,7 +16,7 @@ from websockets.asyncio.client import connect
 from engine.runtime.audit_file import read_jsonl
 from engine.session.audit import AuditRecord
 from tests.realtime_schema import run
-from tests.runtime.relay_helpers import FLOW, SCRIPT, ask, next_event
+from tests.runtime.relay_helpers import FLOW, SCRIPT, ask, next_event, say_event
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -82,3 +83,92 @@ def _url(proc: subprocess.Popen[bytes]) -> str:
     raise AssertionError(
         f"serve exited before listening: {proc.wait()} {proc.stderr and proc.stderr.read()!r}"
     )
+
+
+SLOW_FLOW = """
+[flow]
+name = "slow"
+entry = "front"
+recovery = "help"
+
+[agents.front]
+instructions = "You are the front desk."
+tools = ["slow_lookup"]
+handoffs = ["help"]
+terminal = true
+
+[agents.help]
+terminal = true
+
+[tools.slow_lookup]
+impl = "slowtools:slow_lookup"
+"""
+
+SLOW_TOOLS = '''
+import os
+import signal
+import time
+
+
+def slow_lookup() -> dict[str, str]:
+    """SIGTERM its own server mid-call, then take a while: the response is in flight when the drain starts."""
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(0.5)
+    return {"answer": "found it"}
+'''
+
+SLOW_SCRIPT = """
+[[rule]]
+user = "look"
+call = "slow_lookup"
+[[rule]]
+after = "slow_lookup"
+say = "Here it is: {output.answer}."
+[[rule]]
+say = "Hello."
+"""
+
+
+def test_a_response_in_flight_at_sigterm_finishes_before_the_close(tmp_path: Path) -> None:
+    (tmp_path / "slow.toml").write_text(SLOW_FLOW, encoding="utf-8")
+    (tmp_path / "slowtools.py").write_text(SLOW_TOOLS, encoding="utf-8")
+    (tmp_path / "script.toml").write_text(SLOW_SCRIPT, encoding="utf-8")
+    audit = tmp_path / "audit.jsonl"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "engine.cli", "serve", str(tmp_path / "slow.toml"), "--port", "0"]
+    command += [
+        "--script",
+        str(tmp_path / "script.toml"),
+        "--audit",
+        str(audit),
+        "--drain-s",
+        "5",
+        "--no-auth",
+    ]
+    proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        url = _url(proc)
+
+        async def main() -> tuple[list[dict[str, Any]], int | None]:
+            async with connect(url) as ws:  # the tool SIGTERMs the server while it runs
+                await ws.send(json.dumps(say_event("please look it up")))
+                await ws.send(json.dumps({"type": "response.create"}))
+                events = [json.loads(frame) async for frame in ws]
+                return events, ws.close_code
+
+        events, close = run(main())
+        assert proc.wait(timeout=15) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+    # the client is told at once, and the response under way still finishes before the close
+    kinds = [e["type"] for e in events]
+    notices = [e["error"]["code"] for e in events if e["type"] == "error"]
+    texts = [e["text"] for e in events if e["type"] == "response.output_text.done"]
+    assert notices == ["server_shutting_down"] and close == 1001
+    assert texts == ["Here it is: found it."] and kinds[-1] == "response.done"
+    records = [r for _, r in read_jsonl(audit) if isinstance(r, AuditRecord)]
+    (tool,) = [r for r in records if r.kind == "tool"]
+    assert tool.outcome == "ok"
+    (end,) = [r for r in records if r.kind == "end"]
+    assert end.detail["user_turns"] == 1
