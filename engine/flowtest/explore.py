@@ -246,7 +246,9 @@ class Model:
         refused = own.max_refused_calls or settings.max_refused_calls
         per_turn = own.max_tool_calls_per_turn or settings.max_tool_calls_per_turn
         kept = self._carry(s.visible, settings.fallback_carry)
-        step = Exhaust(s.agent, refused + 1, min(refused + 1, per_turn), self.recovery, tuple(sorted(kept)))
+        # the call past either budget reroutes: never send more (the rest would be the recovery agent's)
+        calls = min(refused + 1, per_turn + 1)
+        step = Exhaust(s.agent, calls, min(refused + 1, per_turn), self.recovery, tuple(sorted(kept)))
         return step, replace(s, agent=self.recovery, visible=kept, visits=s.visited(self.recovery))
 
     def moves(self, s: State) -> Iterator[tuple[Step, State]]:

@@ -321,7 +321,6 @@ def _turn(index: int, step: Step, interrupt: bool, hang: bool) -> tuple[dict[str
 def _script(case: GeneratedCase, flow: Flow, flow_ref: str) -> list[str]:
     lines = [
         GENERATED_MARK + ": regenerate it rather than edit it",
-        f"# {case.description}",
         f"flow = {_toml(flow_ref)}",
         f"description = {_toml(case.description)}",
     ]

@@ -75,7 +75,7 @@ def test_zero_workers_is_a_usage_error(tmp_path: Path) -> None:
     (tmp_path / "desk.toml").write_text(FLOW, encoding="utf-8")
     command = [sys.executable, "-m", "engine.cli", "serve", str(tmp_path / "desk.toml"), "--workers", "0"]
     done = subprocess.run(
-        command + ["--no-auth"],
+        [*command, "--no-auth"],
         cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,
