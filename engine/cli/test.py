@@ -175,7 +175,11 @@ def _generate(args: argparse.Namespace) -> list[Path] | None:
         err.print(f"switchboard test: {args.generate} does not pass lint; nothing generated", markup=False)
         return None
     suite = generate_suite(linted.compiled.flow)
-    written = write_suite(suite, Path(args.generate), Path(args.output))
+    try:
+        written = write_suite(suite, Path(args.generate), Path(args.output))
+    except OSError as exc:
+        err.print(f"switchboard test: cannot write the suite into {args.output}: {exc}", markup=False)
+        return None
     err.print(f"generated {len(written)} case(s) from {args.generate} into {args.output}", markup=False)
     for note in suite.notes:
         err.print(f"  note: {note}", markup=False)

@@ -383,9 +383,12 @@ def write_suite(suite: Suite, flow_path: Path, out_dir: Path) -> list[Path]:
     import os
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    mark = GENERATED_MARK.encode()
     for old in out_dir.glob("*.toml"):
-        if old.read_text(encoding="utf-8", errors="replace").startswith(GENERATED_MARK):
-            old.unlink()
+        if old.is_file() and not old.is_symlink():  # a FIFO or a link is never ours: never opened
+            with old.open("rb") as f:
+                if f.read(len(mark)) == mark:
+                    old.unlink()
     ref = Path(os.path.relpath(flow_path.resolve(), out_dir.resolve())).as_posix()
     written = []
     for case in suite.cases:

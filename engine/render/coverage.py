@@ -12,9 +12,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from engine.errors import SwitchboardError
+from engine.flow.files import read_confined
 from engine.render.view import Diagram, Edge, EdgeKind
 
 Route = tuple[str, str]
+REPORT_MAX_BYTES = 16 * 1024 * 1024
+"""The largest coverage report read (a 10,000-agent flow's is a few MiB)."""
 
 __all__ = ["CoverageError", "mark_uncovered", "read_uncovered"]
 
@@ -26,8 +29,8 @@ class CoverageError(SwitchboardError):
 def read_uncovered(path: str | Path, flow_file: str | Path) -> set[Route]:
     """The uncovered edges ``path`` reports for ``flow_file`` (the entry whose path resolves to it, else the
     first with its file name: a report written from another folder)."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    try:  # bounded and non-blocking, like every file read here: /dev/zero or a FIFO is an error, not a hang
+        data = json.loads(read_confined(path, None, max_bytes=REPORT_MAX_BYTES))
         flows = data["flows"]
         entries = [(Path(f["flow"]).resolve(), f) for f in flows]
     except (OSError, ValueError, KeyError, TypeError) as exc:

@@ -141,6 +141,8 @@ class Session:
         self._clock = clock
         self._modalities = modalities
         self._machine = compiled.machine()
+        self._agent = self._machine.agent
+        """The machine's current agent, kept in step with it (read for every event a relay forwards)."""
         self._depth = 0
         self._visits: Counter[str] = Counter({self._flow.flow.entry: 1})
         self._context: dict[str, Any] = checked_context(compiled.flow, initial_context or {}, complete=False)
@@ -187,7 +189,7 @@ class Session:
     @property
     def agent(self) -> str:
         """The agent the conversation is with now."""
-        return self._machine.agent
+        return self._agent
 
     @property
     def depth(self) -> int:
@@ -607,6 +609,7 @@ class Session:
         self._visible |= supplied.keys()
         kept = self._apply_carry(carry)
         self._machine.send(transfer_event(target))
+        self._agent = self._machine.agent
         self._version += 1
         self._depth += 1
         self._visits[target] += 1
@@ -733,6 +736,7 @@ class Session:
         source, recovery = self.agent, self._flow.flow.recovery
         kept = self._apply_carry(self._flow.flow.fallback_carry)
         self._machine.send(RECOVER)
+        self._agent = self._machine.agent
         self._version += 1
         self._visits[recovery] += 1
         message = (

@@ -83,6 +83,10 @@ def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not valid JSON")
 
 
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+"""One decoder for every frame (``json.loads`` with an argument builds a new one per call: ~4 us)."""
+
+
 def decode(frame: str | bytes) -> Event:
     """Parse one frame into an event; raise :class:`ProtocolError` if it is not one.
 
@@ -97,7 +101,7 @@ def decode(frame: str | bytes) -> Event:
                 None, None, f"frame is not valid UTF-8 ({exc.reason})", code="invalid_json"
             ) from None
     try:
-        data = json.loads(frame, parse_constant=_reject_constant)
+        data = _DECODER.decode(frame)
     except (ValueError, RecursionError) as exc:
         raise ProtocolError(None, None, f"malformed JSON: {exc}", code="invalid_json") from None
     if not isinstance(data, dict):

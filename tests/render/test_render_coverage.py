@@ -58,3 +58,17 @@ def test_render_reads_the_report_of_test_coverage(tmp_path: Path, capsys: pytest
     report.write_text("{}", encoding="utf-8")
     assert main(["render", str(FLOWS / "retail.toml"), "-o", str(out), "--coverage", str(report)]) == 2
     assert "not a coverage report" in capsys.readouterr().err
+
+
+def test_a_device_or_fifo_as_report_is_refused_not_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    fifo = tmp_path / "report.json"
+    os.mkfifo(fifo)
+    for report in ("/dev/zero", str(fifo)):
+        code = main(
+            ["render", str(FLOWS / "retail.toml"), "-o", str(tmp_path / "r.dot"), "--coverage", report]
+        )
+        assert code == 2 and "not a regular file" in capsys.readouterr().err
