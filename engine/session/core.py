@@ -23,6 +23,7 @@ from engine.compile.plan import FlowPlan
 from engine.flow.model import ESCALATION_TOOL, TRANSFER_PREFIX, Flow
 from engine.session import events as ev
 from engine.session import history as hist
+from engine.session import snapshot as snap
 from engine.session.actions import (
     Action,
     Audit,
@@ -35,7 +36,7 @@ from engine.session.actions import (
     ToolFailure,
     Transcript,
 )
-from engine.session.audit import AuditRecord, Kind, Outcome, audit_payload
+from engine.session.audit import AuditRecord, Kind, Outcome, audit_payload, flow_hash
 from engine.session.client_view import DROPPED_SESSION_KEYS
 from engine.session.config import agent_update, session_update
 from engine.session.context import initial_context as checked_context
@@ -122,6 +123,50 @@ class _PendingEscalation:
     started: float
 
 
+def _job_record(job: _HistoryJob) -> dict[str, Any]:
+    return {
+        "call": snap.call_of(job.call),
+        "target": job.target,
+        "reason": job.reason,
+        "carry": job.carry,
+        "supplied": dict(job.supplied),
+        "policy": job.policy,
+        "requested": job.requested,
+        "earlier": snap.items_of(job.earlier),
+        "started": job.started,
+        "deadline": job.deadline,
+        "deleting": sorted(job.deleting),
+        "prefix": job.prefix,
+        "summary_id": job.summary_id,
+        "summary_owed": job.summary_owed,
+        "fallback": job.fallback,
+        "summary": job.summary,
+        "sent": list(job.sent),
+    }
+
+
+def _job_of(r: dict[str, Any]) -> _HistoryJob:
+    return _HistoryJob(
+        snap.call(r["call"]),
+        str(r["target"]),
+        str(r["reason"]),
+        None if r["carry"] is None else [str(k) for k in r["carry"]],
+        dict(r["supplied"]),
+        str(r["policy"]),
+        str(r["requested"]),
+        [snap.item(i) for i in r["earlier"]],
+        float(r["started"]),
+        float(r["deadline"]),
+        set(r["deleting"]),
+        str(r["prefix"]),
+        r["summary_id"],
+        bool(r["summary_owed"]),
+        r["fallback"],
+        str(r["summary"]),
+        [str(i) for i in r["sent"]],
+    )
+
+
 class Session:
     """The state of one conversation over a compiled flow."""
 
@@ -177,8 +222,133 @@ class Session:
         self._history_timeout_s = history_timeout_s
         self._job: _HistoryJob | None = None
         self._jobs = 0
+        self._hash: str | None = None
+        """The flow's content hash, computed at the first snapshot."""
         self._summaries: set[str] = set()
         """Ids of the out-of-band summary responses under way (a late one is ignored, never taken for ours)."""
+
+    # -- durable state ----------------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything this session owns as a versioned, JSON-able record (:mod:`engine.session.snapshot`)."""
+        job = self._job
+        escalation = self._escalation
+        pending = self._pending_escalation
+        return {
+            "version": snap.SNAPSHOT_VERSION,
+            "flow_hash": self._flow_hash(),
+            "conversation_id": self._conversation_id,
+            "modalities": list(self._modalities),
+            "history_timeout_s": self._history_timeout_s,
+            "agent": self._agent,
+            "depth": self._depth,
+            "visits": dict(self._visits),
+            "context": dict(self._context),
+            "claims": dict(self._claims),
+            "visible": sorted(self._visible),
+            "learnt": self._redact.learnt(),
+            "response_in_flight": self._response_in_flight,
+            "want_response": self._want_response,
+            "pending_tools": {
+                call_id: {"name": t.name, "agent": t.agent, "arguments": t.arguments, "started": t.started}
+                for call_id, t in self._pending_tools.items()
+            },
+            "history": [list(pair) for pair in self._history],
+            "user_turns": self._user_turns,
+            "state_version": self._version,
+            "escalation": None
+            if escalation is None
+            else {"escalated": escalation.is_escalated, "used": escalation.used},
+            "pending_escalation": None
+            if pending is None
+            else {
+                "request": snap.request_of(pending.request),
+                "call_id": pending.call_id,
+                "started": pending.started,
+            },
+            "seq": self._seq,
+            "escalations": self._escalations,
+            "turn_calls": dict(self._turn_calls),
+            "refused_streak": self._refused_streak,
+            "items": snap.items_of(list(self._items.values())),
+            "job": None if job is None else _job_record(job),
+            "jobs": self._jobs,
+            "summaries": sorted(self._summaries),
+        }
+
+    def _flow_hash(self) -> str:
+        if self._hash is None:
+            self._hash = flow_hash(self._flow)
+        return self._hash
+
+    @classmethod
+    def restore(
+        cls, compiled: CompiledFlow, record: dict[str, Any], *, clock: Callable[[], float]
+    ) -> Session:
+        """The session ``record`` (from :meth:`snapshot`) describes, on the same flow; it then behaves as the
+        original would. Raises :class:`~engine.session.snapshot.SnapshotError` for another version or flow,
+        or a malformed record."""
+        if record.get("version") != snap.SNAPSHOT_VERSION:
+            raise snap.SnapshotError(
+                f"snapshot version {record.get('version')!r} is not {snap.SNAPSHOT_VERSION}"
+            )
+        if record.get("flow_hash") != flow_hash(compiled.flow):
+            raise snap.SnapshotError("the snapshot was taken on another flow (its content hash differs)")
+        try:
+            return cls._restored(compiled, record, clock)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise snap.SnapshotError(f"malformed snapshot: {type(exc).__name__}: {exc}") from None
+
+    @classmethod
+    def _restored(cls, compiled: CompiledFlow, r: dict[str, Any], clock: Callable[[], float]) -> Session:
+        session = cls(
+            compiled,
+            str(r["conversation_id"]),
+            clock=clock,
+            modalities=tuple(r["modalities"]),
+            history_timeout_s=float(r["history_timeout_s"]),
+        )
+        agent = str(r["agent"])
+        if agent not in compiled.flow.agents:
+            raise ValueError(f"no agent {agent!r} in the flow")
+        session._machine = compiled.machine(start_value=agent)  # no entry actions re-run
+        session._agent = session._machine.agent
+        session._depth = int(r["depth"])
+        session._visits = Counter({str(k): int(v) for k, v in r["visits"].items()})
+        session._context = dict(r["context"])
+        session._claims = {str(k): str(v) for k, v in r["claims"].items()}
+        session._visible = set(r["visible"])
+        session._redact.restore(r["learnt"])
+        session._response_in_flight = bool(r["response_in_flight"])
+        session._want_response = bool(r["want_response"])
+        session._pending_tools = {
+            str(call_id): _PendingTool(t["name"], t["agent"], t["arguments"], float(t["started"]))
+            for call_id, t in r["pending_tools"].items()
+        }
+        session._history = [(str(role), str(text)) for role, text in r["history"]]
+        session._user_turns = int(r["user_turns"])
+        session._version = int(r["state_version"])
+        escalation = r["escalation"]
+        if session._escalation is not None and escalation is not None:
+            state = "escalated" if escalation["escalated"] else "chatting"
+            session._escalation = type(session._escalation)(session._escalation.budget, start_value=state)
+            session._escalation.used = int(escalation["used"])
+        pending = r["pending_escalation"]
+        if pending is not None:
+            request = snap.escalation_request(pending["request"])
+            session._pending_escalation = _PendingEscalation(
+                request, str(pending["call_id"]), float(pending["started"])
+            )
+        session._seq = int(r["seq"])
+        session._escalations = int(r["escalations"])
+        session._turn_calls = Counter({str(k): int(v) for k, v in r["turn_calls"].items()})
+        session._refused_streak = int(r["refused_streak"])
+        for data in r["items"]:
+            session._items.put(snap.item(data))
+        session._job = None if r["job"] is None else _job_of(r["job"])
+        session._jobs = int(r["jobs"])
+        session._summaries = set(r["summaries"])
+        return session
 
     # -- queries ------------------------------------------------------------------------------------------
 

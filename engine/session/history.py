@@ -52,6 +52,13 @@ class Items:
     def ids(self) -> list[str]:
         return list(self._items)
 
+    def values(self) -> list[Item]:
+        return list(self._items.values())
+
+    def put(self, item: Item) -> None:
+        """Add ``item`` as it is (a restored snapshot's)."""
+        self._items[item.id] = Item(item.id, item.type, item.role, item.call_id, item.text)
+
     def upsert(self, item: Mapping[str, Any]) -> None:
         """Record an item from ``conversation.item.added``/``done`` (``done`` brings the final text)."""
         item_id = item.get("id")

@@ -47,6 +47,16 @@ class Redactor:
             ordered = sorted(self._values, key=len, reverse=True)  # longest first: no partial masks
             self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
 
+    def learnt(self) -> list[str]:
+        """The values learnt so far (sorted: a snapshot's)."""
+        return sorted(self._values)
+
+    def restore(self, values: Iterable[str]) -> None:
+        """Learn ``values`` again (a restored snapshot's)."""
+        self._values = {str(v) for v in values}
+        ordered = sorted(self._values, key=len, reverse=True)
+        self._pattern = re.compile("|".join(re.escape(v) for v in ordered)) if ordered else None
+
     def _collect(self, data: Any) -> None:
         if isinstance(data, dict):
             for key, value in data.items():
