@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
 from engine.compile.pipeline import CompiledFlow, compile_document
 from engine.flow.loader import parse_flow
+
+ROOT = Path(__file__).resolve().parents[2]
 
 FLOW = """
 [flow]
@@ -94,3 +99,27 @@ async def honest(url: str, text: str = "hello") -> str:
     """A whole honest conversation: connect, ask once, hang up; the answer's text."""
     async with connect(url) as ws:
         return await ask(ws, text)
+
+
+def start_serve(
+    folder: Path, flow: str, script: str, *flags: str
+) -> tuple[subprocess.Popen[bytes], str, Path]:
+    """A real ``switchboard serve`` of ``flow`` (text) in ``folder`` on a free port, the embedded emulator
+    answering with ``script``, auditing to ``folder/audit.jsonl``; the process, the URL it printed, the
+    audit file. The caller stops (and reaps) it."""
+    (folder / "flow.toml").write_text(flow, encoding="utf-8")
+    (folder / "script.toml").write_text(script, encoding="utf-8")
+    audit = folder / "audit.jsonl"
+    command = [sys.executable, "-m", "engine.cli", "serve", str(folder / "flow.toml"), "--port", "0"]
+    command += ["--script", str(folder / "script.toml"), "--audit", str(audit), "--no-auth", *flags]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(command, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        text = line.decode()
+        if text.startswith("clients connect to "):
+            return proc, text.split()[3], audit
+    proc.kill()
+    raise AssertionError(
+        f"serve exited before listening: {proc.wait()} {proc.stderr and proc.stderr.read()!r}"
+    )

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +13,7 @@ from websockets.asyncio.client import connect
 from engine.runtime.audit_file import read_jsonl
 from engine.session.audit import AuditRecord
 from tests.realtime_schema import run
-from tests.runtime.relay_helpers import FLOW, SCRIPT, ask, next_event, say_event
+from tests.runtime.relay_helpers import FLOW, SCRIPT, ask, next_event, say_event, start_serve
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,25 +22,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_a_signal_drains_every_conversation_and_writes_every_end_record(
     tmp_path: Path, signum: signal.Signals
 ) -> None:
-    (tmp_path / "desk.toml").write_text(FLOW, encoding="utf-8")
-    (tmp_path / "script.toml").write_text(SCRIPT, encoding="utf-8")
-    audit = tmp_path / "audit.jsonl"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "engine.cli", "serve", str(tmp_path / "desk.toml"), "--port", "0"]
-    command += [
-        "--script",
-        str(tmp_path / "script.toml"),
-        "--audit",
-        str(audit),
-        "--drain-s",
-        "5",
-        "--no-auth",
-    ]
     transcript = signum == signal.SIGINT  # one run shows the opt-in transcript too
-    command += ["--transcript"] if transcript else []
-    proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    flags = ["--drain-s", "5", *(["--transcript"] if transcript else [])]
+    proc, url, audit = start_serve(tmp_path, FLOW, SCRIPT, *flags)
     try:
-        url = _url(proc)
 
         async def main() -> list[tuple[dict[str, Any], int | None, str | None]]:
             clients = [await connect(url) for _ in range(4)]
@@ -72,17 +54,6 @@ def test_a_signal_drains_every_conversation_and_writes_every_end_record(
     printed = proc.stdout.read().decode()
     assert printed.count("Hello.") == (4 if transcript else 0)
     assert "stopped after 4 conversation(s)" in printed
-
-
-def _url(proc: subprocess.Popen[bytes]) -> str:
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        text = line.decode()
-        if text.startswith("clients connect to "):
-            return text.split()[-1]
-    raise AssertionError(
-        f"serve exited before listening: {proc.wait()} {proc.stderr and proc.stderr.read()!r}"
-    )
 
 
 SLOW_FLOW = """
@@ -130,24 +101,9 @@ say = "Hello."
 
 
 def test_a_response_in_flight_at_sigterm_finishes_before_the_close(tmp_path: Path) -> None:
-    (tmp_path / "slow.toml").write_text(SLOW_FLOW, encoding="utf-8")
     (tmp_path / "slowtools.py").write_text(SLOW_TOOLS, encoding="utf-8")
-    (tmp_path / "script.toml").write_text(SLOW_SCRIPT, encoding="utf-8")
-    audit = tmp_path / "audit.jsonl"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "engine.cli", "serve", str(tmp_path / "slow.toml"), "--port", "0"]
-    command += [
-        "--script",
-        str(tmp_path / "script.toml"),
-        "--audit",
-        str(audit),
-        "--drain-s",
-        "5",
-        "--no-auth",
-    ]
-    proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc, url, audit = start_serve(tmp_path, SLOW_FLOW, SLOW_SCRIPT, "--drain-s", "5")
     try:
-        url = _url(proc)
 
         async def main() -> tuple[list[dict[str, Any]], int | None]:
             async with connect(url) as ws:  # the tool SIGTERMs the server while it runs

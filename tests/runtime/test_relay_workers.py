@@ -14,37 +14,16 @@ from websockets.asyncio.client import connect
 from engine.runtime.audit_file import read_jsonl
 from engine.session.audit import AuditRecord
 from tests.realtime_schema import run
-from tests.runtime.relay_helpers import FLOW, SCRIPT, ask
+from tests.runtime.relay_helpers import FLOW, SCRIPT, ask, start_serve
 
 ROOT = Path(__file__).resolve().parents[2]
 CONVERSATIONS = 24
 
 
 def test_two_workers_share_the_port_the_load_and_the_audit_file(tmp_path: Path) -> None:
-    (tmp_path / "desk.toml").write_text(FLOW, encoding="utf-8")
-    (tmp_path / "script.toml").write_text(SCRIPT, encoding="utf-8")
-    audit = tmp_path / "audit.jsonl"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "engine.cli", "serve", str(tmp_path / "desk.toml"), "--port", "0"]
-    command += [
-        "--script",
-        str(tmp_path / "script.toml"),
-        "--audit",
-        str(audit),
-        "--no-auth",
-        "--workers",
-        "2",
-    ]
-    proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc, url, audit = start_serve(tmp_path, FLOW, SCRIPT, "--workers", "2")
     try:
         assert proc.stdout is not None
-        url = ""
-        for line in proc.stdout:
-            if line.startswith(b"clients connect to "):
-                assert line.rstrip().endswith(b"(2 workers)")
-                url = line.decode().split()[3]
-                break
-        assert url, proc.stderr and proc.stderr.read()
 
         async def main() -> list[str]:
             answers = []
