@@ -54,6 +54,7 @@ bench: install  # rewrites docs/benchmarks.md; fails (last) when a relay or lint
 	$(BIN)/python tools/bench_render.py --write
 	$(BIN)/python tools/bench_runtime.py --write
 	$(BIN)/python tools/bench_flowtest.py --write
+	$(BIN)/python tools/bench_snapshot.py --write
 	$(BIN)/python tools/bench_relay.py --write || status=1; \
 	$(BIN)/python tools/bench_workers.py --write || status=1; \
 	$(BIN)/python tools/bench_lint.py --write --check || status=1; exit $${status:-0}

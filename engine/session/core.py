@@ -179,13 +179,15 @@ class Session:
         modalities: tuple[str, ...] = ("text",),
         initial_context: dict[str, Any] | None = None,
         history_timeout_s: float = 5.0,
+        _start: str | None = None,
     ) -> None:
+        """``_start`` is :meth:`restore`'s: the agent the machine starts in (no entry actions run)."""
         self._plan = FlowPlan.of(compiled)
         self._flow: Flow = compiled.flow
         self._conversation_id = conversation_id
         self._clock = clock
         self._modalities = modalities
-        self._machine = compiled.machine()
+        self._machine = compiled.machine() if _start is None else compiled.machine(start_value=_start)
         self._agent = self._machine.agent
         """The machine's current agent, kept in step with it (read for every event a relay forwards)."""
         self._depth = 0
@@ -301,18 +303,17 @@ class Session:
 
     @classmethod
     def _restored(cls, compiled: CompiledFlow, r: dict[str, Any], clock: Callable[[], float]) -> Session:
+        agent = str(r["agent"])
+        if agent not in compiled.flow.agents:
+            raise ValueError(f"no agent {agent!r} in the flow")
         session = cls(
             compiled,
             str(r["conversation_id"]),
             clock=clock,
             modalities=tuple(r["modalities"]),
             history_timeout_s=float(r["history_timeout_s"]),
+            _start=agent,
         )
-        agent = str(r["agent"])
-        if agent not in compiled.flow.agents:
-            raise ValueError(f"no agent {agent!r} in the flow")
-        session._machine = compiled.machine(start_value=agent)  # no entry actions re-run
-        session._agent = session._machine.agent
         session._depth = int(r["depth"])
         session._visits = Counter({str(k): int(v) for k, v in r["visits"].items()})
         session._context = dict(r["context"])
@@ -330,8 +331,10 @@ class Session:
         session._version = int(r["state_version"])
         escalation = r["escalation"]
         if session._escalation is not None and escalation is not None:
-            state = "escalated" if escalation["escalated"] else "chatting"
-            session._escalation = type(session._escalation)(session._escalation.budget, start_value=state)
+            if escalation["escalated"]:
+                session._escalation = type(session._escalation)(
+                    session._escalation.budget, start_value="escalated"
+                )
             session._escalation.used = int(escalation["used"])
         pending = r["pending_escalation"]
         if pending is not None:
