@@ -44,6 +44,9 @@ def _context_or_report(args: argparse.Namespace, compiled: Any) -> dict[str, Any
         return None
 
 
+MAX_WORKERS = 64
+"""The most ``serve --workers`` forks (one per core is the point; a typo must not fork a thousand)."""
+
 API_KEY_FILE_MAX = 64 * 1024
 """The largest ``--api-key-file`` read (a key is ~200 bytes)."""
 
@@ -192,8 +195,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         gate, secrets = _gate(args)
         if args.admin_port is not None and secrets is None:
             raise ValueError("--admin-port mints client secrets: it needs SWITCHBOARD_TOKEN, not --no-auth")
-        if args.workers < 1:
-            raise ValueError(f"--workers must be at least 1, not {args.workers}")
+        if not 1 <= args.workers <= MAX_WORKERS:
+            raise ValueError(f"--workers must be from 1 to {MAX_WORKERS}, not {args.workers}")
     except (OSError, ValueError) as exc:
         err.print(f"switchboard serve: {exc}", markup=False)
         return EXIT_USAGE

@@ -220,7 +220,7 @@ def _coverage_table(reports: list[Coverage]) -> None:
         total = c.percent()
         style = "green" if total >= 100 else "yellow"
         table.add_row(c.flow, str(c.cases), *cells, f"[{style}]{total:.0f}%[/]")
-    out.print(table)
+    out.print(table, width=max(out.width, 160))  # the table keeps its own width: never cut to the terminal
     for c in reports:
         missed = c.missed()
         if missed:

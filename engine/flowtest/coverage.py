@@ -10,7 +10,7 @@ Target names (stable: ``--format json`` and ``render --coverage`` read them):
 - ``agent:NAME``; ``edge:A->B`` (declared handoffs and implicit fallbacks); ``contract:A->B`` (a
   ``[[handoff]]`` contract, exercised when its edge is taken);
 - guardrails: ``requires:AGENT.KEY`` (a refusal for that key), ``max_handoff_depth``, ``max_visits:AGENT``,
-  ``history:POLICY`` (a handoff under that policy), and with a supervisor ``max_escalations``,
+  ``history:POLICY`` (a handoff under that policy), ``max_refused_calls`` (a reroute by it), and with a supervisor ``max_escalations``,
   ``supervisor_timeout``, ``barge_in``.
 
 Cost: one exhaustive search per target (see the explore module), then linear in the records.
@@ -79,6 +79,7 @@ def targets_of(flow: Flow) -> list[Target]:
     for target, agent in flow.agents.items():
         if agent.max_visits is not None:
             add("guardrail", f"max_visits:{target}", over_visits(model, target))
+    add("guardrail", "max_refused_calls", lambda s: s.agent != model.recovery)
     for kind in sorted({policy(flow, a, b) for a, b in edges}):
         goals = [taken(model, a, b) for a, b in edges if policy(flow, a, b) == kind]
         add("guardrail", f"history:{kind}", _any_of(goals))
@@ -109,6 +110,8 @@ def covered_by(flow: Flow, records: Iterable[AuditRecord]) -> set[str]:
                 seen.add("max_handoff_depth")
             if guard == "max_visits":
                 seen.add(f"max_visits:{target}")
+            if guard == "max_refused_calls":
+                seen.add("max_refused_calls")
         elif r.kind == "escalation":
             name = {"over_budget": "max_escalations", "timed_out": "supervisor_timeout", "stale": "barge_in"}
             if r.outcome in name:

@@ -350,6 +350,12 @@ def before_visit(model: Model, target: str, visits: int) -> Goal:
     return lambda s: target in model.targets(s.agent) and s.depth < cap and s.visits_of(target) == visits
 
 
+def uses_flow_refused_budget(model: Model) -> Goal:
+    """At an agent (not the recovery agent) whose refused calls count against ``[flow] max_refused_calls``."""
+    agents = model.flow.agents
+    return lambda s: s.agent != model.recovery and agents[s.agent].max_refused_calls is None
+
+
 def at_depth(model: Model, depth: int) -> Goal:
     """At ``depth`` handoffs, at an agent that can transfer."""
     return lambda s: s.depth == depth and s.agent != model.recovery and bool(model.targets(s.agent))

@@ -48,6 +48,7 @@ from engine.flowtest.explore import (
     refused_for,
     search,
     taken,
+    uses_flow_refused_budget,
 )
 
 __all__ = ["GENERATED_MARK", "GeneratedCase", "Suite", "generate_suite", "script_text", "write_suite"]
@@ -181,6 +182,26 @@ def _visits_cases(model: Model, notes: list[str]) -> Iterable[GeneratedCase]:
         yield GeneratedCase(name, f"{target}'s visit {limit}, the last its budget allows", steps, end)
 
 
+def _refused_calls_cases(model: Model, notes: list[str]) -> Iterable[GeneratedCase]:
+    """``max_refused_calls``: the flow's (from the nearest agent that uses it) and each agent's own, used
+    up by refused calls until the conversation is rerouted to the recovery agent."""
+    flow = model.flow
+    own = [name for name, agent in flow.agents.items() if agent.max_refused_calls is not None]
+    for name in [None, *own]:
+        if name == model.recovery:
+            continue  # the recovery agent's budget stops its own loop: there is nowhere to reroute
+        goal = at_agent(frozenset({name})) if name is not None else uses_flow_refused_budget(model)
+        route = _route(model, goal)
+        exhausted = None if route is None else model.exhaust(route[1])
+        if route is None or exhausted is None:
+            notes.append(f"max_refused_calls{'' if name is None else ' of ' + name}: no agent reaches it")
+            continue
+        step, end = exhausted
+        case_name = "refused-calls" if name is None else _slug("refused-calls", name)
+        description = f"{step.agent}'s calls refused past max_refused_calls: rerouted to {step.to}"
+        yield GeneratedCase(case_name, description, [*route[0], step], end)
+
+
 def _front_route(model: Model) -> tuple[list[Step], State] | None:
     return _route(model, at_agent(frozenset(model.flow.front_agents)))
 
@@ -247,6 +268,7 @@ def generate_suite(flow: Flow) -> Suite:
         *_requires_cases(model, notes),
         *_depth_case(model, notes),
         *_visits_cases(model, notes),
+        *_refused_calls_cases(model, notes),
         *_supervisor_cases(model, notes),
     ]
     return Suite(flow, cases, notes)
@@ -302,7 +324,8 @@ def _turn(index: int, step: Step, interrupt: bool, hang: bool) -> tuple[dict[str
             # transfer_to_<itself> is never offered: each call is refused, the last past the budget
             user, call = f"step {n}: refuse {count} call(s)", TRANSFER_PREFIX + agent
             args = {"reason": f"step {n}"}
-            expect = {"agent": to, "handoff": "recovered", "carried": list(carried)}
+            outcomes = ["refused"] * step.refused + ["recovered"]  # in order: a lowered budget shows
+            expect = {"agent": to, "handoff": outcomes, "carried": list(carried)}
             calls = [{"name": call, "arguments": args}] * count
         case Escalate(agent=agent, outcome=outcome, to=to):
             verb = "hang" if hang else "ask"

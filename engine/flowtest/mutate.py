@@ -6,7 +6,8 @@ or one ``requires``: otherwise a regression of that kind would pass it. :func:`m
 the first that fails, or the lint rule that rejects the mutant outright.
 
 Mutations: drop a declared handoff (with its contract); drop a key from a contract's ``carry``; lower a
-``max_visits``, ``max_handoff_depth`` or ``max_escalations`` by one; remove a ``requires`` key. A mutation
+``max_visits``, ``max_handoff_depth``, ``max_escalations`` or ``max_refused_calls`` (the flow's or an
+agent's) by one; remove a ``requires`` key. A mutation
 that cannot change any conversation is not listed: dropping a handoff to the recovery agent that the
 implicit fallback then takes with the same history (carrying the same of the keys the flow can know), and
 any mutation whose effect needs a state no conversation reaches (a budget the depth cap always pre-empts),
@@ -30,6 +31,7 @@ from engine.flowtest.case import Case
 from engine.flowtest.explore import (
     Goal,
     Model,
+    State,
     at_agent,
     at_depth,
     before_visit,
@@ -130,6 +132,23 @@ def _candidates(
 
             goal = refused_for(model, name, key, only=True)
             yield f"remove {key!r} from the requires of {name}", unrequire, f"requires--{name}--{key}", goal
+    refused = flow.flow.max_refused_calls
+    if refused > 1:
+
+        def fewer_refusals(data: dict[str, Any]) -> None:
+            data["flow"]["max_refused_calls"] -= 1
+
+        description = f"lower max_refused_calls to {refused - 1}"
+        yield description, fewer_refusals, "refused-calls", _shows_refusals(model, None, refused)
+    for name, agent in flow.agents.items():
+        own = agent.max_refused_calls
+        if own is not None and own > 1 and name != flow.flow.recovery:
+
+            def fewer_own(data: dict[str, Any], a: str = name) -> None:
+                data["agents"][a]["max_refused_calls"] -= 1
+
+            description = f"lower max_refused_calls of {name} to {own - 1}"
+            yield description, fewer_own, f"refused-calls--{name}", _shows_refusals(model, name, own)
     depth = flow.flow.max_handoff_depth
     if depth > 1:
 
@@ -145,6 +164,23 @@ def _candidates(
 
         front = at_agent(frozenset(flow.front_agents))
         yield f"lower max_escalations to {supervisor.max_escalations - 1}", fewer, "escalation-budget", front
+
+
+def _shows_refusals(model: Model, agent: str | None, budget: int) -> Goal:
+    """Where lowering a refused-calls budget shows: an agent using it whose per-turn call budget does not
+    stop the refusals first (past ``budget`` calls in a turn)."""
+    flow = model.flow
+
+    def goal(s: State) -> bool:
+        if s.agent == model.recovery or (agent is not None and s.agent != agent):
+            return False
+        own = flow.agents[s.agent]
+        if agent is None and own.max_refused_calls is not None:
+            return False
+        per_turn = own.max_tool_calls_per_turn or flow.flow.max_tool_calls_per_turn
+        return per_turn > budget
+
+    return goal
 
 
 def mutants(flow: Flow) -> Iterator[Mutant]:

@@ -145,6 +145,6 @@ def test_hostile_paths_are_clear_errors_never_hangs(
     code, out, _ = run_cli(
         capsys, "test", "--generate", str(FLOWS / "simple_handoff.toml"), "-o", str(out_dir)
     )
-    assert code == 0 and "9 passed" in out  # 8 generated cases and the hand-written script
+    assert code == 0 and "10 passed" in out  # 9 generated cases and the hand-written script
     names = {p.name for p in out_dir.iterdir()}
     assert {"mine.toml", "pipe.toml", "depth-cap.toml"} <= names and "old.toml" not in names

@@ -99,6 +99,9 @@ def small_flows(draw: st.DrawFn) -> dict[str, Any]:
             table["produces"] = list(KEYS)
         if i > 0 and draw(st.booleans()):
             table["requires"] = [draw(st.sampled_from(KEYS))]
+        refusals = draw(st.none() | st.integers(1, 3))
+        if refusals is not None:
+            table["max_refused_calls"] = refusals
         visits = draw(st.none() | st.integers(1, 3))
         if visits is not None:
             table["max_visits"] = visits

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from websockets.asyncio.client import connect
 
 from engine.runtime.audit_file import read_jsonl
@@ -50,9 +51,10 @@ def test_two_workers_share_the_port_the_load_and_the_audit_file(tmp_path: Path) 
     assert len({r.conversation_id for r in ends}) == CONVERSATIONS
 
 
-def test_zero_workers_is_a_usage_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", ["0", "1000"])
+def test_a_worker_count_out_of_range_is_a_usage_error(tmp_path: Path, workers: str) -> None:
     (tmp_path / "desk.toml").write_text(FLOW, encoding="utf-8")
-    command = [sys.executable, "-m", "engine.cli", "serve", str(tmp_path / "desk.toml"), "--workers", "0"]
+    command = [sys.executable, "-m", "engine.cli", "serve", str(tmp_path / "desk.toml"), "--workers", workers]
     done = subprocess.run(
         [*command, "--no-auth"],
         cwd=tmp_path,
@@ -61,4 +63,4 @@ def test_zero_workers_is_a_usage_error(tmp_path: Path) -> None:
         text=True,
         timeout=60,
     )
-    assert done.returncode == 2 and "--workers must be at least 1" in done.stderr
+    assert done.returncode == 2 and f"--workers must be from 1 to 64, not {workers}" in done.stderr
