@@ -42,6 +42,7 @@ from engine.flowtest.explore import (
     Step,
     Transfer,
     at_agent,
+    at_depth,
     at_depth_cap,
     before_visit,
     over_visits,
@@ -133,15 +134,21 @@ def _first_target(model: Model, s: State) -> str | None:
 
 
 def _depth_case(model: Model, notes: list[str]) -> Iterable[GeneratedCase]:
+    """The depth cap: ``max_handoff_depth`` handoffs, then one more (capped). When no route gets that deep,
+    the deepest one a cap lowered by one would change: one handoff short of the cap, then a transfer."""
     cap = model.flow.flow.max_handoff_depth
     route = _route(model, at_depth_cap(model))
+    description = f"{cap} handoffs, then one more: capped"
     if route is None:
         notes.append(f"max_handoff_depth {cap}: no route makes {cap} handoffs from an agent that can go on")
+        route = _route(model, at_depth(model, cap - 1)) if cap > 1 else None
+        description = f"{cap - 1} handoffs, then one more (no route reaches the cap of {cap})"
+    if route is None:
         return
     target = _first_target(model, route[1])
     assert target is not None
     steps, end = _attempt(model, route, target)
-    yield GeneratedCase("depth-cap", f"{cap} handoffs, then one more: capped", steps, end)
+    yield GeneratedCase("depth-cap", description, steps, end)
 
 
 def _checked_entries(steps: list[Step], target: str) -> int:
