@@ -31,7 +31,7 @@ from websockets.exceptions import (
 )
 
 from engine.errors import SwitchboardError
-from engine.wire.protocol import MAX_FRAME, Event, ProtocolError, decode, encode
+from engine.wire.protocol import MAX_FRAME, Event, ProtocolError, decode, encode, peek_type
 
 __all__ = [
     "OPENAI_URL",
@@ -88,11 +88,27 @@ class Received(dict[str, Any]):
         self.frame = frame
 
 
+class Unread:
+    """A server event of a type in :attr:`RealtimeClient.unread`, not decoded: its ``kind`` and ``frame``."""
+
+    __slots__ = ("frame", "kind")
+
+    def __init__(self, kind: str, frame: str) -> None:
+        self.kind, self.frame = kind, frame
+
+    def decoded(self) -> Received:
+        """The event after all (raises :class:`ProtocolError` for a malformed frame)."""
+        return Received(decode(self.frame), self.frame)
+
+
 class RealtimeClient:
     """A connected Realtime websocket; create it with :meth:`connect` (or :meth:`open` + :meth:`close`)."""
 
     def __init__(self, ws: ClientConnection, url: str) -> None:
         self.ws, self.url = ws, url
+        self.unread: frozenset[str] = frozenset()
+        """Event types :meth:`recv` returns as :class:`Unread` frames instead of decoding them (a relay
+        forwards them as they came; see :data:`engine.session.call_view.UNREAD`)."""
 
     @classmethod
     async def open(
@@ -176,20 +192,25 @@ class RealtimeClient:
         except ConnectionClosed as exc:
             raise self._closed_error(exc) from None
 
-    async def recv(self) -> Event:
+    async def recv(self) -> Event | Unread:
         """The next event; raises :class:`ProtocolError` for a malformed frame (the next call goes on),
         :class:`UpstreamClosed` after a normal close, :class:`UpstreamDropped` after an abnormal one."""
         try:
             frame = await self.ws.recv()
         except ConnectionClosed as exc:
             raise self._closed_error(exc) from None
-        event = decode(frame)
-        return Received(event, frame) if isinstance(frame, str) else event
+        if not isinstance(frame, str):
+            return decode(frame)
+        if self.unread:
+            kind = peek_type(frame)
+            if kind in self.unread:
+                return Unread(kind, frame)
+        return Received(decode(frame), frame)
 
-    def __aiter__(self) -> AsyncIterator[Event | ProtocolError]:
+    def __aiter__(self) -> AsyncIterator[Event | Unread | ProtocolError]:
         return self._events()
 
-    async def _events(self) -> AsyncIterator[Event | ProtocolError]:
+    async def _events(self) -> AsyncIterator[Event | Unread | ProtocolError]:
         """Events in order; a malformed frame is yielded as a :class:`ProtocolError` value, not raised.
 
         Ends on a normal close; raises :class:`UpstreamDropped` on an abnormal one.

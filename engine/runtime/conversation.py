@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from websockets.exceptions import ConnectionClosed
 
 from engine.errors import SwitchboardError
-from engine.runtime.client import Received, UpstreamError
+from engine.runtime.client import Received, Unread, UpstreamError
 from engine.runtime.tools import ToolRegistry, ToolTimedOut, ToolUnavailable, describe_exception
 from engine.session.actions import Action, Audit, CancelEscalation, Escalate, RunTool, Send, ToolFailure
 from engine.session.audit import AuditSink
@@ -132,6 +132,7 @@ class Downstream(Protocol):
 
 Input = (
     dict[str, Any]
+    | Unread
     | _Start
     | _Tick
     | ProtocolError
@@ -170,6 +171,8 @@ class Conversation:
         self._step = asyncio.Event()
         """Set after each input the pump has handled."""
         self._step.set()
+        self._pump_waiting = False
+        """The pump is waiting for its next input (so nothing it handles can be ahead of a new one)."""
         self._closed: _Closed | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._escalations: dict[str, asyncio.Task[None]] = {}
@@ -250,7 +253,10 @@ class Conversation:
         return await self._send_down(downstream, encode(shown))
 
     async def _send_down(self, downstream: Downstream, frame: str) -> bool:
-        try:  # asyncio.timeout, not wait_for: no task per frame on the pass-through path
+        try:
+            if _cannot_block(downstream, frame):
+                await downstream.send(frame)  # no timer per frame on the pass-through path
+                return True
             async with asyncio.timeout(self._options.send_timeout_s):
                 await downstream.send(frame)
         except TimeoutError:  # its send buffer stayed full: a slow (or hostile) reader
@@ -335,20 +341,44 @@ class Conversation:
     async def _read(self) -> None:
         try:
             async for event in self.connection:
+                if isinstance(event, Unread) and await self._forward_now(event):
+                    continue
                 self._inputs.put_nowait(event)
             self._inputs.put_nowait(_Closed(None))
         except Exception as exc:  # the transport's own errors (dropped, refused) end the conversation
             self._inputs.put_nowait(_Closed(exc))
 
+    async def _forward_now(self, item: Unread) -> bool:
+        """Send a streaming delta down from the reader itself, skipping the queue, when nothing can be
+        ahead of it or overtake it: the pump waits on an empty queue, the core reads nothing of it, and the
+        send completes without waiting (so the pump cannot interleave). ``False``: it goes through the pump."""
+        downstream = self._downstream
+        if (
+            downstream is None
+            or not self._pump_waiting
+            or not self._inputs.empty()
+            or not self.session.reads_nothing_of(item.kind)
+            or not _cannot_block(downstream, item.frame)
+        ):
+            return False
+        try:
+            await downstream.send(item.frame)
+        except Exception:  # the client is gone: the pump finds out with its next send, and ends
+            return False
+        return True
+
     async def _next_input(self) -> Input:
         """The next input, or :data:`_TICK` once the session's deadline (if any) passes first."""
         left = self.session.time_left()
-        if left is None:
-            return await self._inputs.get()
+        self._pump_waiting = True
         try:
+            if left is None:
+                return await self._inputs.get()
             return await asyncio.wait_for(self._inputs.get(), left)
         except TimeoutError:
             return _TICK
+        finally:
+            self._pump_waiting = False
 
     async def _pump(self) -> None:
         """Handle inputs until closed; an exception ends the conversation (never a hung, leaked task)."""
@@ -366,6 +396,18 @@ class Conversation:
                 self._closed = item
                 self._step.set()
                 return
+            if isinstance(item, Unread):  # a streaming delta: the client's, as it came
+                if self.session.reads_nothing_of(item.kind) and self._downstream is not None:
+                    if not await self._send_down(self._downstream, item.frame):
+                        self._closed = _Closed(None)
+                        self._step.set()
+                        return
+                    self._step.set()
+                    continue
+                try:  # the core reads it after all (a history job is in flight)
+                    item = item.decoded()
+                except ProtocolError as exc:
+                    item = exc
             if isinstance(item, _Start):
                 actions: list[Action] = self.session.start()
             elif isinstance(item, _Tick):
@@ -394,14 +436,10 @@ class Conversation:
                 self.client_backlog -= 1
                 actions = self.session.client_event(item.event)
             else:
-                internal = self._downstream is not None and self.session.is_internal(item)
-                actions = self.session.receive(item)
-                if internal:
-                    pass  # the core's own history work (the summary response): not the client's business
-                elif self._downstream is not None and not await self._forward(self._downstream, item):
-                    self._closed = _Closed(None)
-                    self._step.set()
+                received = await self._receive(item)
+                if received is None:
                     return
+                actions = received
             try:
                 await self._execute(actions)
             except Exception as exc:  # the upstream broke while we sent (or a bug): the conversation ends
@@ -409,6 +447,19 @@ class Conversation:
                 self._step.set()
                 return
             self._step.set()
+
+    async def _receive(self, event: dict[str, Any]) -> list[Action] | None:
+        """A server event into the core, then (a relay's) down to the client; ``None`` once the client is
+        gone (the conversation is closed)."""
+        internal = self._downstream is not None and self.session.is_internal(event)
+        actions = self.session.receive(event)
+        if internal:
+            pass  # the core's own history work (the summary response): not the client's business
+        elif self._downstream is not None and not await self._forward(self._downstream, event):
+            self._closed = _Closed(None)
+            self._step.set()
+            return None
+        return actions
 
     async def _execute(self, actions: list[Action]) -> None:
         for action in actions:
@@ -470,6 +521,18 @@ class Conversation:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+
+def _cannot_block(downstream: Downstream, frame: str) -> bool:
+    """Whether sending ``frame`` on a ``websockets`` connection returns without waiting: no fragmented
+    message in progress, writing not paused, and the frame (UTF-8: at most 4 bytes a character, plus its
+    header) cannot take the transport's buffer past its high-water mark (which would pause it and make
+    ``send`` wait for the reader). Anything else, or another kind of downstream, may block."""
+    transport = getattr(downstream, "transport", None)
+    if transport is None or getattr(downstream, "paused", True) or getattr(downstream, "send_in_progress", 1):
+        return False
+    _, high = transport.get_write_buffer_limits()
+    return bool(transport.get_write_buffer_size() + 4 * len(frame) + 14 <= high)
 
 
 def _refuse_owned(event: dict[str, Any]) -> None:

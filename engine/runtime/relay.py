@@ -41,6 +41,7 @@ from engine.runtime.limits import RelayLimits
 from engine.runtime.tools import ToolRegistry
 from engine.session.actions import Action, Transcript
 from engine.session.audit import AuditSink, Stamped
+from engine.session.call_view import UNREAD
 from engine.session.context import ContextError, initial_context
 from engine.session.core import Session
 from engine.supervisor.backend import SupervisorBackend
@@ -177,6 +178,7 @@ class Relay(RealtimeServer):
                 self.upstream, api_key=self.api_key, compression=self.upstream_compression
             )
             async with upstream as connection:
+                connection.unread = UNREAD  # the streaming deltas go down as they came, undecoded
                 session = Session(self.compiled, conversation_id, clock=time.time, initial_context=context)
                 conversation = Conversation(
                     session, connection, self.tools, self.audit, self.on_action, self.supervisor

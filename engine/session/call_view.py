@@ -35,6 +35,24 @@ ARGUMENT_EVENTS = frozenset(
 """Server events that only function calls have."""
 
 
+UNREAD = frozenset(
+    {
+        "response.output_text.delta",
+        "response.output_audio.delta",
+        "response.output_audio.done",
+        "response.output_audio_transcript.delta",
+        "response.content_part.added",
+        "response.content_part.done",
+        "conversation.item.input_audio_transcription.delta",
+        "input_audio_buffer.committed",
+        "input_audio_buffer.speech_stopped",
+        "rate_limits.updated",
+    }
+)
+"""Server events that neither the core (:data:`engine.session.events.HANDLED`) nor :class:`CallView` reads:
+a relay may forward their frames without decoding them (the streaming deltas, most of a turn's events)."""
+
+
 def is_call_item(item: Any) -> bool:
     """Whether ``item`` is a function call or a function call's output."""
     return isinstance(item, dict) and item.get("type") in CALL_ITEM_TYPES

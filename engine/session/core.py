@@ -37,6 +37,7 @@ from engine.session.actions import (
     Transcript,
 )
 from engine.session.audit import AuditRecord, Kind, Outcome, audit_payload, flow_hash
+from engine.session.call_view import UNREAD
 from engine.session.client_view import DROPPED_SESSION_KEYS
 from engine.session.config import agent_update, session_update
 from engine.session.context import initial_context as checked_context
@@ -393,6 +394,12 @@ class Session:
     def time_left(self) -> float | None:
         """Seconds (of the session's clock) until :attr:`deadline`; ``None`` when nothing waits."""
         return None if self._job is None else max(0.0, self._job.deadline - self._clock())
+
+    def reads_nothing_of(self, kind: str) -> bool:
+        """Whether a server event of type ``kind`` can go past the core unread, straight to a relay's client:
+        a streaming delta (:data:`UNREAD`), while no history job is in flight (its summary response's deltas
+        are the core's own, see :meth:`is_internal`)."""
+        return kind in UNREAD and self._job is None and not self._summaries
 
     def is_internal(self, event: Any) -> bool:
         """Whether a server event belongs to the core's own history work (the out-of-band summary response,

@@ -87,6 +87,19 @@ _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 """One decoder for every frame (``json.loads`` with an argument builds a new one per call: ~4 us)."""
 
 
+_TYPE_FIRST = re.compile(r'\{\s*"type"\s*:\s*"([a-z_.]{1,80})"')
+
+
+def peek_type(frame: str) -> str | None:
+    """The event type of a text frame whose first key is its only ``"type"`` (what OpenAI and the emulator
+    send for the streaming events), without decoding it; ``None`` when that cannot be told so cheaply. A
+    frame with another ``"type"`` key (nested, or a duplicate the decoder would let win) gives ``None``."""
+    match = _TYPE_FIRST.match(frame)
+    if match is None or frame.count('"type"', match.end()) != 0:
+        return None
+    return match.group(1)
+
+
 def decode(frame: str | bytes) -> Event:
     """Parse one frame into an event; raise :class:`ProtocolError` if it is not one.
 

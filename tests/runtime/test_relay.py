@@ -255,3 +255,42 @@ def test_an_event_the_relay_does_not_change_goes_down_as_the_frame_it_came_in() 
         raise AssertionError("no rate_limits.updated")
 
     assert run(main()) == odd
+
+
+def test_a_burst_of_decoded_and_undecoded_events_reaches_the_client_in_upstream_order() -> None:
+    """Deltas may skip the relay's queue (sent straight from its upstream reader when the pump is idle):
+    mixed with events the core reads, in a burst, the client still sees the upstream's order."""
+    import random
+
+    from websockets.asyncio.server import serve
+
+    rng = random.Random(7)
+    kinds = ["response.output_text.delta", "rate_limits.updated", "response.output_text.done"]
+    burst = [
+        json.dumps({"type": rng.choice(kinds), "event_id": f"ev_{i}", "response_id": "r", "delta": "x"})
+        for i in range(300)
+    ]
+
+    async def upstream(ws: Any) -> None:
+        for frame in burst:
+            await ws.send(frame)
+        async for _ in ws:
+            pass
+
+    async def main() -> list[str]:
+        async with serve(upstream, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            async with Relay(
+                compile_document(parse_flow(FLOW, "desk.toml")),
+                f"ws://127.0.0.1:{port}/v1/realtime",
+                audit=MemorySink(),
+            ) as relay:
+                async with connect(relay.url) as ws:
+                    seen: list[str] = []
+                    while len(seen) < len(burst):
+                        event = json.loads(await ws.recv())
+                        if event["event_id"].startswith("ev_"):
+                            seen.append(event["event_id"])
+                    return seen
+
+    assert run(main()) == [f"ev_{i}" for i in range(300)]
