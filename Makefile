@@ -10,11 +10,14 @@ FLOWS  := $(filter-out flows/broken/%,$(wildcard flows/*.toml flows/*.json))
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
-	@command -v dot >/dev/null 2>&1 || { \
-	  echo "graphviz 'dot' not found: installing the Debian package graphviz"; \
+	@missing=""; \
+	command -v dot >/dev/null 2>&1 || missing="$$missing graphviz"; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing the Debian packages:$$missing (diagrams; the Redis store's tests)"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq graphviz >/dev/null \
-	  || echo "warning: could not install graphviz; render will still write .dot and .mmd"; }
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null \
+	  || echo "warning: could not install$$missing; render still writes .dot and .mmd, Redis tests fail"; fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'

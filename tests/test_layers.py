@@ -30,7 +30,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("engine.wire",),  # 5: the Realtime protocol both sides share
     ("engine.supervisor",),  # 6
     ("engine.emulator",),  # 7
-    ("engine.runtime",),  # 8
+    ("engine.store", "engine.runtime"),  # 8: snapshot stores and audit sinks; the runtime
     ("engine.flowtest",),  # 9: flow tests: expectations checked, suites generated, coverage
     ("engine.render",),  # 10
     ("engine.cli",),  # 11

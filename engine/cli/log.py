@@ -69,19 +69,22 @@ def print_summary(console: Console, summary: Tally) -> None:
 
 
 def cmd_log(args: argparse.Namespace) -> int:
-    from engine.runtime.audit_file import read_jsonl
     from engine.session.audit import AuditRecord
     from engine.session.tally import tally
+    from engine.store import StoreError, read_audit
 
     records: list[AuditRecord] = []
     try:
-        for line, item in read_jsonl(args.file):
+        for where, item in read_audit(args.file):
             if isinstance(item, str):
-                err.print(f"{args.file}:{line}: {item}", markup=False)
+                err.print(f"{where}: {item}", markup=False)
             else:
                 records.append(item)
     except OSError as exc:
         err.print(f"switchboard log: cannot read {args.file}: {exc.strerror}", markup=False)
+        return EXIT_USAGE
+    except StoreError as exc:
+        err.print(f"switchboard log: {exc}", markup=False)
         return EXIT_USAGE
     print_summary(out, tally(records))
     return EXIT_OK

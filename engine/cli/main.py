@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--audit",
         action="append",
         metavar="LOG",
-        help="overlay the handoffs counted in this audit log (JSON Lines, from run/serve --audit); repeatable",
+        help="overlay the handoffs counted in this audit log (JSON Lines, sqlite:PATH or redis://; from run/serve --audit); repeatable",
     )
     render.add_argument(
         "--coverage",
@@ -143,7 +143,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PORT",
         help="serve POST /v1/realtime/client_secrets here (authorised by $SWITCHBOARD_TOKEN)",
     )
-    serve.add_argument("--audit", metavar="FILE", help="append audit records (JSON Lines) to FILE")
+    serve.add_argument(
+        "--audit",
+        metavar="FILE|URL",
+        help="write audit records: a JSON Lines FILE (appended), sqlite:PATH or redis://HOST:PORT/DB (a Stream)",
+    )
+    serve.add_argument(
+        "--store",
+        metavar="URL",
+        help="where conversations are kept to resume: sqlite:PATH, redis://HOST:PORT/DB or memory: "
+        "(default: sqlite:$XDG_STATE_HOME/switchboard/conversations.db)",
+    )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8766)
     _context_flag(
@@ -193,7 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_init_parser(sub)
 
     log = sub.add_parser("log", help="summarise an audit log")
-    log.add_argument("file", metavar="FILE")
+    log.add_argument(
+        "file", metavar="FILE|URL", help="a JSON Lines file, sqlite:PATH or redis://HOST:PORT/DB"
+    )
     log.set_defaults(func=deferred("engine.cli.log", "cmd_log"))
     return parser
 

@@ -237,6 +237,9 @@ def _serve_process(
     from engine.runtime.relay import Relay, run_relay
     from engine.runtime.runner import script_or_empty
     from engine.session.audit import AuditSink, CountingSink
+    from engine.store import StoreError, default_store, open_audit, open_store
+    from engine.store.redis import RedisAuditSink
+    from engine.store.sqlite import SqliteAuditSink
 
     who = "switchboard serve" if worker is None else f"switchboard serve[{worker}]"
     logging.basicConfig(level=logging.WARNING, format=f"{who}: %(message)s")
@@ -247,7 +250,12 @@ def _serve_process(
         send_timeout_s=args.send_timeout_s,
         idle_timeout_s=args.idle_timeout_s or None,
     )
-    sink: AuditSink = JsonlSink(args.audit) if args.audit else CountingSink()
+    try:
+        sink: AuditSink = open_audit(args.audit) if args.audit else CountingSink()
+        store = open_store(args.store or default_store())
+    except (StoreError, OSError, ValueError) as exc:
+        err.print(f"{who}: {exc}", markup=False)
+        return EXIT_USAGE
     console = QueuedConsole(out) if args.transcript else None
 
     async def serve() -> None:
@@ -273,7 +281,11 @@ def _serve_process(
                 expose_session=args.expose_session,
                 gate=gate,
                 reuse_port=worker is not None,
+                store=store,
             )
+            stack.push_async_callback(store.close)
+            if isinstance(sink, RedisAuditSink):
+                stack.push_async_callback(sink.aclose)
             if args.admin_port is not None:
                 from engine.runtime.admin import AdminServer
                 from engine.session.context import initial_context
@@ -312,7 +324,7 @@ def _serve_process(
     finally:
         if console is not None:
             console.close()
-        if isinstance(sink, JsonlSink):
+        if isinstance(sink, JsonlSink | SqliteAuditSink):
             sink.close()
     return EXIT_OK
 

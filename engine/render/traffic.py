@@ -16,9 +16,9 @@ from pathlib import Path
 
 from engine.errors import SwitchboardError
 from engine.render.view import Diagram, Edge, EdgeKind, EdgeTraffic, TrafficSummary
-from engine.runtime.audit_file import read_jsonl
 from engine.session.audit import AuditRecord
 from engine.session.tally import tally
+from engine.store import StoreError, read_audit
 
 Route = tuple[str, str]
 
@@ -147,15 +147,17 @@ def read_traffic(paths: Sequence[str | Path], warn: Callable[[str], None]) -> Tr
     for path in paths:
         before = len(records)
         try:
-            for line, item in read_jsonl(path):
+            for where, item in read_audit(str(path)):
                 problem = item if isinstance(item, str) else _problem(item)
                 if problem is not None:
-                    warn(f"{path}:{line}: {problem}")
+                    warn(f"{where}: {problem}")
                 else:
                     assert isinstance(item, AuditRecord)
                     records.append(item)
         except OSError as exc:
             raise TrafficError(f"cannot read audit log {path}: {exc.strerror or exc}") from None
+        except StoreError as exc:
+            raise TrafficError(f"cannot read audit log {path}: {exc}") from None
         except UnicodeDecodeError as exc:
             raise TrafficError(f"cannot read audit log {path}: not UTF-8 text ({exc.reason})") from None
         if len(records) == before:

@@ -49,6 +49,9 @@ class Grant:
     context: dict[str, str] = field(default_factory=dict)
     """Trusted initial context carried by a client secret."""
     expires_at: int | None = None
+    subject: str = ""
+    """Who holds the credential, as a conversation's owner: ``token``, ``open``, or ``secret:`` and the
+    secret's nonce (a conversation started with a client secret resumes only with that secret)."""
 
 
 def _b64(data: bytes) -> str:
@@ -93,14 +96,15 @@ class ClientSecrets:
             raise AuthError("invalid client secret")
         try:
             body: Any = json.loads(_unb64(payload))
-            flow, context, expires_at = body["f"], body["c"], body["e"]
+            flow, context, expires_at, nonce = body["f"], body["c"], body["e"], body.get("n", "")
         except (ValueError, binascii.Error, KeyError, TypeError):
             raise AuthError("invalid client secret") from None
         if not (isinstance(flow, str) and isinstance(context, dict) and isinstance(expires_at, int)):
             raise AuthError("invalid client secret")
         if expires_at <= self._clock():
             raise AuthError("client secret expired")
-        return Grant("secret", flow, {str(k): str(v) for k, v in context.items()}, expires_at)
+        context = {str(k): str(v) for k, v in context.items()}
+        return Grant("secret", flow, context, expires_at, subject=f"secret:{nonce}")
 
 
 def is_token(credential: str | None, token: str | None) -> bool:
@@ -137,12 +141,12 @@ class Gate:
         if origin is not None and origin not in self.origins:
             raise AuthError(f"origin {origin!r} is not allowed", 403)
         if self.open:
-            return Grant("open")
+            return Grant("open", subject="open")
         credential = bearer(headers)
         if credential is None:
             raise AuthError("missing credential: send Authorization: Bearer <token or client secret>")
         if is_token(credential, self.token):
-            return Grant("token")
+            return Grant("token", subject="token")
         if self.client_secrets is not None and credential.startswith(SECRET_PREFIX):
             grant = self.client_secrets.verify(credential)
             if grant.flow != flow:

@@ -7,7 +7,7 @@ by one pump, so the client events of one step are sent in order and never interl
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -22,6 +22,7 @@ from engine.session.audit import AuditSink
 from engine.session.call_view import CallView
 from engine.session.client_view import owned_field, redact_session
 from engine.session.core import Session
+from engine.session.events import HANDLED
 from engine.wire.protocol import ProtocolError, check_client_event, decode, encode
 
 if TYPE_CHECKING:
@@ -180,6 +181,11 @@ class Conversation:
         self._options = RelayOptions()
         self._calls = CallView()
         """What the relay's client sees of function calls (nothing: they are the flow's)."""
+        self.opening: list[Action] | None = None
+        """The first actions instead of :meth:`Session.start`'s (a resumed conversation's)."""
+        self.persist: Callable[[Session], Awaitable[None]] | None = None
+        """Saves the session's snapshot; called when a step changed it, once the pump has nothing queued."""
+        self._dirty = False
         self.ended_by: str | None = None
         """Why :meth:`relay` ended the client's side itself: ``"slow_reader"`` or ``"idle"`` (else ``None``)."""
 
@@ -247,7 +253,7 @@ class Conversation:
         if shown is None:
             return True
         if not self._options.expose_session:
-            shown = redact_session(shown, self.session.agent)
+            shown = redact_session(shown, self.session.agent, self.session.conversation_id)
         if shown is event and isinstance(event, Received):  # unchanged: the frame as it came
             return await self._send_down(downstream, event.frame)
         return await self._send_down(downstream, encode(shown))
@@ -390,6 +396,9 @@ class Conversation:
 
     async def _pump_inputs(self) -> None:
         while True:
+            if self._dirty and self.persist is not None and self._inputs.empty():
+                self._dirty = False  # one write per burst of steps, the latest state
+                await self.persist(self.session)
             item = await self._next_input()
             self._step.clear()
             if isinstance(item, _Closed):
@@ -409,7 +418,7 @@ class Conversation:
                 except ProtocolError as exc:
                     item = exc
             if isinstance(item, _Start):
-                actions: list[Action] = self.session.start()
+                actions: list[Action] = self.opening if self.opening is not None else self.session.start()
             elif isinstance(item, _Tick):
                 actions = self.session.tick()
             elif isinstance(item, ProtocolError):
@@ -440,6 +449,8 @@ class Conversation:
                 if received is None:
                     return
                 actions = received
+            if actions or not isinstance(item, dict) or item.get("type") in HANDLED:
+                self._dirty = True  # the step may have changed what a snapshot holds
             try:
                 await self._execute(actions)
             except Exception as exc:  # the upstream broke while we sent (or a bug): the conversation ends
@@ -474,7 +485,9 @@ class Conversation:
                 if task is not None:
                     task.cancel()
             elif isinstance(action, Audit):
-                self.audit.write(action.record)
+                written = self.audit.write(action.record)
+                if written is not None:
+                    await written
             self.on_action(action)
 
     async def _ask_supervisor(self, action: Escalate) -> None:

@@ -21,14 +21,18 @@ every audit record carries the flow's name and content hash.
 from __future__ import annotations
 
 import asyncio
+import hmac
+import json
 import logging
+import re
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import suppress
 from http import HTTPStatus
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
@@ -44,6 +48,8 @@ from engine.session.audit import AuditSink, Stamped
 from engine.session.call_view import UNREAD
 from engine.session.context import ContextError, initial_context
 from engine.session.core import Session
+from engine.session.snapshot import SnapshotError
+from engine.store.base import SnapshotStore
 from engine.supervisor.backend import SupervisorBackend
 from engine.supervisor.factory import make_supervisor
 from engine.wire.protocol import ProtocolError, encode, error_event, new_id
@@ -56,6 +62,12 @@ log = OneLineLog(logging.getLogger("switchboard.relay"))
 
 UPSTREAM_CLOSE_S = 1.0
 """How long closing the upstream may wait for its close frame once the client side has been cut off."""
+
+
+CONVERSATION_ID = re.compile(r"conv_[0-9a-f]{32}")
+CONVERSATION_HEADER = "X-Switchboard-Conversation-Id"
+"""The handshake response header that tells a client its conversation id (also ``session.created``'s
+``session.id``): reconnect with ``/v1/realtime?conversation_id=ID`` to resume."""
 
 
 def new_conversation_id() -> str:
@@ -83,6 +95,7 @@ class Relay(RealtimeServer):
         upstream_compression: str | Literal["auto"] | None = "auto",
         gate: Gate | None = None,
         reuse_port: bool = False,
+        store: SnapshotStore | None = None,
     ) -> None:
         self.limits = limits or RelayLimits()
         super().__init__(
@@ -124,6 +137,12 @@ class Relay(RealtimeServer):
         self.gate = gate
         """Who may connect (``None``: anyone — the CLI always passes one; ``--no-auth`` is an open gate)."""
         self._grants: weakref.WeakKeyDictionary[ServerConnection, Grant] = weakref.WeakKeyDictionary()
+        self.store = store
+        """Where each conversation's snapshot is saved, and found again by a client that reconnects with
+        ``?conversation_id=ID`` (``None``: conversations cannot be resumed)."""
+        self._ended: dict[str, asyncio.Event] = {}
+        self._ids: weakref.WeakKeyDictionary[ServerConnection, tuple[str, bool]] = weakref.WeakKeyDictionary()
+        """Each admitted connection's conversation id, and whether it resumes one."""
 
     def admit(self, connection: ServerConnection, request: Request) -> Response | None:
         if self.gate is not None:
@@ -134,6 +153,18 @@ class Relay(RealtimeServer):
                 return connection.respond(HTTPStatus(exc.status), f"{exc}\n")
         if self.draining:
             return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "The relay is shutting down.\n")
+        wanted = parse_qs(urlsplit(request.path).query).get("conversation_id")
+        if wanted is not None:
+            if self.store is None:
+                return connection.respond(
+                    HTTPStatus.BAD_REQUEST,
+                    "This relay keeps no conversations to resume (start it with --store).\n",
+                )
+            if not CONVERSATION_ID.fullmatch(wanted[-1]):
+                return connection.respond(
+                    HTTPStatus.BAD_REQUEST, "conversation_id is not a conversation id.\n"
+                )
+        self._ids[connection] = (wanted[-1], True) if wanted else (new_conversation_id(), False)
         if len(self.active) >= self.limits.max_conversations:
             return connection.respond(
                 HTTPStatus.SERVICE_UNAVAILABLE,
@@ -141,18 +172,28 @@ class Relay(RealtimeServer):
             )
         return None
 
+    def accepted(self, connection: ServerConnection, response: Response) -> None:
+        response.headers[CONVERSATION_HEADER] = self._ids[connection][0]
+
     async def handle(self, client: ServerConnection) -> None:
         """One conversation, supervised: whatever fails, the client gets an ``error`` and a close, the
         ``end`` record is written (once the session exists) and both sockets are freed."""
-        conversation_id = new_conversation_id()
+        conversation_id, resuming = self._ids.get(client) or (new_conversation_id(), False)
+        if conversation_id in self.active:  # its old connection is still being wound up here
+            await _report(
+                client, "this conversation is still live on its old connection", "conversation_active"
+            )
+            await client.close(1013, "try again later")
+            return
         if len(self.active) >= self.limits.max_conversations:  # admitted in the same instant as others
             await _report(client, "the relay is at its conversation limit", "server_busy")
             await client.close(1013, "try again later")
             return
         self.conversations += 1
         self.active[conversation_id] = (client, None)
+        self._ended[conversation_id] = ended = asyncio.Event()
         try:
-            await self._converse(client, conversation_id)
+            await self._converse(client, conversation_id, resuming)
         except Exception as exc:  # the supervisor: nothing one conversation does may escape
             ref = new_id("err")
             log.error("%s: %s failed (%s)", conversation_id, ref, exc, exc_info=True)
@@ -160,10 +201,23 @@ class Relay(RealtimeServer):
             await client.close(1011, "internal error")
         finally:
             del self.active[conversation_id]
+            del self._ended[conversation_id]
+            ended.set()
 
-    async def _converse(self, client: ServerConnection, conversation_id: str) -> None:
+    async def until_ended(self, conversation_id: str) -> None:
+        """Return once the handler of ``conversation_id`` here is done (its records and snapshot written)."""
+        ended = self._ended.get(conversation_id)
+        if ended is not None:
+            await ended.wait()
+
+    async def _converse(self, client: ServerConnection, conversation_id: str, resuming: bool) -> None:
+        opening: tuple[Session, list[Action]] | None = None
+        if resuming:
+            opening = await self._resumed(client, conversation_id)
+            if opening is None:
+                return
         try:
-            context = self._context_for(client)
+            context = {} if resuming else self._context_for(client)
         except ContextError as exc:
             cause = f" ({exc.__cause__})" if exc.__cause__ is not None else ""
             self.on_action(
@@ -179,12 +233,25 @@ class Relay(RealtimeServer):
             )
             async with upstream as connection:
                 connection.unread = UNREAD  # the streaming deltas go down as they came, undecoded
-                session = Session(self.compiled, conversation_id, clock=time.time, initial_context=context)
+                if opening is not None:
+                    session = opening[0]
+                else:
+                    session = Session(
+                        self.compiled, conversation_id, clock=time.time, initial_context=context
+                    )
                 conversation = Conversation(
                     session, connection, self.tools, self.audit, self.on_action, self.supervisor
                 )
+                if opening is not None:
+                    conversation.opening = opening[1]
+                if self.store is not None:
+                    conversation.persist = self._saver(self._owner(client))
                 self.active[conversation_id] = (client, conversation)
-                error = await conversation.relay(client, self.options)
+                try:
+                    error = await conversation.relay(client, self.options)
+                finally:
+                    if self.store is not None:
+                        await self._keep_or_forget(client, conversation)
                 if conversation.ended_by == "slow_reader":
                     log.warning("%s: cut off a client that stopped reading", conversation_id)
                     client.transport.abort()  # its buffer is full: a close frame would wait behind it
@@ -207,6 +274,80 @@ class Relay(RealtimeServer):
             log.error("%s: %s upstream failed: %s", conversation_id, ref, error)
             await _report(client, f"the upstream failed (reference {ref})")
             await client.close(1011, "upstream failed")
+
+    def _owner(self, client: ServerConnection) -> str:
+        grant = self._grants.get(client)
+        return grant.subject if grant is not None else "open"
+
+    def _saver(self, owner: str) -> Callable[[Session], Awaitable[None]]:
+        store = self.store
+        assert store is not None
+        failed = False
+
+        async def save(session: Session) -> None:
+            nonlocal failed
+            text = json.dumps({"owner": owner, "snapshot": session.snapshot()}, separators=(",", ":"))
+            try:
+                await store.save(session.conversation_id, text)
+            except Exception as exc:  # the store is down: the call goes on, it just cannot be resumed
+                if not failed:
+                    log.error("%s: could not save its snapshot (%s)", session.conversation_id, exc)
+                failed = True
+
+        return save
+
+    async def _keep_or_forget(self, client: ServerConnection, conversation: Conversation) -> None:
+        """A conversation the client ended (it sent close 1000 first) is over: its snapshot is deleted.
+        Any other end (the connection dropped, the relay shut down) keeps the latest snapshot to resume."""
+        received, sent_first = client.protocol.close_rcvd, not client.protocol.close_rcvd_then_sent
+        store = self.store
+        assert store is not None
+        try:
+            if received is not None and received.code == 1000 and not sent_first:
+                await store.delete(conversation.session.conversation_id)
+            elif conversation.persist is not None:
+                await conversation.persist(conversation.session)
+        except Exception as exc:
+            log.error("%s: could not update its snapshot (%s)", conversation.session.conversation_id, exc)
+
+    async def _resumed(
+        self, client: ServerConnection, conversation_id: str
+    ) -> tuple[Session, list[Action]] | None:
+        """The session a reconnecting client continues, and its opening actions; ``None`` once the client
+        has been told why not (unknown or expired id, another credential's conversation, a bad snapshot)."""
+        assert self.store is not None
+        try:
+            text = await self.store.load(conversation_id)
+        except Exception as exc:
+            ref = new_id("err")
+            log.error("%s: %s could not load its snapshot: %s", conversation_id, ref, exc)
+            await _report(client, f"the conversation store failed (reference {ref})", "store_error")
+            await client.close(1011, "store failed")
+            return None
+        entry: Any = None
+        if text is not None:
+            with suppress(ValueError):
+                entry = json.loads(text)
+        if not isinstance(entry, dict) or not isinstance(entry.get("snapshot"), dict):
+            await _report(
+                client, "no such conversation (unknown, ended or expired)", "conversation_not_found"
+            )
+            await client.close(1008, "unknown conversation")
+            return None
+        if not hmac.compare_digest(str(entry.get("owner")).encode(), self._owner(client).encode()):
+            log.warning("%s: refused a resume with another credential", conversation_id)
+            await _report(
+                client, "this conversation was started with another credential", "conversation_forbidden"
+            )
+            await client.close(1008, "forbidden")
+            return None
+        try:
+            return Session.resume(self.compiled, entry["snapshot"], clock=time.time)
+        except SnapshotError as exc:
+            log.error("%s: cannot resume: %s", conversation_id, exc)
+            await _report(client, f"the conversation cannot be resumed: {exc}", "conversation_not_found")
+            await client.close(1008, "cannot resume")
+            return None
 
     def _context_for(self, client: ServerConnection) -> dict[str, Any]:
         """The connection's initial context, checked: the fixed mapping or the hook's values, overridden by

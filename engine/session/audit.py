@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Awaitable
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -24,8 +25,9 @@ Outcome = Literal[
     "stale",
     "over_budget",  # escalations (and "failed", "timed_out")
     "ended",  # the conversation's closing record
+    "resumed",  # a conversation continued on a fresh connection (and "recovered")
 ]
-Kind = Literal["handoff", "tool", "escalation", "end"]
+Kind = Literal["handoff", "tool", "escalation", "end", "resume"]
 
 HANDOFF_OUTCOMES: tuple[Outcome, ...] = ("done", "refused", "capped", "recovered")
 """The outcomes of a handoff record, in the order tables show them."""
@@ -79,7 +81,10 @@ class AuditRecord:
 
 
 class AuditSink(Protocol):
-    def write(self, record: AuditRecord) -> None: ...
+    """Where records go. ``write`` may return an awaitable (a network sink): the runtime awaits it before
+    the conversation goes on, so a record is stored before what it records is acted on further."""
+
+    def write(self, record: AuditRecord) -> Awaitable[None] | None: ...
 
 
 class MemorySink:
@@ -118,5 +123,5 @@ class Stamped:
         """``sink`` stamped with ``flow``'s name and :func:`flow_hash` (what ``run`` and ``serve`` write)."""
         return cls(sink, flow.flow.name, flow_hash(flow))
 
-    def write(self, record: AuditRecord) -> None:
-        self.sink.write(replace(record, flow=self.flow, flow_hash=self.flow_hash))
+    def write(self, record: AuditRecord) -> Awaitable[None] | None:
+        return self.sink.write(replace(record, flow=self.flow, flow_hash=self.flow_hash))

@@ -71,11 +71,14 @@ def _owned_role(item: Any) -> bool:
     return isinstance(item, dict) and item.get("type") == "message" and item.get("role") in OWNED_ROLES
 
 
-def redact_session(event: dict[str, Any], agent: str) -> dict[str, Any]:
+def redact_session(event: dict[str, Any], agent: str, conversation_id: str | None = None) -> dict[str, Any]:
     """``session.created`` / ``session.updated`` as a client sees it: audio, modalities and the current
-    agent's name (as ``instructions: "agent: NAME"``); no instructions, tools or prompt. Other events as is."""
+    agent's name (as ``instructions: "agent: NAME"``); no instructions, tools or prompt; its ``id`` is the
+    relay's ``conversation_id`` when given (what a client reconnects with). Other events as is."""
     session = event.get("session")
     if event.get("type") not in ("session.created", "session.updated") or not isinstance(session, dict):
         return event
     visible = {k: v for k, v in session.items() if k in VISIBLE_SESSION_KEYS}
+    if conversation_id is not None:
+        visible["id"] = conversation_id
     return {**event, "session": {**visible, "instructions": f"agent: {agent}"}}

@@ -303,6 +303,76 @@ class Session:
             raise snap.SnapshotError(f"malformed snapshot: {type(exc).__name__}: {exc}") from None
 
     @classmethod
+    def resume(
+        cls, compiled: CompiledFlow, record: dict[str, Any], *, clock: Callable[[], float]
+    ) -> tuple[Session, list[Action]]:
+        """Continue the conversation ``record`` (a :meth:`snapshot`) on a fresh upstream connection; returns
+        the session and its first actions (instead of :meth:`start`'s): the agent's ``session.update``, the
+        conversation's messages re-created (:func:`~engine.session.history.reseed_events`) and a ``resume``
+        audit record.
+
+        What was in flight when the snapshot was taken (a response, tool calls, an escalation, a history
+        job) is not replayed: the fresh upstream knows none of it; the next user turn starts afresh. A
+        snapshot of another flow (its content hash differs) continues at the same agent if the flow still
+        has it and its ``requires`` are all trusted, else at the recovery agent (``recovered``); visits and
+        tool budgets of agents the flow no longer has are dropped."""
+        if record.get("version") != snap.SNAPSHOT_VERSION:
+            raise snap.SnapshotError(
+                f"snapshot version {record.get('version')!r} is not {snap.SNAPSHOT_VERSION}"
+            )
+        flow = compiled.flow
+        was, now = record.get("flow_hash"), flow_hash(flow)
+        r = {
+            **record,
+            "flow_hash": now,
+            "response_in_flight": False,
+            "want_response": False,
+            "pending_tools": {},
+            "pending_escalation": None,
+            "job": None,
+            "summaries": [],
+            "turn_calls": {},
+            "refused_streak": 0,
+        }
+        outcome: Outcome = "resumed"
+        rule = "the same flow"
+        try:
+            if was != now:
+                agent = str(record["agent"])
+                kept = agent in flow.agents and all(
+                    k in record["context"] for k in flow.agents[agent].requires
+                )
+                if not kept:
+                    r["agent"], outcome = flow.flow.recovery, "recovered"
+                rule = (
+                    "another flow: the agent and its requires still hold"
+                    if kept
+                    else f"another flow: '{agent}' or its requires are gone, so the recovery agent"
+                )
+                r["visits"] = {a: n for a, n in record["visits"].items() if a in flow.agents}
+                if not flow.supervisor:
+                    r["escalation"] = None
+            session = cls._restored(compiled, r, clock)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise snap.SnapshotError(f"malformed snapshot: {type(exc).__name__}: {exc}") from None
+        seeded = list(session._items.values())
+        session._items = hist.Items()
+        prefix = f"sb-{session._conversation_id}-r"
+        actions: list[Action] = [
+            Send(session._session_update()),
+            *(Send(event) for event in hist.reseed_events(seeded, prefix)),
+            session._audit(
+                "resume",
+                outcome,
+                str(record["agent"]),
+                session._agent,
+                rule,
+                detail={"flow_hash_was": was, "messages": len(seeded), "user_turns": session._user_turns},
+            ),
+        ]
+        return session, session._redact.actions(actions)
+
+    @classmethod
     def _restored(cls, compiled: CompiledFlow, r: dict[str, Any], clock: Callable[[], float]) -> Session:
         agent = str(r["agent"])
         if agent not in compiled.flow.agents:

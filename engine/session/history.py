@@ -143,6 +143,17 @@ def _message(item: Item) -> dict[str, Any]:
     return {"type": "message", "role": role, "content": [{"type": kind, "text": item.text}]}
 
 
+def reseed_events(items: Iterable[Item], prefix: str) -> list[dict[str, Any]]:
+    """The ``conversation.item.create`` events that rebuild a conversation's messages (ids kept, in order)
+    on a fresh upstream connection: what it held when the snapshot was taken, so what the history policy of
+    the last handoff left (nothing after a reset, the summary note after a summary). Function calls and
+    their outputs are not replayed (a fresh upstream knows no call ids); their effect is in the context."""
+    return [
+        {"type": "conversation.item.create", "event_id": f"{prefix}-{n}", "item": {"id": i.id, **_message(i)}}
+        for n, i in enumerate((i for i in items if i.type == "message" and i.text), 1)
+    ]
+
+
 def summary_text(output: Any) -> str:
     """The text of an out-of-band response's ``output`` (its message items)."""
     if not isinstance(output, list):

@@ -69,6 +69,9 @@ class RealtimeServer:
         """A response refusing the handshake, or ``None`` to accept it (every connection, here)."""
         return None
 
+    def accepted(self, connection: ServerConnection, response: Response) -> None:
+        """Called with the ``101`` response of an accepted handshake, before it is sent (to add headers)."""
+
     @property
     def server(self) -> Server:
         if self._server is None:
@@ -87,6 +90,7 @@ class RealtimeServer:
             self.host,
             self.port,
             process_request=self._route,
+            process_response=self._answer,
             max_size=self.max_size,
             compression=self.compression,
             write_limit=self.write_limit,
@@ -106,6 +110,10 @@ class RealtimeServer:
         if self._server is None:
             raise RuntimeError(f"use `async with {type(self).__name__}(...)` first")
         await self._server.serve_forever()
+
+    def _answer(self, connection: ServerConnection, request: Request, response: Response) -> None:
+        if response.status_code == HTTPStatus.SWITCHING_PROTOCOLS:
+            self.accepted(connection, response)
 
     def _route(self, connection: ServerConnection, request: Request) -> Response | None:
         path = urlsplit(request.path).path

@@ -1,0 +1,20 @@
+"""The in-memory snapshot store: this process only (``run``'s default; tests)."""
+
+from __future__ import annotations
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.texts: dict[str, str] = {}
+
+    async def load(self, conversation_id: str) -> str | None:
+        return self.texts.get(conversation_id)
+
+    async def save(self, conversation_id: str, text: str) -> None:
+        self.texts[conversation_id] = text
+
+    async def delete(self, conversation_id: str) -> None:
+        self.texts.pop(conversation_id, None)
+
+    async def close(self) -> None:
+        pass

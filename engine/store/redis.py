@@ -1,0 +1,108 @@
+"""Redis: snapshots (one key per conversation, with a TTL) and audit records (one Stream per deployment).
+
+The official ``redis`` client, asyncio for the relay (``redis.asyncio``) and blocking for the readers
+(``switchboard log``). Keys: ``PREFIX conv:ID`` (a string, ``SET … EX ttl``: atomic) and ``PREFIX audit``
+(a Stream, one ``XADD`` per record, awaited before the conversation goes on, so an acknowledged record is
+in Redis). ``PREFIX`` is ``switchboard:`` (``?prefix=`` in the URL); several deployments can share a
+server under different prefixes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+from engine.session.audit import AuditRecord
+from engine.store.base import StoreError, ttl_of
+
+DEFAULT_PREFIX = "switchboard:"
+OURS = ("prefix", "ttl_s")
+"""Query parameters that are Switchboard's, not the client's."""
+
+
+def split_url(url: str) -> tuple[str, str, int]:
+    """``(the URL the redis client gets, key prefix, ttl)``."""
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    prefix = query.get("prefix", [DEFAULT_PREFIX])[-1]
+    rest = urlencode({k: v[-1] for k, v in query.items() if k not in OURS})
+    return urlunsplit(parts._replace(query=rest)), prefix, ttl_of(parts.query)
+
+
+class RedisStore:
+    def __init__(self, url: str) -> None:
+        self.url, self.prefix, self.ttl_s = split_url(url)
+        self._client: Any = None
+
+    def _redis(self) -> Any:
+        if self._client is None:
+            import redis.asyncio
+
+            self._client = redis.asyncio.Redis.from_url(self.url)
+        return self._client
+
+    async def load(self, conversation_id: str) -> str | None:
+        value = await self._redis().get(f"{self.prefix}conv:{conversation_id}")
+        return None if value is None else bytes(value).decode("utf-8")
+
+    async def save(self, conversation_id: str, text: str) -> None:
+        await self._redis().set(f"{self.prefix}conv:{conversation_id}", text, ex=self.ttl_s)
+
+    async def delete(self, conversation_id: str) -> None:
+        await self._redis().delete(f"{self.prefix}conv:{conversation_id}")
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+class RedisAuditSink:
+    """``write`` returns the ``XADD`` to await (the conversation awaits it before going on)."""
+
+    def __init__(self, url: str) -> None:
+        self.url, prefix, _ = split_url(url)
+        self.stream = f"{prefix}audit"
+        self._client: Any = None
+
+    async def write(self, record: AuditRecord) -> None:
+        if self._client is None:
+            import redis.asyncio
+
+            self._client = redis.asyncio.Redis.from_url(self.url)
+        await self._client.xadd(
+            self.stream,
+            {"conversation_id": record.conversation_id, "seq": record.seq, "record": record.to_json()},
+        )
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+def read_redis_audit(url: str, batch: int = 1000) -> Iterator[tuple[str, AuditRecord | str]]:
+    """The stream's entries in order, read in batches (``XRANGE``)."""
+    import redis
+
+    plain, prefix, _ = split_url(url)
+    client: Any = redis.Redis.from_url(plain)
+    stream, start = f"{prefix}audit", "-"
+    try:
+        while True:
+            try:
+                entries = client.xrange(stream, min=start, count=batch)
+            except redis.RedisError as exc:
+                raise StoreError(f"{plain}: {exc}") from None
+            for entry_id, fields in entries:
+                where = f"{stream}#{entry_id.decode()}"
+                try:
+                    yield where, AuditRecord.from_json(fields[b"record"].decode("utf-8"))
+                except (KeyError, ValueError, TypeError) as exc:
+                    yield where, f"not an audit record: {exc}"
+            if len(entries) < batch:
+                return
+            start = "(" + entries[-1][0].decode()
+    finally:
+        client.close()

@@ -1,0 +1,147 @@
+"""The snapshot stores (memory, SQLite, Redis) and the audit sinks (SQLite, Redis Stream) with their readers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from engine.session.audit import AuditRecord
+from engine.store import StoreError, open_audit, open_store, read_audit
+from engine.store.base import SnapshotStore
+from tests.realtime_schema import run
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "memory":
+        return "memory:"
+    if request.param == "sqlite":
+        return f"sqlite:{tmp_path / 'state' / 'conversations.db'}"
+    url: str = request.getfixturevalue("redis_url")
+    return f"{url}?prefix=test-{tmp_path.name}:"
+
+
+def test_a_store_keeps_the_latest_text_of_each_conversation(store_url: str) -> None:
+    async def main() -> list[str | None]:
+        store: SnapshotStore = open_store(store_url)
+        try:
+            await store.save("conv_a", '{"n": 1}')
+            await store.save("conv_a", '{"n": 2}')  # replaced whole
+            await store.save("conv_b", '{"n": 3}')
+            seen = [await store.load("conv_a"), await store.load("conv_b"), await store.load("conv_c")]
+            await store.delete("conv_a")
+            return [*seen, await store.load("conv_a"), await store.load("conv_b")]
+        finally:
+            await store.close()
+
+    assert run(main()) == ['{"n": 2}', '{"n": 3}', None, None, '{"n": 3}']
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+def test_a_shared_store_is_seen_by_another_process_s_client(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Two store objects on one URL (two relay processes): what one saves, the other loads."""
+    url = (
+        f"sqlite:{tmp_path / 'shared.db'}"
+        if kind == "sqlite"
+        else request.getfixturevalue("redis_url") + "?prefix=shared:"
+    )
+
+    async def main() -> str | None:
+        one, two = open_store(url), open_store(url)
+        try:
+            await one.save("conv_x", "snapshot")
+            return await two.load("conv_x")
+        finally:
+            await one.close()
+            await two.close()
+
+    assert run(main()) == "snapshot"
+
+
+def test_an_expired_snapshot_is_gone(tmp_path: Path, redis_url: str) -> None:
+    import redis
+
+    async def main() -> None:
+        store = open_store(f"{redis_url}?prefix=ttl:&ttl_s=30")
+        try:
+            await store.save("conv_t", "x")
+        finally:
+            await store.close()
+
+    run(main())
+    assert 0 < redis.Redis.from_url(redis_url).ttl("ttl:conv:conv_t") <= 30
+    sqlite_url = f"sqlite:{tmp_path / 'old.db'}?ttl_s=1"
+
+    async def stale() -> str | None:
+        store = open_store(sqlite_url)
+        try:
+            await store.save("conv_old", "x")
+            import sqlite3
+
+            db = sqlite3.connect(tmp_path / "old.db")
+            db.execute("UPDATE conversations SET updated_at = updated_at - 10")
+            db.commit()
+            db.close()
+            return await store.load("conv_old")
+        finally:
+            await store.close()
+
+    assert run(stale()) is None
+
+
+def record(conversation: str, seq: int, kind: str = "handoff") -> AuditRecord:
+    return AuditRecord(conversation, seq, 1.0 + seq, kind, "done", "front", "billing", "why", (), 1)  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=["sqlite", "redis", "jsonl"])
+def audit_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:{tmp_path / 'audit.db'}"
+    if request.param == "jsonl":
+        return str(tmp_path / "audit.jsonl")
+    url: str = request.getfixturevalue("redis_url")
+    return f"{url}?prefix=audit-{tmp_path.name}:"
+
+
+def test_every_audit_sink_is_read_back_in_order(audit_url: str) -> None:
+    records = [record("conv_1", 1), record("conv_1", 2), record("conv_2", 1, "end")]
+
+    async def main() -> None:
+        sink = open_audit(audit_url)
+        for r in records:
+            written = sink.write(r)
+            if written is not None:
+                await written
+        closing: Callable[[], object] | None = getattr(sink, "aclose", None) or getattr(sink, "close", None)
+        result = closing() if closing is not None else None
+        if hasattr(result, "__await__"):
+            await result  # type: ignore[misc]
+
+    run(main())
+    back = [item for _, item in read_audit(audit_url)]
+    assert back == records
+
+
+def test_the_sqlite_sink_keeps_one_row_per_conversation_and_sequence(tmp_path: Path) -> None:
+    """A record written twice (a resumed conversation repeating a sequence number) is kept once."""
+    url = f"sqlite:{tmp_path / 'audit.db'}"
+    sink = open_audit(url)
+    sink.write(record("conv_1", 1))
+    sink.write(record("conv_1", 1))
+    assert len(list(read_audit(url))) == 1
+
+
+def test_unusable_urls_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="unknown store"):
+        open_store("postgres://db/x")
+    with pytest.raises(StoreError, match="no such database"):
+        list(read_audit(f"sqlite:{tmp_path / 'missing.db'}"))
+    with pytest.raises(StoreError):
+        list(read_audit("redis://127.0.0.1:1/0"))  # nothing listens on port 1
+    (tmp_path / "junk.db").write_text("not sqlite")
+    problems = [item for _, item in read_audit(f"sqlite:{tmp_path / 'junk.db'}")]
+    assert len(problems) == 1 and "not a Switchboard database" in str(problems[0])
