@@ -318,6 +318,7 @@ class Relay(RealtimeServer):
         assert self.store is not None
         try:
             text = await self.store.load(conversation_id)
+            seen = await self.audit.last_seq(conversation_id)
         except Exception as exc:
             ref = new_id("err")
             log.error("%s: %s could not load its snapshot: %s", conversation_id, ref, exc)
@@ -342,7 +343,7 @@ class Relay(RealtimeServer):
             await client.close(1008, "forbidden")
             return None
         try:
-            return Session.resume(self.compiled, entry["snapshot"], clock=time.time)
+            return Session.resume(self.compiled, entry["snapshot"], clock=time.time, seen_seq=seen)
         except SnapshotError as exc:
             log.error("%s: cannot resume: %s", conversation_id, exc)
             await _report(client, f"the conversation cannot be resumed: {exc}", "conversation_not_found")

@@ -125,3 +125,10 @@ class Stamped:
 
     def write(self, record: AuditRecord) -> Awaitable[None] | None:
         return self.sink.write(replace(record, flow=self.flow, flow_hash=self.flow_hash))
+
+    async def last_seq(self, conversation_id: str) -> int:
+        """The sink's highest sequence number for the conversation, where it can tell (0 otherwise): a
+        resumed conversation numbers on from there, so no ``(conversation_id, seq)`` is written twice even
+        when a process died between writing a record and saving the snapshot that counts it."""
+        ask = getattr(self.sink, "last_seq", None)
+        return int(await ask(conversation_id)) if ask is not None else 0

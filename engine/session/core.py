@@ -304,7 +304,7 @@ class Session:
 
     @classmethod
     def resume(
-        cls, compiled: CompiledFlow, record: dict[str, Any], *, clock: Callable[[], float]
+        cls, compiled: CompiledFlow, record: dict[str, Any], *, clock: Callable[[], float], seen_seq: int = 0
     ) -> tuple[Session, list[Action]]:
         """Continue the conversation ``record`` (a :meth:`snapshot`) on a fresh upstream connection; returns
         the session and its first actions (instead of :meth:`start`'s): the agent's ``session.update``, the
@@ -315,7 +315,8 @@ class Session:
         job) is not replayed: the fresh upstream knows none of it; the next user turn starts afresh. A
         snapshot of another flow (its content hash differs) continues at the same agent if the flow still
         has it and its ``requires`` are all trusted, else at the recovery agent (``recovered``); visits and
-        tool budgets of agents the flow no longer has are dropped."""
+        tool budgets of agents the flow no longer has are dropped. Audit records number on from the
+        snapshot's sequence or ``seen_seq`` (the highest the audit sink holds), whichever is higher."""
         if record.get("version") != snap.SNAPSHOT_VERSION:
             raise snap.SnapshotError(
                 f"snapshot version {record.get('version')!r} is not {snap.SNAPSHOT_VERSION}"
@@ -355,6 +356,7 @@ class Session:
             session = cls._restored(compiled, r, clock)
         except (KeyError, TypeError, ValueError) as exc:
             raise snap.SnapshotError(f"malformed snapshot: {type(exc).__name__}: {exc}") from None
+        session._seq = max(session._seq, seen_seq)
         seeded = list(session._items.values())
         session._items = hist.Items()
         prefix = f"sb-{session._conversation_id}-r"

@@ -62,19 +62,30 @@ class RedisAuditSink:
     """``write`` returns the ``XADD`` to await (the conversation awaits it before going on)."""
 
     def __init__(self, url: str) -> None:
-        self.url, prefix, _ = split_url(url)
-        self.stream = f"{prefix}audit"
+        self.url, self.prefix, self.ttl_s = split_url(url)
+        self.stream = f"{self.prefix}audit"
         self._client: Any = None
 
-    async def write(self, record: AuditRecord) -> None:
+    def _redis(self) -> Any:
         if self._client is None:
             import redis.asyncio
 
             self._client = redis.asyncio.Redis.from_url(self.url)
-        await self._client.xadd(
-            self.stream,
-            {"conversation_id": record.conversation_id, "seq": record.seq, "record": record.to_json()},
-        )
+        return self._client
+
+    async def write(self, record: AuditRecord) -> None:
+        """The record appended to the stream and the conversation's last sequence number noted, in one
+        ``MULTI`` (so :meth:`last_seq` never lags a record that is in the stream)."""
+        fields = {"conversation_id": record.conversation_id, "seq": record.seq, "record": record.to_json()}
+        async with self._redis().pipeline(transaction=True) as tx:
+            tx.xadd(self.stream, fields)
+            tx.set(f"{self.prefix}seq:{record.conversation_id}", record.seq, ex=self.ttl_s)
+            await tx.execute()
+
+    async def last_seq(self, conversation_id: str) -> int:
+        """The highest sequence number written for the conversation (0: none)."""
+        value = await self._redis().get(f"{self.prefix}seq:{conversation_id}")
+        return int(value) if value is not None else 0
 
     async def aclose(self) -> None:
         if self._client is not None:

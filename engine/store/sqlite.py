@@ -86,6 +86,14 @@ class SqliteAuditSink:
             (record.conversation_id, record.seq, record.to_json()),
         )
 
+    async def last_seq(self, conversation_id: str) -> int:
+        """The highest sequence number written for the conversation (0: none)."""
+        if self._db is None:
+            return 0
+        row = self._db.execute("SELECT max(seq) FROM audit WHERE conversation_id = ?", (conversation_id,))
+        value = row.fetchone()[0]
+        return int(value) if value is not None else 0
+
     def close(self) -> None:
         if self._db is not None:
             self._db.close()

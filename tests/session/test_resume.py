@@ -97,3 +97,11 @@ def test_another_flow_without_the_agent_s_contract_goes_to_the_recovery_agent() 
     (record,) = audits(actions)
     assert resumed.agent == "help" and record.outcome == "recovered"
     assert record.from_agent == "billing" and "recovery agent" in record.reason
+
+
+def test_records_written_after_the_last_snapshot_are_never_renumbered() -> None:
+    """The process died after writing records its snapshot does not count: the audit sink's highest
+    sequence wins, so no ``(conversation_id, seq)`` is written twice."""
+    snapshot = at_billing().snapshot()
+    _, actions = Session.resume(COMPILED, snapshot, clock=clock, seen_seq=snapshot["seq"] + 3)
+    assert audits(actions)[0].seq == snapshot["seq"] + 4

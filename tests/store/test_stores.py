@@ -145,3 +145,27 @@ def test_unusable_urls_are_clear_errors(tmp_path: Path) -> None:
     (tmp_path / "junk.db").write_text("not sqlite")
     problems = [item for _, item in read_audit(f"sqlite:{tmp_path / 'junk.db'}")]
     assert len(problems) == 1 and "not a Switchboard database" in str(problems[0])
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+def test_an_audit_sink_tells_the_last_sequence_of_a_conversation(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """What a resumed conversation numbers on from (a process may die between a record and its snapshot)."""
+    if kind == "redis":
+        url = f"{request.getfixturevalue('redis_url')}?prefix=seq-{tmp_path.name}:"
+    else:
+        url = f"sqlite:{tmp_path / 'audit.db'}"
+
+    async def main() -> list[int]:
+        sink = open_audit(url)
+        for r in (record("conv_1", 1), record("conv_1", 2), record("conv_2", 7)):
+            written = sink.write(r)
+            if written is not None:
+                await written
+        seqs = [await sink.last_seq(c) for c in ("conv_1", "conv_2", "conv_3")]  # type: ignore[attr-defined]
+        if kind == "redis":
+            await sink.aclose()  # type: ignore[attr-defined]
+        return seqs
+
+    assert run(main()) == [2, 7, 0]
