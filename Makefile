@@ -62,8 +62,8 @@ bench: install  # rewrites docs/benchmarks.md; fails (last) when a relay or lint
 	$(BIN)/python tools/bench_workers.py --write || status=1; \
 	$(BIN)/python tools/bench_lint.py --write --check || status=1; exit $${status:-0}
 
-soak: install  # not part of `make test`: 1,000 concurrent relay conversations, 10% hostile; rewrites its section
-	$(BIN)/python tools/soak_relay.py --write
+soak: install  # not in `make test`: 1,000 relay conversations, 10% hostile; a 3-relay fleet losing one (300); rewrites their sections
+	$(BIN)/python tools/soak_relay.py --write && $(BIN)/python tools/fault_resume.py --conversations 300 --write
 
 emulate: install
 	$(SB) emulate --script flows/scripts/retail.toml --port 8765

@@ -237,7 +237,7 @@ def _serve_process(
     from engine.runtime.relay import Relay, run_relay
     from engine.runtime.runner import script_or_empty
     from engine.session.audit import AuditSink, CountingSink
-    from engine.store import StoreError, default_store, open_audit, open_store
+    from engine.store import StoreError, default_store, is_store_url, open_audit, open_store
     from engine.store.redis import RedisAuditSink
     from engine.store.sqlite import SqliteAuditSink
 
@@ -282,6 +282,7 @@ def _serve_process(
                 gate=gate,
                 reuse_port=worker is not None,
                 store=store,
+                journal=bool(args.audit) and args.audit == args.store and is_store_url(args.audit),
             )
             stack.push_async_callback(store.close)
             if isinstance(sink, RedisAuditSink):

@@ -18,7 +18,7 @@ from engine.errors import SwitchboardError
 from engine.runtime.client import Received, Unread, UpstreamError
 from engine.runtime.tools import ToolRegistry, ToolTimedOut, ToolUnavailable, describe_exception
 from engine.session.actions import Action, Audit, CancelEscalation, Escalate, RunTool, Send, ToolFailure
-from engine.session.audit import AuditSink
+from engine.session.audit import AuditRecord, AuditSink
 from engine.session.call_view import CallView
 from engine.session.client_view import owned_field, redact_session
 from engine.session.core import Session
@@ -184,7 +184,10 @@ class Conversation:
         self.opening: list[Action] | None = None
         """The first actions instead of :meth:`Session.start`'s (a resumed conversation's)."""
         self.persist: Callable[[Session], Awaitable[None]] | None = None
-        """Saves the session's snapshot; called when a step changed it, once the pump has nothing queued."""
+        """Saves the session's snapshot: at once after a step with audit records, else when a step changed
+        it and the pump has nothing queued (one write per burst)."""
+        self.journal: Callable[[Session, list[AuditRecord]], Awaitable[None]] | None = None
+        """Writes a step's audit records and the snapshot in one transaction (instead of the audit sink)."""
         self._dirty = False
         self.ended_by: str | None = None
         """Why :meth:`relay` ended the client's side itself: ``"slow_reader"`` or ``"idle"`` (else ``None``)."""
@@ -473,6 +476,10 @@ class Conversation:
         return actions
 
     async def _execute(self, actions: list[Action]) -> None:
+        """Carry out one step's actions in order. A step with audit records (a handoff, a tool call, an
+        escalation, the end) saves its snapshot at once: through :attr:`journal`, records and snapshot in
+        one transaction; else the records go to the sink, then the snapshot to :attr:`persist`."""
+        records: list[AuditRecord] = []
         for action in actions:
             if isinstance(action, Send):
                 await self.connection.send(action.event)
@@ -485,10 +492,18 @@ class Conversation:
                 if task is not None:
                     task.cancel()
             elif isinstance(action, Audit):
-                written = self.audit.write(action.record)
-                if written is not None:
-                    await written
+                records.append(action.record)
+                if self.journal is None:
+                    written = self.audit.write(action.record)
+                    if written is not None:
+                        await written
             self.on_action(action)
+        if records and self.journal is not None:
+            self._dirty = False
+            await self.journal(self.session, records)
+        elif records and self.persist is not None:
+            self._dirty = False
+            await self.persist(self.session)
 
     async def _ask_supervisor(self, action: Escalate) -> None:
         escalation_id = action.request.escalation_id

@@ -44,7 +44,7 @@ from engine.runtime.conversation import Conversation, InternalError, RelayOption
 from engine.runtime.limits import RelayLimits
 from engine.runtime.tools import ToolRegistry
 from engine.session.actions import Action, Transcript
-from engine.session.audit import AuditSink, Stamped
+from engine.session.audit import AuditRecord, AuditSink, Stamped
 from engine.session.call_view import UNREAD
 from engine.session.context import ContextError, initial_context
 from engine.session.core import Session
@@ -96,6 +96,7 @@ class Relay(RealtimeServer):
         gate: Gate | None = None,
         reuse_port: bool = False,
         store: SnapshotStore | None = None,
+        journal: bool = False,
     ) -> None:
         self.limits = limits or RelayLimits()
         super().__init__(
@@ -140,6 +141,11 @@ class Relay(RealtimeServer):
         self.store = store
         """Where each conversation's snapshot is saved, and found again by a client that reconnects with
         ``?conversation_id=ID`` (``None``: conversations cannot be resumed)."""
+        if journal and not hasattr(store, "commit"):
+            raise ValueError("journal=True needs a store that keeps audit records too (sqlite: or redis://)")
+        self.journal = journal
+        """The store writes each step's audit records with its snapshot, in one transaction (the audit
+        sink then only answers ``last_seq``): ``serve --store URL --audit URL``."""
         self._ended: dict[str, asyncio.Event] = {}
         self._ids: weakref.WeakKeyDictionary[ServerConnection, tuple[str, bool]] = weakref.WeakKeyDictionary()
         """Each admitted connection's conversation id, and whether it resumes one."""
@@ -246,6 +252,10 @@ class Relay(RealtimeServer):
                     conversation.opening = opening[1]
                 if self.store is not None:
                     conversation.persist = self._saver(self._owner(client))
+                if self.journal:
+                    conversation.journal = self._committer(self._owner(client))
+                if conversation.persist is not None:
+                    await conversation.persist(session)  # resumable from the start: the client has its id
                 self.active[conversation_id] = (client, conversation)
                 try:
                     error = await conversation.relay(client, self.options)
@@ -295,6 +305,28 @@ class Relay(RealtimeServer):
                 failed = True
 
         return save
+
+    def _committer(self, owner: str) -> Callable[[Session, list[AuditRecord]], Awaitable[None]]:
+        store: Any = self.store
+        audit = self.audit
+
+        async def commit(session: Session, records: list[AuditRecord]) -> None:
+            text = json.dumps({"owner": owner, "snapshot": session.snapshot()}, separators=(",", ":"))
+            stamped = [audit.stamp(r) for r in records]
+            try:
+                await store.commit(session.conversation_id, text, stamped)
+            except Exception as exc:  # the store failed: the records still go to the sink, never lost
+                log.error(
+                    "%s: could not commit a step (%s); writing its records alone",
+                    session.conversation_id,
+                    exc,
+                )
+                for record in records:
+                    written = audit.write(record)
+                    if written is not None:
+                        await written
+
+        return commit
 
     async def _keep_or_forget(self, client: ServerConnection, conversation: Conversation) -> None:
         """A conversation the client ended (it sent close 1000 first) is over: its snapshot is deleted.

@@ -123,8 +123,11 @@ class Stamped:
         """``sink`` stamped with ``flow``'s name and :func:`flow_hash` (what ``run`` and ``serve`` write)."""
         return cls(sink, flow.flow.name, flow_hash(flow))
 
+    def stamp(self, record: AuditRecord) -> AuditRecord:
+        return replace(record, flow=self.flow, flow_hash=self.flow_hash)
+
     def write(self, record: AuditRecord) -> Awaitable[None] | None:
-        return self.sink.write(replace(record, flow=self.flow, flow_hash=self.flow_hash))
+        return self.sink.write(self.stamp(record))
 
     async def last_seq(self, conversation_id: str) -> int:
         """The sink's highest sequence number for the conversation, where it can tell (0 otherwise): a

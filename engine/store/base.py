@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from engine.errors import SwitchboardError
+from engine.session.audit import AuditRecord
 
 
 class StoreError(SwitchboardError):
@@ -25,6 +26,13 @@ class SnapshotStore(Protocol):
     async def delete(self, conversation_id: str) -> None: ...
 
     async def close(self) -> None: ...
+
+
+class Journal(SnapshotStore, Protocol):
+    """A store that also holds the audit records (SQLite, Redis): a step's records and snapshot commit
+    together (``serve --store URL --audit URL`` with one URL)."""
+
+    async def commit(self, conversation_id: str, text: str, records: list[AuditRecord]) -> None: ...
 
 
 DEFAULT_TTL_S = 86_400

@@ -30,6 +30,19 @@ def split_url(url: str) -> tuple[str, str, int]:
     return urlunsplit(parts._replace(query=rest)), prefix, ttl_of(parts.query)
 
 
+POOL_SIZE = 64
+"""Connections per store or sink object; past it a call waits for a free one (``BlockingConnectionPool``)
+instead of failing with ``Too many connections`` (100 conversations resuming at once)."""
+POOL_WAIT_S = 10.0
+
+
+def _async_client(url: str) -> Any:
+    import redis.asyncio
+
+    pool = redis.asyncio.BlockingConnectionPool.from_url(url, max_connections=POOL_SIZE, timeout=POOL_WAIT_S)
+    return redis.asyncio.Redis.from_pool(pool)  # closing the client closes its pool
+
+
 class RedisStore:
     def __init__(self, url: str) -> None:
         self.url, self.prefix, self.ttl_s = split_url(url)
@@ -37,9 +50,7 @@ class RedisStore:
 
     def _redis(self) -> Any:
         if self._client is None:
-            import redis.asyncio
-
-            self._client = redis.asyncio.Redis.from_url(self.url)
+            self._client = _async_client(self.url)
         return self._client
 
     async def load(self, conversation_id: str) -> str | None:
@@ -51,6 +62,17 @@ class RedisStore:
 
     async def delete(self, conversation_id: str) -> None:
         await self._redis().delete(f"{self.prefix}conv:{conversation_id}")
+
+    async def commit(self, conversation_id: str, text: str, records: list[AuditRecord]) -> None:
+        """``records`` onto the audit stream (with the sequence counter) and the snapshot, in one ``MULTI``:
+        a process killed at any instant leaves both or neither."""
+        async with self._redis().pipeline(transaction=True) as tx:
+            for record in records:
+                tx.xadd(f"{self.prefix}audit", _fields(record))
+            if records:
+                tx.set(f"{self.prefix}seq:{conversation_id}", records[-1].seq, ex=self.ttl_s)
+            tx.set(f"{self.prefix}conv:{conversation_id}", text, ex=self.ttl_s)
+            await tx.execute()
 
     async def close(self) -> None:
         if self._client is not None:
@@ -68,17 +90,14 @@ class RedisAuditSink:
 
     def _redis(self) -> Any:
         if self._client is None:
-            import redis.asyncio
-
-            self._client = redis.asyncio.Redis.from_url(self.url)
+            self._client = _async_client(self.url)
         return self._client
 
     async def write(self, record: AuditRecord) -> None:
         """The record appended to the stream and the conversation's last sequence number noted, in one
         ``MULTI`` (so :meth:`last_seq` never lags a record that is in the stream)."""
-        fields = {"conversation_id": record.conversation_id, "seq": record.seq, "record": record.to_json()}
         async with self._redis().pipeline(transaction=True) as tx:
-            tx.xadd(self.stream, fields)
+            tx.xadd(self.stream, _fields(record))
             tx.set(f"{self.prefix}seq:{record.conversation_id}", record.seq, ex=self.ttl_s)
             await tx.execute()
 
@@ -91,6 +110,10 @@ class RedisAuditSink:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+
+
+def _fields(record: AuditRecord) -> dict[str, str | int]:
+    return {"conversation_id": record.conversation_id, "seq": record.seq, "record": record.to_json()}
 
 
 def read_redis_audit(url: str, batch: int = 1000) -> Iterator[tuple[str, AuditRecord | str]]:

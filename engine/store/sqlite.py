@@ -65,6 +65,21 @@ class SqliteStore:
     async def delete(self, conversation_id: str) -> None:
         self._open().execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
 
+    async def commit(self, conversation_id: str, text: str, records: list[AuditRecord]) -> None:
+        """``records`` into the ``audit`` table and the snapshot, in one transaction (a ``sqlite:`` audit
+        sink on the same file reads them)."""
+        db = self._open()
+        with db:  # BEGIN … COMMIT (ROLLBACK on error)
+            db.execute("BEGIN")
+            db.executemany(
+                "INSERT OR IGNORE INTO audit (conversation_id, seq, body) VALUES (?, ?, ?)",
+                [(r.conversation_id, r.seq, r.to_json()) for r in records],
+            )
+            db.execute(
+                "INSERT OR REPLACE INTO conversations (id, body, updated_at) VALUES (?, ?, ?)",
+                (conversation_id, text, time.time()),
+            )
+
     async def close(self) -> None:
         if self._db is not None:
             self._db.close()
