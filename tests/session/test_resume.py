@@ -46,9 +46,7 @@ def test_a_resumed_conversation_reconfigures_its_agent_and_recreates_its_message
     assert "Billing." in update["session"]["instructions"]
     assert "u-1" in update["session"]["instructions"]  # the carried, trusted context
     assert [(e["item"]["id"], e["item"]["role"]) for e in creates] == [
-        (i.id, i.role)
-        for i in original._items.values()
-        if i.type == "message"
+        (i.id, i.role) for i in original._items.values() if i.type == "message"
     ]
     (record,) = audits(actions)
     assert (record.kind, record.outcome, record.to_agent) == ("resume", "resumed", "billing")
@@ -92,7 +90,9 @@ def test_another_flow_without_the_agent_s_contract_goes_to_the_recovery_agent() 
     text = FLOW.replace('requires = ["user_id"]', 'requires = ["user_id", "vip"]', 1)
     text = text.replace('sets = ["user_id", "account"]', 'sets = ["user_id", "account", "vip"]')
     text = text.replace('produces = ["user_id", "account"]', 'produces = ["user_id", "account", "vip"]')
-    text = text.replace('carry = ["user_id"]\nhistory = "reset"', 'carry = ["user_id", "vip"]\nhistory = "reset"')
+    text = text.replace(
+        'carry = ["user_id"]\nhistory = "reset"', 'carry = ["user_id", "vip"]\nhistory = "reset"'
+    )
     resumed, actions = Session.resume(compiled_from_text(text), snapshot, clock=clock)
     (record,) = audits(actions)
     assert resumed.agent == "help" and record.outcome == "recovered"
