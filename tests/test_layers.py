@@ -22,7 +22,12 @@ ROOT = "engine"
 # The layers, earliest first; a module may import only from its own layer or an earlier one.
 # README's Layout section states the same order: keep the two in step.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    (ROOT, "engine.errors", "engine.gcpause"),  # 0: shared (ROOT is engine/__init__.py alone)
+    (
+        ROOT,
+        "engine.errors",
+        "engine.gcpause",
+        "engine.tracing",
+    ),  # 0: shared (ROOT is engine/__init__.py alone)
     ("engine.flow",),  # 1
     ("engine.verify",),  # 2
     ("engine.compile",),  # 3

@@ -240,6 +240,7 @@ def _serve_process(
     from engine.store import StoreError, default_store, is_store_url, open_audit, open_store
     from engine.store.redis import RedisAuditSink
     from engine.store.sqlite import SqliteAuditSink
+    from engine.tracing import configure_from_env
 
     who = "switchboard serve" if worker is None else f"switchboard serve[{worker}]"
     logging.basicConfig(level=logging.WARNING, format=f"{who}: %(message)s")
@@ -317,12 +318,14 @@ def _serve_process(
             label = "switchboard relay" if worker is None else f"switchboard relay worker {worker}"
             out.print(f"{label} stopped after {relay.conversations} conversation(s)", markup=False)
 
+    flush_spans = configure_from_env()
     try:
         asyncio.run(serve())
     except (OSError, ValueError) as exc:
         err.print(f"{who}: {exc}", markup=False)
         return EXIT_USAGE
     finally:
+        flush_spans()
         if console is not None:
             console.close()
         if isinstance(sink, JsonlSink | SqliteAuditSink):

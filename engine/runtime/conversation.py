@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from websockets.exceptions import ConnectionClosed
 
+from engine import tracing
 from engine.errors import SwitchboardError
 from engine.runtime.client import Received, Unread, UpstreamError
 from engine.runtime.tools import ToolRegistry, ToolTimedOut, ToolUnavailable, describe_exception
+from engine.runtime.trace_view import ConversationTrace
 from engine.session.actions import Action, Audit, CancelEscalation, Escalate, RunTool, Send, ToolFailure
 from engine.session.audit import AuditRecord, AuditSink
 from engine.session.call_view import CallView
@@ -189,6 +191,8 @@ class Conversation:
         self.journal: Callable[[Session, list[AuditRecord]], Awaitable[None]] | None = None
         """Writes a step's audit records and the snapshot in one transaction (instead of the audit sink)."""
         self._dirty = False
+        self.trace: ConversationTrace | None = None
+        """The conversation's spans (OpenTelemetry): every action is shown to it."""
         self.ended_by: str | None = None
         """Why :meth:`relay` ended the client's side itself: ``"slow_reader"`` or ``"idle"`` (else ``None``)."""
 
@@ -498,6 +502,8 @@ class Conversation:
                     if written is not None:
                         await written
             self.on_action(action)
+            if self.trace is not None:
+                self.trace.observe(action)
         if records and self.journal is not None:
             self._dirty = False
             await self.journal(self.session, records)
@@ -512,11 +518,15 @@ class Conversation:
                 _SupervisorDone(escalation_id, None, error="no supervisor backend configured")
             )
             return
+        span = self.trace.escalation(escalation_id, action.request.agent) if self.trace is not None else None
         try:
-            answer = await asyncio.wait_for(
-                self.supervisor.answer(action.request, max_tool_rounds=action.max_tool_rounds),
-                action.timeout_s,
-            )
+            with tracing.current(
+                span
+            ):  # the backend's own spans (its HTTP call) are the escalation's children
+                answer = await asyncio.wait_for(
+                    self.supervisor.answer(action.request, max_tool_rounds=action.max_tool_rounds),
+                    action.timeout_s,
+                )
         except TimeoutError:
             self._inputs.put_nowait(_SupervisorDone(escalation_id, None, timed_out=True))
         except Exception as exc:  # a failing backend yields the fallback answer, never a dead session

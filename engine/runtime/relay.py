@@ -37,12 +37,14 @@ from urllib.parse import parse_qs, urlsplit
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
+from engine import tracing
 from engine.compile.pipeline import CompiledFlow
 from engine.runtime.auth import AuthError, Gate, Grant
 from engine.runtime.client import RealtimeClient, UpstreamError, is_loopback
 from engine.runtime.conversation import Conversation, InternalError, RelayOptions
 from engine.runtime.limits import RelayLimits
 from engine.runtime.tools import ToolRegistry
+from engine.runtime.trace_view import ConversationTrace
 from engine.session.actions import Action, Transcript
 from engine.session.audit import AuditRecord, AuditSink, Stamped
 from engine.session.call_view import UNREAD
@@ -217,7 +219,7 @@ class Relay(RealtimeServer):
             await ended.wait()
 
     async def _converse(self, client: ServerConnection, conversation_id: str, resuming: bool) -> None:
-        opening: tuple[Session, list[Action]] | None = None
+        opening: tuple[Session, list[Action], str | None] | None = None
         if resuming:
             opening = await self._resumed(client, conversation_id)
             if opening is None:
@@ -250,10 +252,17 @@ class Relay(RealtimeServer):
                 )
                 if opening is not None:
                     conversation.opening = opening[1]
+                conversation.trace = trace = ConversationTrace(
+                    conversation_id,
+                    self.compiled.flow.flow.name,
+                    self.flow_hash,
+                    parent=self._trace_parent(client, opening),
+                    resumed=opening is not None,
+                )
                 if self.store is not None:
-                    conversation.persist = self._saver(self._owner(client))
+                    conversation.persist = self._saver(self._owner(client), trace)
                 if self.journal:
-                    conversation.journal = self._committer(self._owner(client))
+                    conversation.journal = self._committer(self._owner(client), trace)
                 if conversation.persist is not None:
                     await conversation.persist(session)  # resumable from the start: the client has its id
                 self.active[conversation_id] = (client, conversation)
@@ -262,6 +271,7 @@ class Relay(RealtimeServer):
                 finally:
                     if self.store is not None:
                         await self._keep_or_forget(client, conversation)
+                    trace.close()
                 if conversation.ended_by == "slow_reader":
                     log.warning("%s: cut off a client that stopped reading", conversation_id)
                     client.transport.abort()  # its buffer is full: a close frame would wait behind it
@@ -289,14 +299,24 @@ class Relay(RealtimeServer):
         grant = self._grants.get(client)
         return grant.subject if grant is not None else "open"
 
-    def _saver(self, owner: str) -> Callable[[Session], Awaitable[None]]:
+    def _trace_parent(
+        self, client: ServerConnection, opening: tuple[Session, list[Action], str | None] | None
+    ) -> Any:
+        """The conversation span's parent: the trace a resumed conversation began, else the client's own
+        W3C ``traceparent`` (a malformed one is ignored)."""
+        if opening is not None and opening[2]:
+            return tracing.context_from_traceparent(opening[2])
+        headers = client.request.headers if client.request is not None else {}
+        return tracing.context_from_traceparent(headers.get("traceparent"), headers.get("tracestate"))
+
+    def _saver(self, owner: str, trace: ConversationTrace) -> Callable[[Session], Awaitable[None]]:
         store = self.store
         assert store is not None
         failed = False
 
         async def save(session: Session) -> None:
             nonlocal failed
-            text = json.dumps({"owner": owner, "snapshot": session.snapshot()}, separators=(",", ":"))
+            text = _entry(owner, session, trace)
             try:
                 await store.save(session.conversation_id, text)
             except Exception as exc:  # the store is down: the call goes on, it just cannot be resumed
@@ -306,12 +326,14 @@ class Relay(RealtimeServer):
 
         return save
 
-    def _committer(self, owner: str) -> Callable[[Session, list[AuditRecord]], Awaitable[None]]:
+    def _committer(
+        self, owner: str, trace: ConversationTrace
+    ) -> Callable[[Session, list[AuditRecord]], Awaitable[None]]:
         store: Any = self.store
         audit = self.audit
 
         async def commit(session: Session, records: list[AuditRecord]) -> None:
-            text = json.dumps({"owner": owner, "snapshot": session.snapshot()}, separators=(",", ":"))
+            text = _entry(owner, session, trace)
             stamped = [audit.stamp(r) for r in records]
             try:
                 await store.commit(session.conversation_id, text, stamped)
@@ -344,9 +366,10 @@ class Relay(RealtimeServer):
 
     async def _resumed(
         self, client: ServerConnection, conversation_id: str
-    ) -> tuple[Session, list[Action]] | None:
-        """The session a reconnecting client continues, and its opening actions; ``None`` once the client
-        has been told why not (unknown or expired id, another credential's conversation, a bad snapshot)."""
+    ) -> tuple[Session, list[Action], str | None] | None:
+        """The session a reconnecting client continues, its opening actions and the trace it continues (a
+        ``traceparent``); ``None`` once the client has been told why not (unknown or expired id, another
+        credential's conversation, a bad snapshot)."""
         assert self.store is not None
         try:
             text = await self.store.load(conversation_id)
@@ -375,7 +398,11 @@ class Relay(RealtimeServer):
             await client.close(1008, "forbidden")
             return None
         try:
-            return Session.resume(self.compiled, entry["snapshot"], clock=time.time, seen_seq=seen)
+            session, actions = Session.resume(
+                self.compiled, entry["snapshot"], clock=time.time, seen_seq=seen
+            )
+            traceparent = entry.get("traceparent")
+            return session, actions, traceparent if isinstance(traceparent, str) else None
         except SnapshotError as exc:
             log.error("%s: cannot resume: %s", conversation_id, exc)
             await _report(client, f"the conversation cannot be resumed: {exc}", "conversation_not_found")
@@ -411,6 +438,12 @@ class Relay(RealtimeServer):
             await asyncio.wait_for(asyncio.gather(*settling), drain_s + 1.0)
         await asyncio.gather(*(client.close(1001, "server shutting down") for client, _ in live))
         await self.server.wait_closed()
+
+
+def _entry(owner: str, session: Session, trace: ConversationTrace) -> str:
+    """What the store keeps for a conversation: who may resume it, its snapshot, the trace it continues."""
+    entry = {"owner": owner, "snapshot": session.snapshot(), "traceparent": trace.traceparent}
+    return json.dumps(entry, separators=(",", ":"))
 
 
 def _peer(connection: ServerConnection) -> str:

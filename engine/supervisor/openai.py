@@ -21,6 +21,7 @@ from openai.types.responses import (
     ResponseInputItemParam,
 )
 
+from engine import tracing
 from engine.flow.model import Supervisor, Tool
 from engine.session.actions import EscalationRequest
 from engine.supervisor.backend import SupervisorAnswer, SupervisorFailure, ToolCaller
@@ -131,6 +132,18 @@ class OpenAISupervisor:
         return SupervisorAnswer(text, rounds, tuple(names), tuple(errors))
 
     async def _create(
+        self, inputs: list[ResponseInputItemParam], choice: Literal["auto", "none"]
+    ) -> Response:
+        attributes = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "openai",
+            "gen_ai.request.model": self.model,
+            "server.address": self.client.base_url.host,
+        }
+        with tracing.span(f"chat {self.model}", attributes, kind="CLIENT"):  # the supervisor's HTTP call
+            return await self._request(inputs, choice)
+
+    async def _request(
         self, inputs: list[ResponseInputItemParam], choice: Literal["auto", "none"]
     ) -> Response:
         try:
