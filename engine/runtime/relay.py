@@ -35,10 +35,12 @@ from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import ServerConnection
+from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from engine import tracing
 from engine.compile.pipeline import CompiledFlow
+from engine.runtime.asgi import AsgiConnection, Receive, Scope, Send
 from engine.runtime.auth import AuthError, Gate, Grant
 from engine.runtime.client import RealtimeClient, UpstreamError, is_loopback
 from engine.runtime.conversation import Conversation, InternalError, RelayOptions
@@ -57,8 +59,12 @@ from engine.supervisor.factory import make_supervisor
 from engine.wire.protocol import ProtocolError, encode, error_event, new_id
 from engine.wire.server import OneLineLog, RealtimeServer
 
-ContextHook = Callable[[ServerConnection], Mapping[str, Any]]
-"""Trusted initial context for one client connection (called before its upstream is opened)."""
+Client = ServerConnection | AsgiConnection
+"""A client's connection: ``serve``'s own (``websockets``), or one an ASGI server hands over (:meth:`Relay.asgi`)."""
+
+ContextHook = Callable[[Client], Mapping[str, Any]]
+"""Trusted initial context for one client connection (called before its upstream is opened; its
+``request.path`` and ``request.headers`` are there to look values up by)."""
 
 log = OneLineLog(logging.getLogger("switchboard.relay"))
 
@@ -134,12 +140,12 @@ class Relay(RealtimeServer):
         )
         self.conversations = 0
         """Conversations handled since start."""
-        self.active: dict[str, tuple[ServerConnection, Conversation | None]] = {}
+        self.active: dict[str, tuple[Client, Conversation | None]] = {}
         """The live conversations by id (the conversation is ``None`` while its upstream opens)."""
         self.draining = False
         self.gate = gate
         """Who may connect (``None``: anyone — the CLI always passes one; ``--no-auth`` is an open gate)."""
-        self._grants: weakref.WeakKeyDictionary[ServerConnection, Grant] = weakref.WeakKeyDictionary()
+        self._grants: weakref.WeakKeyDictionary[Client, Grant] = weakref.WeakKeyDictionary()
         self.store = store
         """Where each conversation's snapshot is saved, and found again by a client that reconnects with
         ``?conversation_id=ID`` (``None``: conversations cannot be resumed)."""
@@ -149,41 +155,61 @@ class Relay(RealtimeServer):
         """The store writes each step's audit records with its snapshot, in one transaction (the audit
         sink then only answers ``last_seq``): ``serve --store URL --audit URL``."""
         self._ended: dict[str, asyncio.Event] = {}
-        self._ids: weakref.WeakKeyDictionary[ServerConnection, tuple[str, bool]] = weakref.WeakKeyDictionary()
+        self._ids: weakref.WeakKeyDictionary[Client, tuple[str, bool]] = weakref.WeakKeyDictionary()
         """Each admitted connection's conversation id, and whether it resumes one."""
 
     def admit(self, connection: ServerConnection, request: Request) -> Response | None:
+        refusal = self._refusal(connection, request.headers, request.path)
+        return None if refusal is None else connection.respond(*refusal)
+
+    def _refusal(self, connection: Client, headers: Headers, path: str) -> tuple[HTTPStatus, str] | None:
+        """Why a handshake is refused (its status and text), or ``None``: admitted, and the connection's grant
+        and conversation id (new, or the one it resumes) are noted."""
         if self.gate is not None:
             try:
-                self._grants[connection] = self.gate.admit(request.headers, self.compiled.flow.flow.name)
+                self._grants[connection] = self.gate.admit(headers, self.compiled.flow.flow.name)
             except AuthError as exc:
                 log.warning("refused a handshake from %s: %s", _peer(connection), exc)
-                return connection.respond(HTTPStatus(exc.status), f"{exc}\n")
+                return HTTPStatus(exc.status), f"{exc}\n"
         if self.draining:
-            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "The relay is shutting down.\n")
-        wanted = parse_qs(urlsplit(request.path).query).get("conversation_id")
+            return HTTPStatus.SERVICE_UNAVAILABLE, "The relay is shutting down.\n"
+        wanted = parse_qs(urlsplit(path).query).get("conversation_id")
         if wanted is not None:
             if self.store is None:
-                return connection.respond(
+                return (
                     HTTPStatus.BAD_REQUEST,
                     "This relay keeps no conversations to resume (start it with --store).\n",
                 )
             if not CONVERSATION_ID.fullmatch(wanted[-1]):
-                return connection.respond(
-                    HTTPStatus.BAD_REQUEST, "conversation_id is not a conversation id.\n"
-                )
+                return HTTPStatus.BAD_REQUEST, "conversation_id is not a conversation id.\n"
         self._ids[connection] = (wanted[-1], True) if wanted else (new_conversation_id(), False)
         if len(self.active) >= self.limits.max_conversations:
-            return connection.respond(
+            limit = self.limits.max_conversations
+            return (
                 HTTPStatus.SERVICE_UNAVAILABLE,
-                f"The relay is at its limit of {self.limits.max_conversations} conversations; retry later.\n",
+                f"The relay is at its limit of {limit} conversations; retry later.\n",
             )
         return None
+
+    async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """An ASGI application: a ``websocket`` scope is one conversation, admitted and supervised as
+        :meth:`handle` does for ``serve``'s own connections (:mod:`engine.runtime.asgi`)."""
+        if scope["type"] != "websocket":
+            raise ValueError(f"the relay serves websocket scopes, not {scope['type']!r}")
+        connection = AsgiConnection(scope, receive, send)
+        if (await receive())["type"] != "websocket.connect":
+            return
+        refusal = self._refusal(connection, connection.request.headers, connection.request.path)
+        if refusal is not None:
+            await connection.refuse(*refusal)
+            return
+        await connection.accept({CONVERSATION_HEADER: self._ids[connection][0]})
+        await self.handle(connection)
 
     def accepted(self, connection: ServerConnection, response: Response) -> None:
         response.headers[CONVERSATION_HEADER] = self._ids[connection][0]
 
-    async def handle(self, client: ServerConnection) -> None:
+    async def handle(self, client: Client) -> None:
         """One conversation, supervised: whatever fails, the client gets an ``error`` and a close, the
         ``end`` record is written (once the session exists) and both sockets are freed."""
         conversation_id, resuming = self._ids.get(client) or (new_conversation_id(), False)
@@ -218,7 +244,7 @@ class Relay(RealtimeServer):
         if ended is not None:
             await ended.wait()
 
-    async def _converse(self, client: ServerConnection, conversation_id: str, resuming: bool) -> None:
+    async def _converse(self, client: Client, conversation_id: str, resuming: bool) -> None:
         opening: tuple[Session, list[Action], str | None] | None = None
         if resuming:
             opening = await self._resumed(client, conversation_id)
@@ -295,12 +321,12 @@ class Relay(RealtimeServer):
             await _report(client, f"the upstream failed (reference {ref})")
             await client.close(1011, "upstream failed")
 
-    def _owner(self, client: ServerConnection) -> str:
+    def _owner(self, client: Client) -> str:
         grant = self._grants.get(client)
         return grant.subject if grant is not None else "open"
 
     def _trace_parent(
-        self, client: ServerConnection, opening: tuple[Session, list[Action], str | None] | None
+        self, client: Client, opening: tuple[Session, list[Action], str | None] | None
     ) -> Any:
         """The conversation span's parent: the trace a resumed conversation began, else the client's own
         W3C ``traceparent`` (a malformed one is ignored)."""
@@ -350,7 +376,7 @@ class Relay(RealtimeServer):
 
         return commit
 
-    async def _keep_or_forget(self, client: ServerConnection, conversation: Conversation) -> None:
+    async def _keep_or_forget(self, client: Client, conversation: Conversation) -> None:
         """A conversation the client ended (it sent close 1000 first) is over: its snapshot is deleted.
         Any other end (the connection dropped, the relay shut down) keeps the latest snapshot to resume."""
         received, sent_first = client.protocol.close_rcvd, not client.protocol.close_rcvd_then_sent
@@ -365,7 +391,7 @@ class Relay(RealtimeServer):
             log.error("%s: could not update its snapshot (%s)", conversation.session.conversation_id, exc)
 
     async def _resumed(
-        self, client: ServerConnection, conversation_id: str
+        self, client: Client, conversation_id: str
     ) -> tuple[Session, list[Action], str | None] | None:
         """The session a reconnecting client continues, its opening actions and the trace it continues (a
         ``traceparent``); ``None`` once the client has been told why not (unknown or expired id, another
@@ -409,7 +435,7 @@ class Relay(RealtimeServer):
             await client.close(1008, "cannot resume")
             return None
 
-    def _context_for(self, client: ServerConnection) -> dict[str, Any]:
+    def _context_for(self, client: Client) -> dict[str, Any]:
         """The connection's initial context, checked: the fixed mapping or the hook's values, overridden by
         what the client secret it connected with carries; a hook that raises is a refused connection too."""
         context = self.context
@@ -427,7 +453,8 @@ class Relay(RealtimeServer):
         finish for at most ``drain_s``; close each client with 1001; wait until every handler (and so every
         ``end`` record) is done."""
         self.draining = True
-        self.server.close(close_connections=False)
+        if self._server is not None:  # embedded (asgi, or another websockets server's handler): theirs to close
+            self.server.close(close_connections=False)
         live = list(self.active.values())
         notice = encode(
             error_event("server_error", "server_shutting_down", "the relay is shutting down; reconnect")
@@ -437,7 +464,9 @@ class Relay(RealtimeServer):
         if settling:
             await asyncio.wait_for(asyncio.gather(*settling), drain_s + 1.0)
         await asyncio.gather(*(client.close(1001, "server shutting down") for client, _ in live))
-        await self.server.wait_closed()
+        await asyncio.gather(*(ended.wait() for ended in list(self._ended.values())))
+        if self._server is not None:
+            await self.server.wait_closed()
 
 
 def _entry(owner: str, session: Session, trace: ConversationTrace) -> str:
@@ -446,22 +475,23 @@ def _entry(owner: str, session: Session, trace: ConversationTrace) -> str:
     return json.dumps(entry, separators=(",", ":"))
 
 
-def _peer(connection: ServerConnection) -> str:
+def _peer(connection: Client) -> str:
     try:
-        host, port = connection.remote_address[:2]
+        address: Any = connection.remote_address
+        host, port = address[:2]
         return f"{host}:{port}"
     except (TypeError, ValueError, OSError):
         return "an unknown peer"
 
 
-async def _send_quietly(client: ServerConnection, frame: str) -> None:
+async def _send_quietly(client: Client, frame: str) -> None:
     try:
         await asyncio.wait_for(client.send(frame), 1.0)
     except Exception:  # the client is gone, or not reading
         pass
 
 
-async def _report(client: ServerConnection, message: str, code: str = "upstream_error") -> None:
+async def _report(client: Client, message: str, code: str = "upstream_error") -> None:
     await _send_quietly(client, encode(error_event("server_error", code, message)))
 
 

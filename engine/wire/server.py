@@ -89,8 +89,8 @@ class RealtimeServer:
             self.handle,
             self.host,
             self.port,
-            process_request=self._route,
-            process_response=self._answer,
+            process_request=self.process_request,
+            process_response=self.process_response,
             max_size=self.max_size,
             compression=self.compression,
             write_limit=self.write_limit,
@@ -111,11 +111,13 @@ class RealtimeServer:
             raise RuntimeError(f"use `async with {type(self).__name__}(...)` first")
         await self._server.serve_forever()
 
-    def _answer(self, connection: ServerConnection, request: Request, response: Response) -> None:
+    def process_response(self, connection: ServerConnection, request: Request, response: Response) -> None:
+        """``websockets.serve``'s ``process_response`` hook: :meth:`accepted` sees each accepted handshake."""
         if response.status_code == HTTPStatus.SWITCHING_PROTOCOLS:
             self.accepted(connection, response)
 
-    def _route(self, connection: ServerConnection, request: Request) -> Response | None:
+    def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        """``websockets.serve``'s ``process_request`` hook: 404 off :data:`PATH`, else :meth:`admit`."""
         path = urlsplit(request.path).path
         if path.rstrip("/") != PATH:
             return connection.respond(HTTPStatus.NOT_FOUND, f"No Realtime endpoint at {path}; use {PATH}.\n")
