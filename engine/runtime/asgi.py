@@ -48,8 +48,10 @@ class _Transport:
 
 
 class AsgiConnection:
-    def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __init__(self, scope: Scope, receive: Receive, send: Send, max_size: int | None = None) -> None:
         self._receive, self._send = receive, send
+        self.max_size = max_size
+        """The largest frame a client may send (the relay's ``max_frame``): past it, close 1009."""
         query = scope.get("query_string", b"").decode("latin-1")
         path = scope.get("raw_path", scope["path"].encode()).decode("latin-1")
         self.request = AsgiRequest(path + (f"?{query}" if query else ""), _headers(scope))
@@ -89,7 +91,11 @@ class AsgiConnection:
             message = await self._receive()
             if message["type"] == "websocket.receive":
                 text, data = message.get("text"), message.get("bytes")
-                return text if text is not None else bytes(data or b"")
+                frame = text if text is not None else bytes(data or b"")
+                if self.max_size is not None and len(frame) > self.max_size:
+                    await self.close(1009, "frame too big")
+                    raise ConnectionClosedError(None, Close(1009, "frame too big"))
+                return frame
             if message["type"] == "websocket.disconnect":
                 code = int(message.get("code", 1005))
                 self.protocol.close_rcvd = Close(code, str(message.get("reason") or ""))

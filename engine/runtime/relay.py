@@ -196,7 +196,7 @@ class Relay(RealtimeServer):
         :meth:`handle` does for ``serve``'s own connections (:mod:`engine.runtime.asgi`)."""
         if scope["type"] != "websocket":
             raise ValueError(f"the relay serves websocket scopes, not {scope['type']!r}")
-        connection = AsgiConnection(scope, receive, send)
+        connection = AsgiConnection(scope, receive, send, self.limits.max_frame)
         if (await receive())["type"] != "websocket.connect":
             return
         refusal = self._refusal(connection, connection.request.headers, connection.request.path)
@@ -325,9 +325,7 @@ class Relay(RealtimeServer):
         grant = self._grants.get(client)
         return grant.subject if grant is not None else "open"
 
-    def _trace_parent(
-        self, client: Client, opening: tuple[Session, list[Action], str | None] | None
-    ) -> Any:
+    def _trace_parent(self, client: Client, opening: tuple[Session, list[Action], str | None] | None) -> Any:
         """The conversation span's parent: the trace a resumed conversation began, else the client's own
         W3C ``traceparent`` (a malformed one is ignored)."""
         if opening is not None and opening[2]:
@@ -453,7 +451,9 @@ class Relay(RealtimeServer):
         finish for at most ``drain_s``; close each client with 1001; wait until every handler (and so every
         ``end`` record) is done."""
         self.draining = True
-        if self._server is not None:  # embedded (asgi, or another websockets server's handler): theirs to close
+        if (
+            self._server is not None
+        ):  # embedded (asgi, or another websockets server's handler): theirs to close
             self.server.close(close_connections=False)
         live = list(self.active.values())
         notice = encode(

@@ -299,7 +299,7 @@ class Session:
             raise snap.SnapshotError("the snapshot was taken on another flow (its content hash differs)")
         try:
             return cls._restored(compiled, record, clock)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             raise snap.SnapshotError(f"malformed snapshot: {type(exc).__name__}: {exc}") from None
 
     @classmethod
@@ -354,25 +354,25 @@ class Session:
                 if not flow.supervisor:
                     r["escalation"] = None
             session = cls._restored(compiled, r, clock)
-        except (KeyError, TypeError, ValueError) as exc:
+            session._seq = max(session._seq, seen_seq)
+            seeded = list(session._items.values())
+            session._items = hist.Items()
+            prefix = f"sb-{session._conversation_id}-r"
+            actions: list[Action] = [
+                Send(session._session_update()),
+                *(Send(event) for event in hist.reseed_events(seeded, prefix)),
+                session._audit(
+                    "resume",
+                    outcome,
+                    str(record["agent"]),
+                    session._agent,
+                    rule,
+                    detail={"flow_hash_was": was, "messages": len(seeded), "user_turns": session._user_turns},
+                ),
+            ]
+            return session, session._redact.actions(actions)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:  # a store is outside
             raise snap.SnapshotError(f"malformed snapshot: {type(exc).__name__}: {exc}") from None
-        session._seq = max(session._seq, seen_seq)
-        seeded = list(session._items.values())
-        session._items = hist.Items()
-        prefix = f"sb-{session._conversation_id}-r"
-        actions: list[Action] = [
-            Send(session._session_update()),
-            *(Send(event) for event in hist.reseed_events(seeded, prefix)),
-            session._audit(
-                "resume",
-                outcome,
-                str(record["agent"]),
-                session._agent,
-                rule,
-                detail={"flow_hash_was": was, "messages": len(seeded), "user_turns": session._user_turns},
-            ),
-        ]
-        return session, session._redact.actions(actions)
 
     @classmethod
     def _restored(cls, compiled: CompiledFlow, r: dict[str, Any], clock: Callable[[], float]) -> Session:
@@ -391,7 +391,7 @@ class Session:
         session._visits = Counter({str(k): int(v) for k, v in r["visits"].items()})
         session._context = dict(r["context"])
         session._claims = {str(k): str(v) for k, v in r["claims"].items()}
-        session._visible = set(r["visible"])
+        session._visible = set(_strings(r["visible"]))
         session._redact.restore(r["learnt"])
         session._response_in_flight = bool(r["response_in_flight"])
         session._want_response = bool(r["want_response"])
@@ -1372,6 +1372,13 @@ class Session:
             detail or {},
         )
         return Audit(record)
+
+
+def _strings(values: Any) -> list[str]:
+    """``values`` if it is a list of strings (a snapshot's key lists), else :class:`TypeError`."""
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise TypeError(f"expected a list of strings, got {values!r:.60}")
+    return values
 
 
 def _arguments(raw: str) -> Any:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from tests.runtime.relay_helpers import FLOW, ask, desk
 from tests.runtime.test_relay_resume import RESUME_SCRIPT
 
 TOKEN = "k" * 40
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def user(text: str) -> Any:
@@ -51,35 +54,34 @@ async def sdk_turns(base_url: str, texts: list[str]) -> tuple[list[str], list[An
     return answers, errors
 
 
+@asynccontextmanager
+async def under_uvicorn(app: Any) -> AsyncIterator[str]:
+    """``app`` served by a real uvicorn on a free port; yields ``ws://127.0.0.1:PORT/v1``."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)  # connections wait in the backlog until uvicorn accepts them
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        yield f"ws://127.0.0.1:{sock.getsockname()[1]}/v1"
+    finally:
+        server.should_exit = True
+        await serving
+
+
 def test_the_fastapi_example_serves_the_relay_under_uvicorn(tmp_path: Path) -> None:
     flow = tmp_path / "desk.toml"
-    flow.write_text(
-        FLOW.replace(
-            'impl = "tests.runtime.relay_helpers:lookup"', 'impl = "tests.runtime.relay_helpers:lookup"'
-        )
-    )
+    flow.write_text(FLOW)
 
     async def main() -> tuple[list[str], list[Any], int, str]:
         async with Emulator(Script.parse(RESUME_SCRIPT, "s")) as emulator:
             app = create_app(str(flow), emulator.url, TOKEN, f"sqlite:{tmp_path / 'c.db'}")
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            sock.listen(128)  # connections wait in the backlog until uvicorn accepts them
-            port = sock.getsockname()[1]
-            server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-            serving = asyncio.create_task(server.serve(sockets=[sock]))
-            try:
-                base = f"ws://127.0.0.1:{port}/v1"
+            async with under_uvicorn(app) as base:
                 answers, errors = await sdk_turns(base, ["bill please", "again"])
                 with pytest.raises(InvalidStatus) as refused:
                     await connect(f"{base}/realtime")  # no credential
-                async with connect(
-                    f"{base}/realtime", additional_headers={"Authorization": f"Bearer {TOKEN}"}
-                ) as ws:
+                async with connect(f"{base}/realtime", additional_headers=AUTH) as ws:
                     header = ws.response.headers[CONVERSATION_HEADER] if ws.response else ""
-            finally:
-                server.should_exit = True
-                await serving
             return answers, errors, refused.value.response.status_code, header
 
     answers, errors, status, header = run(main(), timeout=60)
@@ -87,6 +89,23 @@ def test_the_fastapi_example_serves_the_relay_under_uvicorn(tmp_path: Path) -> N
     assert errors == []
     assert status == 401
     assert header.startswith("conv_")
+
+
+def test_an_oversized_frame_through_asgi_closes_only_that_client(tmp_path: Path) -> None:
+    """The relay's frame limit holds behind an ASGI server too (uvicorn's own is 16 MiB)."""
+    flow = tmp_path / "desk.toml"
+    flow.write_text(FLOW)
+
+    async def main() -> tuple[int | None, str]:
+        async with Emulator(Script.parse(RESUME_SCRIPT, "s")) as emulator:
+            async with under_uvicorn(create_app(str(flow), emulator.url, TOKEN)) as base:
+                async with connect(f"{base}/realtime", additional_headers=AUTH, max_size=None) as big:
+                    await big.send("x" * (2 * 1024 * 1024))
+                    await big.wait_closed()
+                async with connect(f"{base}/realtime", additional_headers=AUTH) as honest:
+                    return big.close_code, await ask(honest, "bill please")
+
+    assert run(main(), timeout=60) == (1009, "Billing here.")
 
 
 def test_a_plain_websockets_server_serves_the_relay_with_its_hooks() -> None:

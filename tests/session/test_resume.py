@@ -105,3 +105,25 @@ def test_records_written_after_the_last_snapshot_are_never_renumbered() -> None:
     snapshot = at_billing().snapshot()
     _, actions = Session.resume(COMPILED, snapshot, clock=clock, seen_seq=snapshot["seq"] + 3)
     assert audits(actions)[0].seq == snapshot["seq"] + 4
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@given(key=st.sampled_from(sorted(at_billing().snapshot())), value=JSON)
+def test_a_tampered_snapshot_resumes_or_is_refused_never_crashes(key: str, value: Any) -> None:
+    """A store is outside the process: whatever one field of a snapshot holds, ``resume`` gives a session or
+    a :class:`SnapshotError`, nothing else."""
+    from engine.session.snapshot import SnapshotError
+
+    record = {**at_billing().snapshot(), key: value}
+    try:
+        session, actions = Session.resume(COMPILED, record, clock=clock)
+    except SnapshotError:
+        return
+    assert session.agent in COMPILED.flow.agents
+    assert sent(actions)[0]["type"] == "session.update"
