@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 SB     := $(BIN)/switchboard
 FLOWS  := $(filter-out flows/broken/%,$(wildcard flows/*.toml flows/*.json))
 
-.PHONY: install test lint-flows diagrams suites demo bench soak schema check emulate clean
+.PHONY: install test lint-flows diagrams suites demo bench soak schema check emulate screenshots playground clean
 
 install: $(VENV)/.installed
 
@@ -13,8 +13,9 @@ $(VENV)/.installed: pyproject.toml
 	@missing=""; \
 	command -v dot >/dev/null 2>&1 || missing="$$missing graphviz"; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
-	  echo "installing the Debian packages:$$missing (diagrams; the Redis store's tests)"; \
+	  echo "installing the Debian packages:$$missing (diagrams; the Redis store's and the playground's tests)"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null \
 	  || echo "warning: could not install$$missing; render still writes .dot and .mmd, Redis tests fail"; fi
@@ -58,12 +59,19 @@ bench: install  # rewrites docs/benchmarks.md; fails (last) when a relay or lint
 	$(BIN)/python tools/bench_runtime.py --write
 	$(BIN)/python tools/bench_flowtest.py --write
 	$(BIN)/python tools/bench_snapshot.py --write
+	$(BIN)/python tools/bench_playground.py --write
 	$(BIN)/python tools/bench_relay.py --write || status=1; \
 	$(BIN)/python tools/bench_workers.py --write || status=1; \
 	$(BIN)/python tools/bench_lint.py --write --check || status=1; exit $${status:-0}
 
 soak: install  # not in `make test`: 1,000 relay conversations, 10% hostile; a 3-relay fleet losing one (300); rewrites their sections
 	$(BIN)/python tools/soak_relay.py --write && $(BIN)/python tools/fault_resume.py --conversations 300 --write
+
+screenshots: install  # docs/playground-*.png: the retail and chat-supervisor scripts typed into the page
+	$(BIN)/python tools/playground_drive.py --screenshots
+
+playground: install  # the browser playground on the shipped flows
+	$(SB) playground flows
 
 emulate: install
 	$(SB) emulate --script flows/scripts/retail.toml --port 8765

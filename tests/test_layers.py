@@ -38,7 +38,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("engine.store", "engine.runtime"),  # 8: snapshot stores and audit sinks; the runtime
     ("engine.flowtest",),  # 9: flow tests: expectations checked, suites generated, coverage
     ("engine.render",),  # 10
-    ("engine.cli",),  # 11
+    ("engine.playground",),  # 11: the browser playground (relay + page + live graph)
+    ("engine.cli",),  # 12
 )
 
 

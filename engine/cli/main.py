@@ -202,6 +202,20 @@ def build_parser() -> argparse.ArgumentParser:
     add_test_parser(sub)
     add_init_parser(sub)
 
+    playground = sub.add_parser("playground", help="a web page to talk to a flow and watch it route")
+    playground.add_argument(
+        "target", metavar="FLOW_OR_DIR", help="a flow file, or a folder of flows to pick from"
+    )
+    answers = playground.add_mutually_exclusive_group()
+    answers.add_argument(
+        "--script", metavar="FILE", help="the emulator's rules (default: scripts/NAME.toml beside the flow)"
+    )
+    answers.add_argument("--upstream", metavar="URL", help="a real Realtime endpoint instead of the emulator")
+    playground.add_argument(
+        "--port", type=int, default=8770, help="the page and the protocol (loopback only)"
+    )
+    playground.set_defaults(func=deferred("engine.cli.playground", "cmd_playground"))
+
     log = sub.add_parser("log", help="summarise an audit log")
     log.add_argument(
         "file", metavar="FILE|URL", help="a JSON Lines file, sqlite:PATH or redis://HOST:PORT/DB"

@@ -170,14 +170,27 @@ def _draw(sources: Sources, fmt: str, path: Path) -> bytes:
     if shutil.which("dot") is None:
         _dot_missing(sources, path)
     try:
-        data: bytes = graphviz.pipe("dot", fmt, sources.dot.encode("utf-8"), quiet=True)
+        data = _pipe(sources, fmt, str(path))
     except graphviz.ExecutableNotFound:
         _dot_missing(sources, path)
-    except graphviz.CalledProcessError as exc:
-        detail = exc.stderr.decode("utf-8", "replace").strip() if isinstance(exc.stderr, bytes) else ""
-        raise RenderError(f"dot failed to draw {path}: {detail or exc}") from None
     if fmt == "svg":
         data = _mark(data, sources.dot_sha256)
+    return data
+
+
+def svg_of(sources: Sources) -> bytes:
+    """The diagram as SVG, in memory (the playground's live graph); :class:`RenderError` without ``dot``."""
+    if shutil.which("dot") is None:
+        raise RenderError(f"the graphviz 'dot' program is not on PATH; {INSTALL_HINT}")
+    return _mark(_pipe(sources, "svg", "the diagram"), sources.dot_sha256)
+
+
+def _pipe(sources: Sources, fmt: str, what: str) -> bytes:
+    try:
+        data: bytes = graphviz.pipe("dot", fmt, sources.dot.encode("utf-8"), quiet=True)
+    except graphviz.CalledProcessError as exc:
+        detail = exc.stderr.decode("utf-8", "replace").strip() if isinstance(exc.stderr, bytes) else ""
+        raise RenderError(f"dot failed to draw {what}: {detail or exc}") from None
     return data
 
 

@@ -7,6 +7,7 @@ by one pump, so the client events of one step are sent in order and never interl
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
@@ -19,7 +20,16 @@ from engine.errors import SwitchboardError
 from engine.runtime.client import Received, Unread, UpstreamError
 from engine.runtime.tools import ToolRegistry, ToolTimedOut, ToolUnavailable, describe_exception
 from engine.runtime.trace_view import ConversationTrace
-from engine.session.actions import Action, Audit, CancelEscalation, Escalate, RunTool, Send, ToolFailure
+from engine.session.actions import (
+    Action,
+    Audit,
+    CancelEscalation,
+    Escalate,
+    RunTool,
+    Send,
+    ToolFailure,
+    Transcript,
+)
 from engine.session.audit import AuditRecord, AuditSink
 from engine.session.call_view import CallView
 from engine.session.client_view import owned_field, redact_session
@@ -63,6 +73,10 @@ class RelayOptions:
     """A client that has not taken a frame within this long (its send buffer full) is a slow reader: cut off."""
     idle_timeout_s: float | None = 600.0
     """A client that sends nothing for this long is closed (``None``: never)."""
+    narrate: bool = False
+    """Also send the client what the flow does, as ``switchboard.*`` events (the playground's page): every
+    transcript line and audit record (sensitive values masked) and, after each such step, the context the
+    agent sees. Not OpenAI events: only for a client that asks for them."""
 
 
 @dataclass(frozen=True)
@@ -484,6 +498,7 @@ class Conversation:
         escalation, the end) saves its snapshot at once: through :attr:`journal`, records and snapshot in
         one transaction; else the records go to the sink, then the snapshot to :attr:`persist`."""
         records: list[AuditRecord] = []
+        narrated = False
         for action in actions:
             if isinstance(action, Send):
                 await self.connection.send(action.event)
@@ -504,12 +519,21 @@ class Conversation:
             self.on_action(action)
             if self.trace is not None:
                 self.trace.observe(action)
+            if self._options.narrate and isinstance(action, Audit | Transcript):
+                narrated = True
+                await self._narrate(_narration(action))
+        if narrated:
+            await self._narrate({"type": "switchboard.context", **self.session.context_view()})
         if records and self.journal is not None:
             self._dirty = False
             await self.journal(self.session, records)
         elif records and self.persist is not None:
             self._dirty = False
             await self.persist(self.session)
+
+    async def _narrate(self, event: dict[str, Any]) -> None:
+        if self._downstream is not None:
+            await self._send_down(self._downstream, encode(event))
 
     async def _ask_supervisor(self, action: Escalate) -> None:
         escalation_id = action.request.escalation_id
@@ -559,6 +583,19 @@ class Conversation:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+
+def _narration(action: Audit | Transcript) -> dict[str, Any]:
+    """A ``switchboard.audit`` or ``switchboard.transcript`` event (the core has masked both already)."""
+    if isinstance(action, Audit):
+        return {"type": "switchboard.audit", "record": json.loads(action.record.to_json())}
+    return {
+        "type": "switchboard.transcript",
+        "kind": action.kind,
+        "agent": action.agent,
+        "text": action.text,
+        "detail": action.detail,
+    }
 
 
 def _cannot_block(downstream: Downstream, frame: str) -> bool:

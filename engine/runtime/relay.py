@@ -105,6 +105,7 @@ class Relay(RealtimeServer):
         reuse_port: bool = False,
         store: SnapshotStore | None = None,
         journal: bool = False,
+        narrate: bool = False,
     ) -> None:
         self.limits = limits or RelayLimits()
         super().__init__(
@@ -137,6 +138,7 @@ class Relay(RealtimeServer):
             expose_session=expose_session,
             send_timeout_s=self.limits.send_timeout_s,
             idle_timeout_s=self.limits.idle_timeout_s,
+            narrate=narrate,
         )
         self.conversations = 0
         """Conversations handled since start."""

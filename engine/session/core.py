@@ -525,6 +525,16 @@ class Session:
         """The claimed (model-supplied, unverified) values the current agent may see."""
         return {k: self._claims[k] for k in sorted(self._visible) if k in self._claims}
 
+    def context_view(self) -> dict[str, Any]:
+        """What a person watching the conversation may see of it now (the playground): the agent, the depth,
+        and the trusted and claimed values the agent sees, sensitive ones masked."""
+        return {
+            "agent": self._agent,
+            "depth": self._depth,
+            "trusted": self._redact.data(self.visible_context()),
+            "claimed": self._redact.data(self.visible_claims()),
+        }
+
     def known_context(self) -> dict[str, Any]:
         """Every trusted value the conversation has learnt, visible to the current agent or not (a copy)."""
         return dict(self._context)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Awaitable, MutableMapping, Sequence
 from http import HTTPStatus
 from typing import Any, Self
 from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
 
 from engine.wire.protocol import MAX_FRAME
 
@@ -54,8 +55,11 @@ class RealtimeServer:
         write_limit: int = 32 * 1024,
         logger: logging.Logger | logging.LoggerAdapter | None = None,  # type: ignore[type-arg]
         reuse_port: bool = False,
+        subprotocols: Sequence[str] | None = None,
     ) -> None:
         self.host, self.port = host, port
+        self.subprotocols = subprotocols
+        """Subprotocols the server agrees to when a client offers them (a browser offers ``realtime``)."""
         self.reuse_port = reuse_port
         """Bind with ``SO_REUSEPORT``: processes listening on one port share its connections (workers)."""
         self.max_size, self.compression, self.write_limit = max_size, compression, write_limit
@@ -96,6 +100,7 @@ class RealtimeServer:
             write_limit=self.write_limit,
             logger=self.logger,
             reuse_port=self.reuse_port or None,
+            select_subprotocol=self._select_subprotocol,
         )
         return self
 
@@ -111,12 +116,20 @@ class RealtimeServer:
             raise RuntimeError(f"use `async with {type(self).__name__}(...)` first")
         await self._server.serve_forever()
 
+    def _select_subprotocol(
+        self, connection: ServerConnection, offered: Sequence[Subprotocol]
+    ) -> Subprotocol | None:
+        """The first of :attr:`subprotocols` the client offers; none (and no refusal) when it offers none of them."""
+        return next((Subprotocol(p) for p in self.subprotocols or () if p in offered), None)
+
     def process_response(self, connection: ServerConnection, request: Request, response: Response) -> None:
         """``websockets.serve``'s ``process_response`` hook: :meth:`accepted` sees each accepted handshake."""
         if response.status_code == HTTPStatus.SWITCHING_PROTOCOLS:
             self.accepted(connection, response)
 
-    def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+    def process_request(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | Awaitable[Response | None] | None:
         """``websockets.serve``'s ``process_request`` hook: 404 off :data:`PATH`, else :meth:`admit`."""
         path = urlsplit(request.path).path
         if path.rstrip("/") != PATH:
