@@ -42,13 +42,18 @@ def chromium() -> str:
     return path
 
 
+FAKE_MICROPHONE = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+"""Chromium's test microphone (a tone), granted without a prompt."""
+
+
 @asynccontextmanager
-async def browser_page() -> AsyncIterator[Any]:
+async def browser_page(*, microphone: bool = False) -> AsyncIterator[Any]:
     """A fresh page in a headless Chromium (its errors raised in the test, not swallowed)."""
     from playwright.async_api import async_playwright
 
+    args = CHROMIUM_ARGS + (FAKE_MICROPHONE if microphone else [])
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+        browser = await playwright.chromium.launch(executable_path=chromium(), args=args)
         try:
             page = await browser.new_page(viewport=VIEWPORT)
             errors: list[str] = []

@@ -5,6 +5,7 @@ and that nothing without the run's token gets in."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import shutil
 from pathlib import Path
@@ -132,6 +133,37 @@ def test_sensitive_values_are_masked_in_the_page(tmp_path: Path) -> None:
     assert '"last_4_digits": "***"' in tool and '"date_of_birth": "***"' in tool
     assert "phone_number" in tool  # not declared sensitive: shown
     assert "1988-10-12" not in narrated and "4321" not in narrated  # no audit record or context shows them
+
+
+def test_push_to_talk_streams_pcm16_from_the_microphone_and_commits_on_release() -> None:
+    """Chromium's test microphone: holding the button appends 24 kHz PCM16 audio, releasing commits it and asks
+    for a response, which the (audio) emulator answers."""
+
+    async def main() -> tuple[int, list[str], int]:
+        async with (
+            Playground(ROOT / "flows" / "simple_handoff.toml") as playground,
+            browser_page(microphone=True) as page,
+        ):
+            await open_playground(page, playground.page_url)
+            await page.check("#voice")  # audio out: a new conversation asking for audio
+            await page.wait_for_selector(".status.live")
+            await page.locator("#talk").dispatch_event("pointerdown")
+            await page.wait_for_function(
+                "document.querySelectorAll('#log details[data-type=\"input_audio_buffer.append\"]').length >= 3"
+            )
+            await page.locator("#talk").dispatch_event("pointerup")
+            await page.wait_for_selector('#log details[data-type="response.done"]')
+            appends = page.locator('#log details[data-type="input_audio_buffer.append"]')
+            first = json.loads(await appends.first.get_attribute("data-json") or "{}")
+            sizes = len(base64.b64decode(first["audio"]))
+            types = await page.locator("#log details").evaluate_all("rows => rows.map(r => r.dataset.type)")
+            return sizes, types, len(page.errors)
+
+    size, types, errors = run(main(), timeout=120)
+    assert size == 4096 * 2  # one ScriptProcessor buffer of 16-bit samples
+    assert "input_audio_buffer.committed" in types and "response.created" in types
+    assert types.index("input_audio_buffer.commit") > types.index("input_audio_buffer.append")
+    assert errors == 0
 
 
 def test_nothing_without_the_run_s_token_gets_in() -> None:
