@@ -207,10 +207,8 @@ def _coverage_table(reports: list[Coverage]) -> None:
 
     table = Table(title="coverage", title_justify="left", show_edge=False, pad_edge=False)
     table.add_column("flow", no_wrap=True, min_width=max(len(c.flow) for c in reports))
-    table.add_column("cases", justify="right")
-    for kind in KINDS:
-        table.add_column(f"{kind}s", justify="right")
-    table.add_column("total", justify="right")
+    for header in ("cases", *(f"{kind}s" for kind in KINDS), "total"):  # headers never ellipsized
+        table.add_column(header, justify="right", no_wrap=True, min_width=len(header))
     for c in reports:
         cells = []
         for kind in KINDS:
