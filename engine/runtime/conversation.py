@@ -200,8 +200,8 @@ class Conversation:
         self.opening: list[Action] | None = None
         """The first actions instead of :meth:`Session.start`'s (a resumed conversation's)."""
         self.persist: Callable[[Session], Awaitable[None]] | None = None
-        """Saves the session's snapshot: at once after a step with audit records, else when a step changed
-        it and the pump has nothing queued (one write per burst)."""
+        """Saves the session's snapshot: at once after a step with audit records, else once a step changed
+        it, nothing is queued and the session is idle (a turn is over: about one write per turn)."""
         self.journal: Callable[[Session, list[AuditRecord]], Awaitable[None]] | None = None
         """Writes a step's audit records and the snapshot in one transaction (instead of the audit sink)."""
         self._dirty = False
@@ -417,8 +417,8 @@ class Conversation:
 
     async def _pump_inputs(self) -> None:
         while True:
-            if self._dirty and self.persist is not None and self._inputs.empty():
-                self._dirty = False  # one write per burst of steps, the latest state
+            if self._dirty and self.persist is not None and self._inputs.empty() and self.session.idle:
+                self._dirty = False  # once a turn is over (what a resume continues from), the latest state
                 await self.persist(self.session)
             item = await self._next_input()
             self._step.clear()
