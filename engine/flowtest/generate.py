@@ -9,7 +9,8 @@ Cases (names are file names):
 
 - ``edge--A--B`` every transfer the flow offers (declared handoffs and the implicit fallback), reached by a
   shortest route with the edge's carried keys learnt first where a tool can set them; it checks the outcome,
-  the keys carried and the history policy;
+  the keys carried and the history policy; ``edge--A--B--KEY`` when no route has every carried key visible
+  at ``A`` at once, one more case for each key it can (so dropping any one from the ``carry`` fails a case);
 - ``requires--B--KEY`` a transfer refused because ``KEY`` is not yet trusted (every other required key is);
 - ``depth-cap`` ``max_handoff_depth`` handoffs, then one more that is capped;
 - ``visits--B`` ``B``'s ``max_visits`` visits, then one more that is rerouted (or, when the depth cap comes
@@ -112,6 +113,12 @@ def _edge_cases(model: Model, notes: list[str]) -> Iterable[GeneratedCase]:
         steps, end = _attempt(model, route, target)
         kind = "the implicit fallback" if target not in flow.agents[source].handoffs else "the handoff"
         yield GeneratedCase(_slug("edge", source, target), f"{kind} {source} -> {target}", steps, end)
+        for key in sorted(carry - route[1].visible):  # no route has them all: one more case per key it can
+            alone = _route(model, taken(model, source, target, frozenset({key})))
+            if alone is not None:
+                steps, end = _attempt(model, alone, target)
+                description = f"{kind} {source} -> {target} carrying {key!r}"
+                yield GeneratedCase(_slug("edge", source, target, key), description, steps, end)
 
 
 def _requires_cases(model: Model, notes: list[str]) -> Iterable[GeneratedCase]:
