@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import secrets
 import weakref
 from contextlib import AsyncExitStack
@@ -40,7 +41,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css"}
 SUBPROTOCOL_PREFIX = "openai-insecure-api-key."
 
-log = OneLineLog(__import__("logging").getLogger("switchboard.playground"))
+log = OneLineLog(logging.getLogger("switchboard.playground"))
 
 
 @dataclass
