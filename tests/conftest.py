@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
 import textwrap
 from collections.abc import Callable, Iterator
 
@@ -45,34 +43,22 @@ def position_of() -> Callable[..., tuple[int, int]]:
     return _position_of
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``redis://127.0.0.1:PORT/0`` of a ``redis-server`` this session started (``make install`` and
-    ``.ci/run`` install the Debian package ``redis-server``); ready once its log says so."""
-    binary = shutil.which("redis-server")
-    if binary is None:
+    ``.ci/run`` install the Debian package ``redis-server``)."""
+    from tools.fault_resume import start_redis
+
+    if shutil.which("redis-server") is None:
         pytest.fail("redis-server is not installed: run `make install` (Debian package redis-server)")
-    port = free_port()
-    folder = tmp_path_factory.mktemp("redis")
-    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    process = subprocess.Popen(
-        [*command, "--dir", str(folder), "--logfile", ""], stdout=subprocess.PIPE, text=True
-    )
-    assert process.stdout is not None
     try:
-        for line in process.stdout:  # blocks on its log, line by line, until it is ready (or exits)
-            if "Ready to accept connections" in line:
-                break
-        else:
-            pytest.fail(f"redis-server exited ({process.wait()}) before accepting connections")
-        yield f"redis://127.0.0.1:{port}/0"
+        process, url = start_redis(tmp_path_factory.mktemp("redis"))
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield url
     finally:
         process.terminate()
         process.wait(timeout=10)
-        process.stdout.close()
+        if process.stdout is not None:
+            process.stdout.close()

@@ -269,21 +269,26 @@ def main() -> None:
     sys.exit(0 if report.ok else 1)
 
 
-def start_redis(folder: Path) -> tuple[subprocess.Popen[str], str]:
+def free_port() -> int:
+    """A loopback port nothing listens on now."""
     import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    proc = subprocess.Popen(
-        [*command, "--dir", str(folder), "--logfile", ""], stdout=subprocess.PIPE, text=True
-    )
+        return int(s.getsockname()[1])
+
+
+def start_redis(folder: Path) -> tuple[subprocess.Popen[str], str]:
+    """A ``redis-server`` (Debian's) on a free loopback port, no persistence, ready once its log says so;
+    the process (stop it) and its ``redis://`` URL. Raises ``RuntimeError`` when it exits first."""
+    command = ["redis-server", "--port", str(port := free_port()), "--bind", "127.0.0.1", "--save", ""]
+    command += ["--appendonly", "no", "--dir", str(folder), "--logfile", ""]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
-    for line in proc.stdout:
+    for line in proc.stdout:  # blocks on its log, line by line, until it is ready (or exits)
         if "Ready to accept connections" in line:
             return proc, f"redis://127.0.0.1:{port}/0"
-    raise RuntimeError("redis-server did not start")
+    raise RuntimeError(f"redis-server exited ({proc.wait()}) before accepting connections")
 
 
 def summary(report: Report) -> str:

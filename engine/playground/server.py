@@ -28,6 +28,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
+from engine.compile.pipeline import CompiledFlow
 from engine.emulator.script import Script
 from engine.emulator.server import Emulator
 from engine.flow.diagnostics import Diagnostic, Severity
@@ -53,6 +54,8 @@ class FlowSlot:
     version: float = -1.0
     """The file's mtime when last linted."""
     findings: list[Diagnostic] = field(default_factory=list)
+    compiled: CompiledFlow | None = None
+    """The current version compiled (``None``: it does not lint)."""
     relay: Relay | None = None
     relay_version: float = -1.0
     """The version the relay runs (older than ``version``: the page offers a restart)."""
@@ -112,7 +115,8 @@ class Playground(RealtimeServer):
         if version == slot.version:
             return False
         slot.version = version
-        slot.findings = list(lint_flow(slot.path, import_tools=True).findings)
+        linted = lint_flow(slot.path, import_tools=True)
+        slot.findings, slot.compiled = list(linted.findings), linted.compiled
         return True
 
     async def relay_for(self, slot: FlowSlot) -> Relay | None:
@@ -120,11 +124,10 @@ class Playground(RealtimeServer):
         self.relint(slot)
         if slot.relay is not None and slot.relay_version == slot.version:
             return slot.relay
-        linted = lint_flow(slot.path, import_tools=True)
-        if linted.compiled is None:
+        if slot.compiled is None:
             return None
         upstream = self.upstream or (await self._emulator(slot)).url
-        slot.relay = Relay(linted.compiled, upstream, audit=CountingSink(), narrate=True, gate=None)
+        slot.relay = Relay(slot.compiled, upstream, audit=CountingSink(), narrate=True, gate=None)
         slot.relay_version = slot.version
         return slot.relay
 

@@ -30,7 +30,7 @@ from engine.session.actions import (
     ToolFailure,
     Transcript,
 )
-from engine.session.audit import AuditRecord, AuditSink
+from engine.session.audit import AuditRecord, AuditSink, write_to
 from engine.session.call_view import CallView
 from engine.session.client_view import owned_field, redact_session
 from engine.session.core import Session
@@ -513,9 +513,7 @@ class Conversation:
             elif isinstance(action, Audit):
                 records.append(action.record)
                 if self.journal is None:
-                    written = self.audit.write(action.record)
-                    if written is not None:
-                        await written
+                    await write_to(self.audit, action.record)
             self.on_action(action)
             if self.trace is not None:
                 self.trace.observe(action)

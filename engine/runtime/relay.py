@@ -48,7 +48,7 @@ from engine.runtime.limits import RelayLimits
 from engine.runtime.tools import ToolRegistry
 from engine.runtime.trace_view import ConversationTrace
 from engine.session.actions import Action, Transcript
-from engine.session.audit import AuditRecord, AuditSink, Stamped
+from engine.session.audit import AuditRecord, AuditSink, Stamped, write_to
 from engine.session.call_view import UNREAD
 from engine.session.context import ContextError, initial_context
 from engine.session.core import Session
@@ -370,9 +370,7 @@ class Relay(RealtimeServer):
                     exc,
                 )
                 for record in records:
-                    written = audit.write(record)
-                    if written is not None:
-                        await written
+                    await write_to(audit, record)
 
         return commit
 

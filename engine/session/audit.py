@@ -87,6 +87,13 @@ class AuditSink(Protocol):
     def write(self, record: AuditRecord) -> Awaitable[None] | None: ...
 
 
+async def write_to(sink: AuditSink, record: AuditRecord) -> None:
+    """``sink.write(record)``, awaited when the sink returns an awaitable (the one place that knows)."""
+    written = sink.write(record)
+    if written is not None:
+        await written
+
+
 class MemorySink:
     """Keeps every record (tests, ``run``); a long-lived server uses :class:`CountingSink` instead."""
 

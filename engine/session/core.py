@@ -291,15 +291,12 @@ class Session:
         """The session ``record`` (from :meth:`snapshot`) describes, on the same flow; it then behaves as the
         original would. Raises :class:`~engine.session.snapshot.SnapshotError` for another version or flow,
         or a malformed record."""
-        if record.get("version") != snap.SNAPSHOT_VERSION:
-            raise snap.SnapshotError(
-                f"snapshot version {record.get('version')!r} is not {snap.SNAPSHOT_VERSION}"
-            )
+        snap.check_version(record)
         if record.get("flow_hash") != flow_hash(compiled.flow):
             raise snap.SnapshotError("the snapshot was taken on another flow (its content hash differs)")
         try:
             return cls._restored(compiled, record, clock)
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        except snap.MALFORMED as exc:
             raise snap.SnapshotError(f"malformed snapshot: {type(exc).__name__}: {exc}") from None
 
     @classmethod
@@ -317,10 +314,7 @@ class Session:
         has it and its ``requires`` are all trusted, else at the recovery agent (``recovered``); visits and
         tool budgets of agents the flow no longer has are dropped. Audit records number on from the
         snapshot's sequence or ``seen_seq`` (the highest the audit sink holds), whichever is higher."""
-        if record.get("version") != snap.SNAPSHOT_VERSION:
-            raise snap.SnapshotError(
-                f"snapshot version {record.get('version')!r} is not {snap.SNAPSHOT_VERSION}"
-            )
+        snap.check_version(record)
         flow = compiled.flow
         was, now = record.get("flow_hash"), flow_hash(flow)
         r = {
@@ -371,7 +365,7 @@ class Session:
                 ),
             ]
             return session, session._redact.actions(actions)
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:  # a store is outside
+        except snap.MALFORMED as exc:  # a store is outside
             raise snap.SnapshotError(f"malformed snapshot: {type(exc).__name__}: {exc}") from None
 
     @classmethod

@@ -19,10 +19,12 @@ from engine.session import history as hist
 from engine.session.actions import EscalationRequest
 
 __all__ = [
+    "MALFORMED",
     "SNAPSHOT_VERSION",
     "SnapshotError",
     "call",
     "call_of",
+    "check_version",
     "escalation_request",
     "item",
     "items_of",
@@ -34,6 +36,15 @@ SNAPSHOT_VERSION = 1
 
 class SnapshotError(SwitchboardError):
     """A snapshot that cannot be restored: another version or flow, or a malformed record."""
+
+
+MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError)
+"""What reading a malformed record raises (a store is outside the process: any field may hold anything)."""
+
+
+def check_version(record: dict[str, Any]) -> None:
+    if record.get("version") != SNAPSHOT_VERSION:
+        raise SnapshotError(f"snapshot version {record.get('version')!r} is not {SNAPSHOT_VERSION}")
 
 
 def items_of(items: list[hist.Item]) -> list[dict[str, Any]]:

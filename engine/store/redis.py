@@ -43,9 +43,12 @@ def _async_client(url: str) -> Any:
     return redis.asyncio.Redis.from_pool(pool)  # closing the client closes its pool
 
 
-class RedisStore:
+class _Redis:
+    """One deployment's keys on one server: the client (opened on first use) and the audit appends."""
+
     def __init__(self, url: str) -> None:
         self.url, self.prefix, self.ttl_s = split_url(url)
+        self.stream = f"{self.prefix}audit"
         self._client: Any = None
 
     def _redis(self) -> Any:
@@ -53,6 +56,21 @@ class RedisStore:
             self._client = _async_client(self.url)
         return self._client
 
+    def _append(self, tx: Any, records: list[AuditRecord]) -> None:
+        """Queue ``records`` on the stream and note their conversation's last sequence number (in ``tx``)."""
+        for record in records:
+            tx.xadd(self.stream, _fields(record))
+        if records:
+            last = records[-1]
+            tx.set(f"{self.prefix}seq:{last.conversation_id}", last.seq, ex=self.ttl_s)
+
+    async def _close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+class RedisStore(_Redis):
     async def load(self, conversation_id: str) -> str | None:
         value = await self._redis().get(f"{self.prefix}conv:{conversation_id}")
         return None if value is None else bytes(value).decode("utf-8")
@@ -67,38 +85,22 @@ class RedisStore:
         """``records`` onto the audit stream (with the sequence counter) and the snapshot, in one ``MULTI``:
         a process killed at any instant leaves both or neither."""
         async with self._redis().pipeline(transaction=True) as tx:
-            for record in records:
-                tx.xadd(f"{self.prefix}audit", _fields(record))
-            if records:
-                tx.set(f"{self.prefix}seq:{conversation_id}", records[-1].seq, ex=self.ttl_s)
+            self._append(tx, records)
             tx.set(f"{self.prefix}conv:{conversation_id}", text, ex=self.ttl_s)
             await tx.execute()
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self._close()
 
 
-class RedisAuditSink:
+class RedisAuditSink(_Redis):
     """``write`` returns the ``XADD`` to await (the conversation awaits it before going on)."""
-
-    def __init__(self, url: str) -> None:
-        self.url, self.prefix, self.ttl_s = split_url(url)
-        self.stream = f"{self.prefix}audit"
-        self._client: Any = None
-
-    def _redis(self) -> Any:
-        if self._client is None:
-            self._client = _async_client(self.url)
-        return self._client
 
     async def write(self, record: AuditRecord) -> None:
         """The record appended to the stream and the conversation's last sequence number noted, in one
         ``MULTI`` (so :meth:`last_seq` never lags a record that is in the stream)."""
         async with self._redis().pipeline(transaction=True) as tx:
-            tx.xadd(self.stream, _fields(record))
-            tx.set(f"{self.prefix}seq:{record.conversation_id}", record.seq, ex=self.ttl_s)
+            self._append(tx, [record])
             await tx.execute()
 
     async def last_seq(self, conversation_id: str) -> int:
@@ -107,9 +109,7 @@ class RedisAuditSink:
         return int(value) if value is not None else 0
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self._close()
 
 
 def _fields(record: AuditRecord) -> dict[str, str | int]:

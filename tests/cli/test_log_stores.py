@@ -8,7 +8,7 @@ import pytest
 
 from engine.cli import EXIT_OK, EXIT_USAGE, main
 from engine.runtime.audit_file import read_jsonl
-from engine.session.audit import AuditRecord
+from engine.session.audit import AuditRecord, write_to
 from engine.store import open_audit
 from tests.realtime_schema import run
 
@@ -17,9 +17,7 @@ def copy_into(target: str, records: list[AuditRecord]) -> None:
     async def write() -> None:
         sink = open_audit(target)
         for record in records:
-            written = sink.write(record)
-            if written is not None:
-                await written
+            await write_to(sink, record)
         if hasattr(sink, "aclose"):
             await sink.aclose()
 

@@ -5,7 +5,6 @@ query, and the next turn is answered by the agent the client was talking to."""
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -16,12 +15,7 @@ from openai.types.websocket_reconnection import ReconnectingEvent, ReconnectingO
 from tests.realtime_schema import run
 from tests.runtime.relay_helpers import FLOW, start_serve
 from tests.runtime.test_relay_resume import RESUME_SCRIPT
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tools.fault_resume import free_port
 
 
 def user(text: str) -> Any:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.session.audit import AuditRecord
+from engine.session.audit import AuditRecord, write_to
 from engine.store import StoreError, open_audit, open_store, read_audit
 from engine.store.base import SnapshotStore
 from tests.realtime_schema import run
@@ -113,9 +113,7 @@ def test_every_audit_sink_is_read_back_in_order(audit_url: str) -> None:
     async def main() -> None:
         sink = open_audit(audit_url)
         for r in records:
-            written = sink.write(r)
-            if written is not None:
-                await written
+            await write_to(sink, r)
         closing: Callable[[], object] | None = getattr(sink, "aclose", None) or getattr(sink, "close", None)
         result = closing() if closing is not None else None
         if hasattr(result, "__await__"):
@@ -160,9 +158,7 @@ def test_an_audit_sink_tells_the_last_sequence_of_a_conversation(
     async def main() -> list[int]:
         sink = open_audit(url)
         for r in (record("conv_1", 1), record("conv_1", 2), record("conv_2", 7)):
-            written = sink.write(r)
-            if written is not None:
-                await written
+            await write_to(sink, r)
         seqs = [await sink.last_seq(c) for c in ("conv_1", "conv_2", "conv_3")]  # type: ignore[attr-defined]
         if kind == "redis":
             await sink.aclose()  # type: ignore[attr-defined]
