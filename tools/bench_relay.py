@@ -1,15 +1,17 @@
-"""The relay against the floor: a raw Python websocket forwarder, ``serve``'s ``Relay``, and the direct path.
+"""The relay against the floor: a raw Python websocket forwarder, ``switchboard serve``, and the direct path.
 
 All in one run, plain text turns against the embedded emulator, compression off everywhere:
 
 1. Latency at one connection: a raw client straight to the emulator (direct), through a minimal
-   ``websockets`` proxy that forwards frames unchanged (the floor), and through ``Relay`` (``gate=None``).
-   The three take turns in rounds, so a burst of load on a shared machine hits all of them. Target: the
-   relay's added p50 over direct <= 1.3x the forwarder's.
-2. Throughput: the forwarder and the relay each in a subprocess of their own, ~10 concurrent conversations
-   through it; forwarded events (both directions) per CPU-second of that process (``time.process_time``).
-   Target for the relay: >= 9,000.
-3. Memory per live session: N idle conversations held open through the relay subprocess; the growth of
+   ``websockets`` proxy that forwards frames unchanged (the floor), and through ``serve``, each proxy a
+   process of its own, as deployed (the client and the emulator share this one). The paths take turns in
+   rounds, so a burst of load on a shared machine hits all of them. Target: ``serve``'s added p50 over
+   direct <= 1.3x the forwarder's. The same two proxies also run inside this process's event loop, where
+   every CPU cycle of the proxy is on the turn's critical path: that ratio is shown, without a target.
+2. Throughput: the forwarder and ``serve`` in their processes, ~10 concurrent conversations through each;
+   forwarded events (both directions) per CPU-second of that process (``/proc/PID/stat``).
+   Target for ``serve``: >= 9,000.
+3. Memory per live session: N idle conversations held open through a relay subprocess; the growth of
    its traced heap (``tracemalloc``) and of its RSS, per session. Target: <= 100 KiB.
 
     python tools/bench_relay.py [--turns 300] [--conversations 10] [--seconds 5] [--sessions 200] [--write]
@@ -25,6 +27,7 @@ import gc
 import json
 import os
 import sys
+import tempfile
 import time
 import tracemalloc
 from contextlib import AsyncExitStack
@@ -128,11 +131,15 @@ async def turns(ws: ClientConnection, count: int) -> tuple[list[float], int]:
 
 
 async def bench_latency(turns_each: int, rounds: int = 10) -> dict[str, list[float]]:
-    """Plain turns over the three paths, taking turns in ``rounds`` (after a warm-up turn on each)."""
-    samples: dict[str, list[float]] = {"direct": [], "forwarder": [], "relay": []}
+    """Plain turns over every path, taking turns in ``rounds`` (after a warm-up turn on each): direct, the
+    forwarder and ``serve`` in processes of their own, and the forwarder and ``Relay`` in this event loop."""
     async with Emulator(Script.parse(SCRIPT, "bench")) as emulator, AsyncExitStack() as stack:
-        forwarder = await stack.enter_async_context(Forwarder(emulator.url))
-        relay = Relay(
+        forwarder = await Child.start("forwarder", emulator.url)
+        stack.push_async_callback(forwarder.stop)
+        relay_process = await ServeProcess.start(emulator.url)
+        stack.push_async_callback(relay_process.stop)
+        local_forwarder = await stack.enter_async_context(Forwarder(emulator.url))
+        local_relay = Relay(
             compiled_flow(),
             emulator.url,
             audit=CountingSink(),
@@ -140,12 +147,19 @@ async def bench_latency(turns_each: int, rounds: int = 10) -> dict[str, list[flo
             upstream_compression=None,
             gate=None,
         )
-        await stack.enter_async_context(relay)
-        urls = {"direct": emulator.url, "forwarder": forwarder.url, "relay": relay.url}
+        await stack.enter_async_context(local_relay)
+        urls = {
+            "direct": emulator.url,
+            "forwarder": forwarder.url,
+            "serve": relay_process.url,
+            "forwarder in-loop": local_forwarder.url,
+            "relay in-loop": local_relay.url,
+        }
         sockets = {
             name: await stack.enter_async_context(connect(url, compression=None))
             for name, url in urls.items()
         }
+        samples: dict[str, list[float]] = {name: [] for name in urls}
         for ws in sockets.values():
             await turns(ws, 3)  # warm-up: lazy imports, first-use caches
         per_round = max(1, turns_each // rounds)
@@ -161,7 +175,7 @@ async def bench_latency(turns_each: int, rounds: int = 10) -> dict[str, list[flo
 
 async def serve_child(kind: str, upstream: str) -> None:
     """The subprocess: run ``kind`` (relay or forwarder) towards ``upstream``, print its URL, then answer
-    commands on stdin: ``cpu`` (process CPU seconds), ``trace`` (start tracemalloc), ``mem`` (traced bytes,
+    commands on stdin: ``trace`` (start tracemalloc), ``mem`` (traced bytes,
     RSS bytes, live conversations)."""
     raise_open_files_limit()
     loop = asyncio.get_running_loop()
@@ -182,12 +196,10 @@ async def serve_child(kind: str, upstream: str) -> None:
             proxy = await stack.enter_async_context(Forwarder(upstream))
         print(proxy.url, flush=True)
         while command := (await loop.run_in_executor(None, sys.stdin.readline)).strip():
-            if command == "cpu":
-                reply: Any = time.process_time()
-            elif command == "trace":
+            if command == "trace":
                 gc.collect()
                 tracemalloc.start()
-                reply = [tracemalloc.get_traced_memory()[0], rss()]
+                reply: Any = [tracemalloc.get_traced_memory()[0], rss()]
             elif command == "mem":
                 gc.collect()
                 live = len(proxy.active) if isinstance(proxy, Relay) else 0
@@ -234,15 +246,75 @@ class Child:
         await self.process.stdin.drain()
         return json.loads(await self.process.stdout.readline())
 
+    def cpu(self) -> float:
+        return cpu_seconds(self.process.pid)
+
     async def stop(self) -> None:
         assert self.process.stdin is not None
         self.process.stdin.close()
         await self.process.wait()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds process ``pid`` has used (``/proc/PID/stat``)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class ServeProcess:
+    """``switchboard serve`` for the benchmark's flow, towards ``upstream``, as users run it (its default
+    SQLite store, in a temporary state directory), without client authentication (a loopback bind)."""
+
+    def __init__(
+        self, process: asyncio.subprocess.Process, url: str, state: tempfile.TemporaryDirectory[str]
+    ) -> None:
+        self.process, self.url, self._state = process, url, state
+
+    @classmethod
+    async def start(cls, upstream: str) -> ServeProcess:
+        state = tempfile.TemporaryDirectory(prefix="bench-relay-")
+        flow = Path(state.name) / "plain.toml"
+        flow.write_text(FLOW, encoding="utf-8")
+        root = Path(__file__).resolve().parent.parent
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "engine.cli",
+            "serve",
+            str(flow),
+            "--upstream",
+            upstream,
+            "--no-auth",
+            "--port",
+            "0",
+            "--max-conversations",
+            "100000",
+            "--idle-timeout-s",
+            "0",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+            env={**os.environ, "PYTHONPATH": str(root), "XDG_STATE_HOME": state.name, "COLUMNS": "200"},
+        )
+        assert process.stdout is not None
+        while line := (await process.stdout.readline()).decode():
+            if line.startswith("clients connect to "):
+                return cls(process, line.split()[3], state)
+        raise RuntimeError("switchboard serve did not start")
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.process.pid)
+
+    async def stop(self) -> None:
+        self.process.terminate()
+        await self.process.wait()
+        self._state.cleanup()
+
+
 async def bench_throughput(upstream: str, kind: str, conversations: int, seconds: float) -> dict[str, float]:
-    """Forwarded events (client -> upstream and back) per CPU-second of the ``kind`` subprocess."""
-    child = await Child.start(kind, upstream)
+    """Forwarded events (client -> upstream and back) per CPU-second of the ``kind`` (``forwarder`` or
+    ``serve``) subprocess."""
+    child = await (ServeProcess.start(upstream) if kind == "serve" else Child.start(kind, upstream))
     try:
         sockets = [await connect(child.url, compression=None) for _ in range(conversations)]
         for ws in sockets:
@@ -256,9 +328,9 @@ async def bench_throughput(upstream: str, kind: str, conversations: int, seconds
                 counted[i] += received + 10  # 2 events sent per turn
             await ws.close()
 
-        cpu0, wall0 = await child.ask("cpu"), time.perf_counter()
+        cpu0, wall0 = child.cpu(), time.perf_counter()
         await asyncio.gather(*(drive(i, ws) for i, ws in enumerate(sockets)))
-        cpu, wall = await child.ask("cpu") - cpu0, time.perf_counter() - wall0
+        cpu, wall = child.cpu() - cpu0, time.perf_counter() - wall0
     finally:
         await child.stop()
     events = sum(counted)
@@ -294,7 +366,7 @@ async def bench_processes(conversations: int, seconds: float, sessions: int) -> 
     async with Emulator(Script.parse(SCRIPT, "bench")) as emulator:
         return {
             "forwarder": await bench_throughput(emulator.url, "forwarder", conversations, seconds),
-            "relay": await bench_throughput(emulator.url, "relay", conversations, seconds),
+            "serve": await bench_throughput(emulator.url, "serve", conversations, seconds),
             "memory": await bench_memory(emulator.url, sessions),
         }
 
@@ -327,12 +399,15 @@ def main() -> None:
     p = {name: percentiles(s, 50, 99) for name, s in lat.items()}
     (d50, d99) = p["direct"]
     added = {name: (p50 - d50, p99 - d99) for name, (p50, p99) in p.items()}
-    ratio = added["relay"][0] / added["forwarder"][0]
+    ratio = added["serve"][0] / added["forwarder"][0]
+    in_loop = added["relay in-loop"][0] / added["forwarder in-loop"][0]
     lat_rows = []
     for name, label in (
         ("direct", "raw client -> emulator (direct path, baseline)"),
-        ("forwarder", "raw client -> raw websockets forwarder -> emulator (the floor)"),
-        ("relay", "raw client -> `Relay` -> emulator"),
+        ("forwarder", "raw client -> raw websockets forwarder (its own process) -> emulator (the floor)"),
+        ("serve", "raw client -> `switchboard serve` (its own process) -> emulator"),
+        ("forwarder in-loop", "raw client -> raw forwarder in the client's event loop -> emulator"),
+        ("relay in-loop", "raw client -> `Relay` in the client's event loop -> emulator"),
     ):
         (p50, p99), (a50, a99) = p[name], added[name]
         lat_rows.append([label, ms(p50), ms(p99), ms(a50), ms(a99)])
@@ -344,14 +419,14 @@ def main() -> None:
             f"{r['busy']:.0%}",
             f"{r['per_cpu_s']:,.0f}",
         ]
-        for name, r in (("raw forwarder", proc["forwarder"]), ("`Relay`", proc["relay"]))
+        for name, r in (("raw forwarder", proc["forwarder"]), ("`switchboard serve`", proc["serve"]))
     ]
     mem = proc["memory"]
     targets = [
-        Target("relay added p50 / forwarder added p50, one connection", ratio, LATENCY_RATIO, "x"),
+        Target("`serve` added p50 / forwarder added p50, one connection", ratio, LATENCY_RATIO, "x"),
         Target(
-            "forwarded events per CPU-second (relay process; reads >=)",
-            -proc["relay"]["per_cpu_s"],
+            "forwarded events per CPU-second (`serve` process; reads >=)",
+            -proc["serve"]["per_cpu_s"],
             -EVENTS_PER_CPU_S,
             "",
         ),
@@ -364,14 +439,19 @@ def main() -> None:
             "## Relay against the floor (`tools/bench_relay.py`)",
             "",
             f"{machine_line()}. Plain text turns against the embedded emulator, permessage-deflate off on every",
-            f"hop. Latency: {args.turns} turns per path at one connection, the paths taking turns in 10 rounds.",
-            f"Throughput: {args.conversations} concurrent conversations for {args.seconds:g} s through the proxy",
-            "running in a subprocess of its own (the emulator and the clients share the other core); events",
-            "counted both ways, CPU from `time.process_time` in that subprocess. Memory: "
+            f"hop. Latency: {args.turns} turns per path at one connection, the paths taking turns in 10 rounds;",
+            "`serve` as users run it (its default SQLite store; `--no-auth` on loopback), the forwarder and",
+            "`serve` each in a process of their own, the client and the emulator in the benchmark's.",
+            f"Throughput: {args.conversations} concurrent conversations for {args.seconds:g} s through each of",
+            "those two processes; events counted both ways, CPU from `/proc/PID/stat`. Memory: "
             f"{args.sessions} idle sessions",
-            "held open through the relay subprocess (each configured: `session.updated` seen).",
+            "held open through a `Relay` subprocess (each configured: `session.updated` seen).",
             "",
             table(["path (plain text turn)", "p50 ms", "p99 ms", "added p50 ms", "added p99 ms"], lat_rows),
+            "",
+            "In one event loop with the client and the emulator, every CPU cycle of the proxy is on the",
+            f"turn's critical path: there the relay adds {in_loop:.2f}x the forwarder's p50 (no target; the",
+            "throughput table gives the same cost per event).",
             "",
             table(["proxy process", "events", "CPU s", "CPU busy", "events / CPU-s"], thr_rows),
             "",

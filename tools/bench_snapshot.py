@@ -65,17 +65,26 @@ def main() -> None:
     fresh = each(lambda: new_session(case.compiled, options))
     take = each(lambda: json.dumps(session.snapshot()))
     back = each(lambda: Session.restore(case.compiled, json.loads(text), clock=time.time))
+    take_json = each(session.snapshot_json)
+    long_call = talked(new_session(case.compiled, options), LONG_TURNS)
+    long_dumps = each(lambda: json.dumps(long_call.snapshot()))
+    long_json = each(long_call.snapshot_json)
     rows = [
         ["a new session (baseline)", us(fresh), "1.00x"],
         ["`snapshot()` + `json.dumps`", us(take), f"{take / fresh:.2f}x"],
+        ["`snapshot_json()` (what the relay stores)", us(take_json), f"{take_json / fresh:.2f}x"],
         ["`json.loads` + `Session.restore()`", us(back), f"{back / fresh:.2f}x"],
+        [f"a {LONG_TURNS}-turn call: `snapshot()` + `json.dumps`", us(long_dumps), f"{long_dumps / fresh:.2f}x"],
+        [f"a {LONG_TURNS}-turn call: `snapshot_json()`", us(long_json), f"{long_json / fresh:.2f}x"],
     ]
     body = "\n".join(
         [
             "## Session snapshots (`tools/bench_snapshot.py`)",
             "",
             f"{machine_line()}. After the 8-turn retail script (6 handoffs, {len(session.item_ids())} items): "
-            f"a snapshot is {len(text):,} bytes of JSON. Best of 3 runs of {args.n:,}.",
+            f"a snapshot is {len(text):,} bytes of JSON. A {LONG_TURNS}-turn call (plain turns, "
+            f"{len(long_call.item_ids())} items): {len(long_call.snapshot_json()):,} bytes. "
+            f"Best of 3 runs of {args.n:,}.",
             "",
             table(["operation", "µs", "vs a new session"], rows),
         ]
@@ -119,6 +128,27 @@ def main() -> None:
     print(body)
     if args.write:
         write_section("snapshot", body)
+
+
+LONG_TURNS = 300
+"""Turns of the long call: its history and items are what grows in a snapshot."""
+
+
+def talked(session: Session, turns: int) -> Session:
+    """``session`` after ``turns`` plain turns (a user item, a response, an assistant item each)."""
+    session.start()
+    for n in range(turns):
+        said = f"question number {n}: what about my order?"
+        session.user_text(said)
+        for item_id, role, text in ((f"u{n}", "user", said), (f"a{n}", "assistant", "Here is the answer.")):
+            content = [{"type": "input_text" if role == "user" else "output_text", "text": text}]
+            item = {"id": item_id, "type": "message", "role": role, "content": content}
+            session.receive({"type": "conversation.item.added", "event_id": "e", "item": item})
+        session.receive({"type": "response.created", "event_id": "e", "response": {"id": f"r{n}"}})
+        session.receive(
+            {"type": "response.done", "event_id": "e", "response": {"id": f"r{n}", "status": "completed"}}
+        )
+    return session
 
 
 async def store_costs(stores: dict[str, str], text: str, n: int) -> dict[str, tuple[float, float | None]]:

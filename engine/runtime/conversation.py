@@ -200,8 +200,12 @@ class Conversation:
         self.opening: list[Action] | None = None
         """The first actions instead of :meth:`Session.start`'s (a resumed conversation's)."""
         self.persist: Callable[[Session], Awaitable[None]] | None = None
-        """Saves the session's snapshot: at once after a step with audit records, else once a step changed
-        it, nothing is queued and the session is idle (a turn is over: about one write per turn)."""
+        """Takes the session's snapshot at once and returns what completes once it is written: at once
+        after a step with audit records (awaited there), else once a step changed it, nothing is queued
+        and the session is idle (a turn is over: about one write per turn). That write overlaps the wait
+        for the next input; the pump waits for it before its next step."""
+        self._written: Awaitable[None] | None = None
+        """The turn's snapshot being written (see :attr:`persist`)."""
         self.journal: Callable[[Session, list[AuditRecord]], Awaitable[None]] | None = None
         """Writes a step's audit records and the snapshot in one transaction (instead of the audit sink)."""
         self._dirty = False
@@ -419,8 +423,11 @@ class Conversation:
         while True:
             if self._dirty and self.persist is not None and self._inputs.empty() and self.session.idle:
                 self._dirty = False  # once a turn is over (what a resume continues from), the latest state
-                await self.persist(self.session)
+                self._written = self.persist(self.session)
             item = await self._next_input()
+            if self._written is not None:  # written before anything after the turn is handled
+                written, self._written = self._written, None
+                await written
             self._step.clear()
             if isinstance(item, _Closed):
                 self._closed = item

@@ -54,6 +54,7 @@ from engine.session.context import ContextError, initial_context
 from engine.session.core import Session
 from engine.session.snapshot import SnapshotError
 from engine.store.base import SnapshotStore
+from engine.store.writer import SnapshotWriter
 from engine.supervisor.backend import SupervisorBackend
 from engine.supervisor.factory import make_supervisor
 from engine.wire.protocol import ProtocolError, encode, error_event, new_id
@@ -287,18 +288,18 @@ class Relay(RealtimeServer):
                     parent=self._trace_parent(client, opening),
                     resumed=opening is not None,
                 )
+                writer: SnapshotWriter | None = None
                 if self.store is not None:
-                    conversation.persist = self._saver(self._owner(client), trace)
-                if self.journal:
-                    conversation.journal = self._committer(self._owner(client), trace)
-                if conversation.persist is not None:
+                    writer, conversation.persist = self._saver(conversation_id, self._owner(client), trace)
+                    if self.journal:
+                        conversation.journal = self._committer(self._owner(client), trace, writer)
                     await conversation.persist(session)  # resumable from the start: the client has its id
                 self.active[conversation_id] = (client, conversation)
                 try:
                     error = await conversation.relay(client, self.options)
                 finally:
-                    if self.store is not None:
-                        await self._keep_or_forget(client, conversation)
+                    if writer is not None:
+                        await self._keep_or_forget(client, conversation, writer)
                     trace.close()
                 if conversation.ended_by == "slow_reader":
                     log.warning("%s: cut off a client that stopped reading", conversation_id)
@@ -335,25 +336,30 @@ class Relay(RealtimeServer):
         headers = client.request.headers if client.request is not None else {}
         return tracing.context_from_traceparent(headers.get("traceparent"), headers.get("tracestate"))
 
-    def _saver(self, owner: str, trace: ConversationTrace) -> Callable[[Session], Awaitable[None]]:
+    def _saver(
+        self, conversation_id: str, owner: str, trace: ConversationTrace
+    ) -> tuple[SnapshotWriter, Callable[[Session], Awaitable[None]]]:
+        """The conversation's snapshot writer, and its :attr:`Conversation.persist`: the snapshot taken at
+        once, written in the background (:mod:`engine.store.writer`)."""
         store = self.store
         assert store is not None
         failed = False
 
-        async def save(session: Session) -> None:
+        def report(exc: Exception) -> None:
             nonlocal failed
-            text = _entry(owner, session, trace)
-            try:
-                await store.save(session.conversation_id, text)
-            except Exception as exc:  # the store is down: the call goes on, it just cannot be resumed
-                if not failed:
-                    log.error("%s: could not save its snapshot (%s)", session.conversation_id, exc)
-                failed = True
+            if not failed:  # the store is down: the call goes on, it just cannot be resumed
+                log.error("%s: could not save its snapshot (%s)", conversation_id, exc)
+            failed = True
 
-        return save
+        writer = SnapshotWriter(lambda text: store.save(conversation_id, text), report)
+
+        def save(session: Session) -> Awaitable[None]:
+            return writer.submit(_entry(owner, session, trace))
+
+        return writer, save
 
     def _committer(
-        self, owner: str, trace: ConversationTrace
+        self, owner: str, trace: ConversationTrace, writer: SnapshotWriter
     ) -> Callable[[Session, list[AuditRecord]], Awaitable[None]]:
         store: Any = self.store
         audit = self.audit
@@ -361,6 +367,7 @@ class Relay(RealtimeServer):
         async def commit(session: Session, records: list[AuditRecord]) -> None:
             text = _entry(owner, session, trace)
             stamped = [audit.stamp(r) for r in records]
+            await writer.idle()  # an older snapshot written after this commit would undo it
             try:
                 await store.commit(session.conversation_id, text, stamped)
             except Exception as exc:  # the store failed: the records still go to the sink, never lost
@@ -374,7 +381,9 @@ class Relay(RealtimeServer):
 
         return commit
 
-    async def _keep_or_forget(self, client: Client, conversation: Conversation) -> None:
+    async def _keep_or_forget(
+        self, client: Client, conversation: Conversation, writer: SnapshotWriter
+    ) -> None:
         """A conversation the client ended (it sent close 1000 first) is over: its snapshot is deleted.
         Any other end (the connection dropped, the relay shut down) keeps the latest snapshot to resume."""
         received, sent_first = client.protocol.close_rcvd, not client.protocol.close_rcvd_then_sent
@@ -382,6 +391,7 @@ class Relay(RealtimeServer):
         assert store is not None
         try:
             if received is not None and received.code == 1000 and not sent_first:
+                await writer.idle()  # a write still under way would bring it back
                 await store.delete(conversation.session.conversation_id)
             elif conversation.persist is not None:
                 await conversation.persist(conversation.session)
@@ -471,8 +481,8 @@ class Relay(RealtimeServer):
 
 def _entry(owner: str, session: Session, trace: ConversationTrace) -> str:
     """What the store keeps for a conversation: who may resume it, its snapshot, the trace it continues."""
-    entry = {"owner": owner, "snapshot": session.snapshot(), "traceparent": trace.traceparent}
-    return json.dumps(entry, separators=(",", ":"))
+    owner_json, trace_json = json.dumps(owner), json.dumps(trace.traceparent)
+    return f'{{"owner":{owner_json},"snapshot":{session.snapshot_json()},"traceparent":{trace_json}}}'
 
 
 def _peer(connection: Client) -> str:

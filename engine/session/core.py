@@ -205,7 +205,9 @@ class Session:
         self._want_response = False
         self._pending_tools: dict[str, _PendingTool] = {}
         self._history: list[tuple[str, str]] = []
-        """``(role, text)`` of the conversation so far: ``user`` / ``assistant``."""
+        """``(role, text)`` of the conversation so far: ``user`` / ``assistant`` (only appended to, or
+        replaced by a new list: :attr:`_history_json` relies on it)."""
+        self._history_json = snap.AppendedJSON()
         self._user_turns = 0
         self._version = 0
         """Bumped whenever the context or the current agent changes: supervisor answers are checked against it."""
@@ -234,6 +236,21 @@ class Session:
 
     def snapshot(self) -> dict[str, Any]:
         """Everything this session owns as a versioned, JSON-able record (:mod:`engine.session.snapshot`)."""
+        return {
+            **self._snapshot_head(),
+            "history": [list(pair) for pair in self._history],
+            "items": snap.items_of(self._items.values()),
+        }
+
+    def snapshot_json(self) -> str:
+        """:meth:`snapshot` as compact JSON, at a fraction of ``json.dumps``'s cost in a long call: the
+        history and the items (what grows with the call) are encoded once each (cached), the rest each time."""
+        head = json.dumps(self._snapshot_head(), separators=snap.COMPACT)
+        history = self._history_json.encode(self._history)
+        return f'{head[:-1]},"history":{history},"items":{self._items.encoded()}}}'
+
+    def _snapshot_head(self) -> dict[str, Any]:
+        """The snapshot but its history and items."""
         job = self._job
         escalation = self._escalation
         pending = self._pending_escalation
@@ -256,7 +273,6 @@ class Session:
                 call_id: {"name": t.name, "agent": t.agent, "arguments": t.arguments, "started": t.started}
                 for call_id, t in self._pending_tools.items()
             },
-            "history": [list(pair) for pair in self._history],
             "user_turns": self._user_turns,
             "state_version": self._version,
             "escalation": None
@@ -273,7 +289,6 @@ class Session:
             "escalations": self._escalations,
             "turn_calls": dict(self._turn_calls),
             "refused_streak": self._refused_streak,
-            "items": snap.items_of(list(self._items.values())),
             "job": None if job is None else _job_record(job),
             "jobs": self._jobs,
             "summaries": sorted(self._summaries),

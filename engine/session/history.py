@@ -40,11 +40,29 @@ class Item:
     text: str
 
 
+def item_record(item: Item) -> dict[str, Any]:
+    """The item as a snapshot holds it."""
+    return {"id": item.id, "type": item.type, "role": item.role, "call_id": item.call_id, "text": item.text}
+
+
 class Items:
     """The conversation's items, in the order the server added them (from ``conversation.item.*``)."""
 
     def __init__(self) -> None:
         self._items: dict[str, Item] = {}
+        self._json: dict[str, str] = {}
+        """Each item's :func:`item_record` as JSON, once asked for (dropped when the item changes)."""
+
+    def encoded(self) -> str:
+        """The JSON array of every item's :func:`item_record` (each encoded once until it changes)."""
+        cache = self._json
+        parts = []
+        for item_id, item in self._items.items():
+            text = cache.get(item_id)
+            if text is None:
+                text = cache[item_id] = json.dumps(item_record(item), separators=(",", ":"))
+            parts.append(text)
+        return "[" + ",".join(parts) + "]"
 
     def __len__(self) -> int:
         return len(self._items)
@@ -58,6 +76,7 @@ class Items:
     def put(self, item: Item) -> None:
         """Add ``item`` as it is (a restored snapshot's)."""
         self._items[item.id] = Item(item.id, item.type, item.role, item.call_id, item.text)
+        self._json.pop(item.id, None)
 
     def upsert(self, item: Mapping[str, Any]) -> None:
         """Record an item from ``conversation.item.added``/``done`` (``done`` brings the final text)."""
@@ -67,7 +86,9 @@ class Items:
         text = _text(item.get("content"))
         known = self._items.get(item_id)
         if known is not None:
-            known.text = text or known.text
+            if text and text != known.text:
+                known.text = text
+                self._json.pop(item_id, None)
             return
         role, call_id = item.get("role"), item.get("call_id")
         self._items[item_id] = Item(
@@ -81,9 +102,11 @@ class Items:
     def transcribed(self, item_id: str, transcript: str) -> None:
         if item_id in self._items:
             self._items[item_id].text = transcript
+            self._json.pop(item_id, None)
 
     def remove(self, item_id: str) -> None:
         self._items.pop(item_id, None)
+        self._json.pop(item_id, None)
 
     def before(self, item_id: str, call_id: str) -> list[Item]:
         """The items before the transfer call (named by its item id or call id); all of them if it is unknown."""

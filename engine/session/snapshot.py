@@ -10,6 +10,7 @@ flow it was taken on). Context values are whatever JSON the tools returned.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from typing import Any
 
@@ -19,8 +20,10 @@ from engine.session import history as hist
 from engine.session.actions import EscalationRequest
 
 __all__ = [
+    "COMPACT",
     "MALFORMED",
     "SNAPSHOT_VERSION",
+    "AppendedJSON",
     "SnapshotError",
     "call",
     "call_of",
@@ -47,10 +50,30 @@ def check_version(record: dict[str, Any]) -> None:
         raise SnapshotError(f"snapshot version {record.get('version')!r} is not {SNAPSHOT_VERSION}")
 
 
+COMPACT = (",", ":")
+"""``json.dumps`` separators of a stored snapshot."""
+
+
 def items_of(items: list[hist.Item]) -> list[dict[str, Any]]:
     """The items as plain dicts (by hand: ``dataclasses.asdict`` deep-copies, ~10x slower, and a long call
     holds hundreds of items, in every snapshot)."""
-    return [{"id": i.id, "type": i.type, "role": i.role, "call_id": i.call_id, "text": i.text} for i in items]
+    return [hist.item_record(i) for i in items]
+
+
+class AppendedJSON:
+    """The JSON array of a list that is only appended to: each call encodes only the entries appended
+    since the last one (all of them for another list object). Holding the list keeps its identity valid."""
+
+    def __init__(self) -> None:
+        self._of: list[Any] | None = None
+        self._parts: list[str] = []
+
+    def encode(self, entries: list[Any]) -> str:
+        if entries is not self._of or len(entries) < len(self._parts):
+            self._of, self._parts = entries, []
+        parts = self._parts
+        parts.extend(json.dumps(list(e), separators=COMPACT) for e in entries[len(parts) :])
+        return "[" + ",".join(parts) + "]"
 
 
 def item(data: dict[str, Any]) -> hist.Item:

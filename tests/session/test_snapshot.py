@@ -105,6 +105,8 @@ STEPS = st.one_of(
     st.tuples(st.just("escalate"), st.sampled_from(["what is my bill?"])),
     st.tuples(st.just("item"), st.sampled_from(["i1", "i2", "i3"])),
     st.tuples(st.just("deleted"), st.sampled_from(["i1", "i2", "i3"])),
+    st.tuples(st.just("retext"), st.sampled_from(["i1", "i2"])),
+    st.tuples(st.just("transcribed"), st.sampled_from(["i1", "i3"])),
     st.tuples(st.just("text"), st.sampled_from(["Sure.", "Your pin 4321 is fine."])),
     st.tuples(st.just("tool_result"), st.sampled_from(["ok", "error"])),
     st.tuples(st.just("answer"), st.sampled_from(["answered", "failed"])),
@@ -140,6 +142,18 @@ def apply(session: Session, step: tuple[str, str], n: int) -> list[Action]:
         return session.receive(item_added(value))
     if kind == "deleted":
         return session.receive(deleted(value))
+    if kind == "retext":  # conversation.item.done brings a known item's final text
+        return session.receive({**item_added(value, text=f"final {n}"), "type": "conversation.item.done"})
+    if kind == "transcribed":
+        return session.receive(
+            {
+                "type": "conversation.item.input_audio_transcription.completed",
+                "event_id": "ev",
+                "item_id": value,
+                "content_index": 0,
+                "transcript": f"said {n}",
+            }
+        )
     if kind == "text":
         return session.receive(text_done(value))
     if kind == "tool_result":
@@ -171,6 +185,7 @@ def test_a_restored_session_does_what_the_original_does(
     for n, step in enumerate(steps[:cut]):
         now[0] = float(n)
         apply(original, step, n)
+        assert json.loads(original.snapshot_json()) == original.snapshot()  # its caches kept up to date
     record = json.loads(json.dumps(original.snapshot()))  # JSON-able, and nothing shared with the original
     restored = Session.restore(COMPILED, record, clock=lambda: now[0])
     assert restored.status() == original.status() and restored.known_context() == original.known_context()
@@ -179,6 +194,7 @@ def test_a_restored_session_does_what_the_original_does(
         expected, got = apply(original, step, n), apply(restored, step, n)
         assert got == expected, (n, step)
         assert restored.status() == original.status()
+        assert json.loads(restored.snapshot_json()) == restored.snapshot()
     assert restored.snapshot() == original.snapshot()
 
 
