@@ -74,7 +74,11 @@ def main() -> None:
         ["`snapshot()` + `json.dumps`", us(take), f"{take / fresh:.2f}x"],
         ["`snapshot_json()` (what the relay stores)", us(take_json), f"{take_json / fresh:.2f}x"],
         ["`json.loads` + `Session.restore()`", us(back), f"{back / fresh:.2f}x"],
-        [f"a {LONG_TURNS}-turn call: `snapshot()` + `json.dumps`", us(long_dumps), f"{long_dumps / fresh:.2f}x"],
+        [
+            f"a {LONG_TURNS}-turn call: `snapshot()` + `json.dumps`",
+            us(long_dumps),
+            f"{long_dumps / fresh:.2f}x",
+        ],
         [f"a {LONG_TURNS}-turn call: `snapshot_json()`", us(long_json), f"{long_json / fresh:.2f}x"],
     ]
     body = "\n".join(
