@@ -9,6 +9,7 @@ one system message at the start of the conversation, then deletes the originals 
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -50,19 +51,28 @@ class Items:
 
     def __init__(self) -> None:
         self._items: dict[str, Item] = {}
-        self._json: dict[str, str] = {}
-        """Each item's :func:`item_record` as JSON, once asked for (dropped when the item changes)."""
+        self._parts: list[str] = []
+        """The JSON of the first ``len(_parts)`` items' :func:`item_record`, none changed since encoded: a
+        change cuts it back to the changed item (usually the last), an append leaves it."""
+        self._at: dict[str, int] | None = {}
+        """Each item's position (``None`` after a removal shifted them: rebuilt when asked)."""
 
     def encoded(self) -> str:
-        """The JSON array of every item's :func:`item_record` (each encoded once until it changes)."""
-        cache = self._json
-        parts = []
-        for item_id, item in self._items.items():
-            text = cache.get(item_id)
-            if text is None:
-                text = cache[item_id] = json.dumps(item_record(item), separators=(",", ":"))
-            parts.append(text)
+        """The JSON array of every item's :func:`item_record`, encoding only what changed since the last call."""
+        parts = self._parts
+        if len(parts) < len(self._items):
+            fresh = itertools.islice(self._items.values(), len(parts), None)
+            parts.extend(json.dumps(item_record(item), separators=(",", ":")) for item in fresh)
         return "[" + ",".join(parts) + "]"
+
+    def _changed(self, item_id: str) -> None:
+        if not self._parts:
+            return
+        if self._at is None:
+            self._at = {known: n for n, known in enumerate(self._items)}
+        at = self._at.get(item_id)
+        if at is not None:
+            del self._parts[at:]
 
     def __len__(self) -> int:
         return len(self._items)
@@ -75,8 +85,8 @@ class Items:
 
     def put(self, item: Item) -> None:
         """Add ``item`` as it is (a restored snapshot's)."""
-        self._items[item.id] = Item(item.id, item.type, item.role, item.call_id, item.text)
-        self._json.pop(item.id, None)
+        self._changed(item.id)
+        self._add(Item(item.id, item.type, item.role, item.call_id, item.text))
 
     def upsert(self, item: Mapping[str, Any]) -> None:
         """Record an item from ``conversation.item.added``/``done`` (``done`` brings the final text)."""
@@ -87,26 +97,35 @@ class Items:
         known = self._items.get(item_id)
         if known is not None:
             if text and text != known.text:
+                self._changed(item_id)
                 known.text = text
-                self._json.pop(item_id, None)
             return
         role, call_id = item.get("role"), item.get("call_id")
-        self._items[item_id] = Item(
-            item_id,
-            str(item.get("type", "")),
-            role if isinstance(role, str) else None,
-            call_id if isinstance(call_id, str) else None,
-            text,
+        self._add(
+            Item(
+                item_id,
+                str(item.get("type", "")),
+                role if isinstance(role, str) else None,
+                call_id if isinstance(call_id, str) else None,
+                text,
+            )
         )
+
+    def _add(self, item: Item) -> None:
+        if self._at is not None and item.id not in self._items:
+            self._at[item.id] = len(self._items)
+        self._items[item.id] = item
 
     def transcribed(self, item_id: str, transcript: str) -> None:
         if item_id in self._items:
+            self._changed(item_id)
             self._items[item_id].text = transcript
-            self._json.pop(item_id, None)
 
     def remove(self, item_id: str) -> None:
-        self._items.pop(item_id, None)
-        self._json.pop(item_id, None)
+        if item_id in self._items:
+            self._changed(item_id)
+            del self._items[item_id]
+            self._at = None
 
     def before(self, item_id: str, call_id: str) -> list[Item]:
         """The items before the transfer call (named by its item id or call id); all of them if it is unknown."""
