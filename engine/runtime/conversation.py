@@ -488,17 +488,15 @@ class Conversation:
             self._step.set()
 
     async def _receive(self, event: dict[str, Any]) -> list[Action] | None:
-        """A server event into the core, then (a relay's) down to the client; ``None`` once the client is
-        gone (the conversation is closed)."""
-        internal = self._downstream is not None and self.session.is_internal(event)
-        actions = self.session.receive(event)
-        if internal:
-            pass  # the core's own history work (the summary response): not the client's business
-        elif self._downstream is not None and not await self._forward(self._downstream, event):
-            self._closed = _Closed(None)
-            self._step.set()
-            return None
-        return actions
+        """A server event (a relay's) down to the client, then into the core; ``None`` once the client is
+        gone (the conversation is closed). What the client sees of an event never depends on what the
+        core makes of it, so the client gets it first: the core's work is not on its path."""
+        if self._downstream is not None and not self.session.is_internal(event):  # not the history work's
+            if not await self._forward(self._downstream, event):
+                self._closed = _Closed(None)
+                self._step.set()
+                return None
+        return self.session.receive(event)
 
     async def _execute(self, actions: list[Action]) -> None:
         """Carry out one step's actions in order. A step with audit records (a handoff, a tool call, an
