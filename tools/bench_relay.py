@@ -130,14 +130,33 @@ async def turns(ws: ClientConnection, count: int) -> tuple[list[float], int]:
     return samples, events
 
 
-async def bench_latency(turns_each: int, rounds: int = 10) -> dict[str, list[float]]:
-    """Plain turns over every path, taking turns in ``rounds`` (after a warm-up turn on each): direct, the
-    forwarder and ``serve`` in processes of their own, and the forwarder and ``Relay`` in this event loop."""
+CALL_TURNS = 20
+"""Turns of a call in the latency runs (a phone call's length, its snapshot a few KiB)."""
+
+
+async def call_turns(url: str, count: int) -> list[float]:
+    """``count`` turns as calls of :data:`CALL_TURNS`: each a fresh connection, its first turn (the
+    session's setup) not measured."""
+    samples: list[float] = []
+    while len(samples) < count:
+        async with connect(url, compression=None) as ws:
+            await turns(ws, 1)
+            samples += (await turns(ws, min(CALL_TURNS, count - len(samples))))[0]
+    return samples
+
+
+async def bench_latency(turns_each: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Plain turns over every path, the paths taking turns in rounds (after warm-up turns on each):
+    direct, the forwarder and ``serve`` in processes of their own, and the forwarder and ``Relay`` in this
+    event loop; first as calls of :data:`CALL_TURNS` turns, then as one long call per path (``serve``
+    also with ``--store memory:``, to show what its SQLite store costs when a snapshot grows)."""
     async with Emulator(Script.parse(SCRIPT, "bench")) as emulator, AsyncExitStack() as stack:
         forwarder = await Child.start("forwarder", emulator.url)
         stack.push_async_callback(forwarder.stop)
         relay_process = await ServeProcess.start(emulator.url)
         stack.push_async_callback(relay_process.stop)
+        in_memory = await ServeProcess.start(emulator.url, ["--store", "memory:"])
+        stack.push_async_callback(in_memory.stop)
         local_forwarder = await stack.enter_async_context(Forwarder(emulator.url))
         local_relay = Relay(
             compiled_flow(),
@@ -155,19 +174,28 @@ async def bench_latency(turns_each: int, rounds: int = 10) -> dict[str, list[flo
             "forwarder in-loop": local_forwarder.url,
             "relay in-loop": local_relay.url,
         }
+        for url in urls.values():
+            await call_turns(url, 3)  # warm-up: lazy imports, first-use caches
+        calls: dict[str, list[float]] = {name: [] for name in urls}
+        for _ in range(max(1, turns_each // CALL_TURNS)):
+            for name, url in urls.items():
+                gc.collect()
+                calls[name] += await call_turns(url, CALL_TURNS)
+        long_urls = {name: urls[name] for name in ("direct", "forwarder", "serve")}
+        long_urls["serve --store memory:"] = in_memory.url
         sockets = {
             name: await stack.enter_async_context(connect(url, compression=None))
-            for name, url in urls.items()
+            for name, url in long_urls.items()
         }
-        samples: dict[str, list[float]] = {name: [] for name in urls}
+        long: dict[str, list[float]] = {name: [] for name in sockets}
         for ws in sockets.values():
-            await turns(ws, 3)  # warm-up: lazy imports, first-use caches
-        per_round = max(1, turns_each // rounds)
-        for _ in range(rounds):
+            await turns(ws, 3)
+        per_round = max(1, turns_each // 10)
+        for _ in range(10):
             for name, ws in sockets.items():
                 gc.collect()
-                samples[name] += (await turns(ws, per_round))[0]
-    return samples
+                long[name] += (await turns(ws, per_round))[0]
+    return calls, long
 
 
 # -- 2. and 3. the proxy in a subprocess of its own --------------------------------------------------------
@@ -272,7 +300,7 @@ class ServeProcess:
         self.process, self.url, self._state = process, url, state
 
     @classmethod
-    async def start(cls, upstream: str) -> ServeProcess:
+    async def start(cls, upstream: str, extra: list[str] | None = None) -> ServeProcess:
         state = tempfile.TemporaryDirectory(prefix="bench-relay-")
         flow = Path(state.name) / "plain.toml"
         flow.write_text(FLOW, encoding="utf-8")
@@ -292,6 +320,7 @@ class ServeProcess:
             "100000",
             "--idle-timeout-s",
             "0",
+            *(extra or []),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
             env={**os.environ, "PYTHONPATH": str(root), "XDG_STATE_HOME": state.name, "COLUMNS": "200"},
@@ -393,24 +422,32 @@ def main() -> None:
         return
     raise_open_files_limit()
     print("… latency", file=sys.stderr, flush=True)
-    lat = asyncio.run(bench_latency(args.turns))
+    calls, long = asyncio.run(bench_latency(args.turns))
     print("… throughput and memory", file=sys.stderr, flush=True)
     proc = asyncio.run(bench_processes(args.conversations, args.seconds, args.sessions))
-    p = {name: percentiles(s, 50, 99) for name, s in lat.items()}
-    (d50, d99) = p["direct"]
-    added = {name: (p50 - d50, p99 - d99) for name, (p50, p99) in p.items()}
-    ratio = added["serve"][0] / added["forwarder"][0]
-    in_loop = added["relay in-loop"][0] / added["forwarder in-loop"][0]
-    lat_rows = []
-    for name, label in (
-        ("direct", "raw client -> emulator (direct path, baseline)"),
-        ("forwarder", "raw client -> raw websockets forwarder (its own process) -> emulator (the floor)"),
-        ("serve", "raw client -> `switchboard serve` (its own process) -> emulator"),
-        ("forwarder in-loop", "raw client -> raw forwarder in the client's event loop -> emulator"),
-        ("relay in-loop", "raw client -> `Relay` in the client's event loop -> emulator"),
-    ):
-        (p50, p99), (a50, a99) = p[name], added[name]
-        lat_rows.append([label, ms(p50), ms(p99), ms(a50), ms(a99)])
+    added, lat_rows = latency_rows(
+        calls,
+        {
+            "direct": "raw client -> emulator (direct path, baseline)",
+            "forwarder": "raw client -> raw websockets forwarder (its own process) -> emulator (the floor)",
+            "serve": "raw client -> `switchboard serve` (its own process) -> emulator",
+            "forwarder in-loop": "raw client -> raw forwarder in the client's event loop -> emulator",
+            "relay in-loop": "raw client -> `Relay` in the client's event loop -> emulator",
+        },
+    )
+    ratio = added["serve"] / added["forwarder"]
+    in_loop = added["relay in-loop"] / added["forwarder in-loop"]
+    long_added, long_rows = latency_rows(
+        long,
+        {
+            "direct": "direct path (baseline)",
+            "forwarder": "raw forwarder (the floor)",
+            "serve": "`switchboard serve` (SQLite store, the default)",
+            "serve --store memory:": "`switchboard serve --store memory:`",
+        },
+    )
+    long_ratio = long_added["serve"] / long_added["forwarder"]
+    memory_ratio = long_added["serve --store memory:"] / long_added["forwarder"]
     thr_rows = [
         [
             name,
@@ -423,7 +460,12 @@ def main() -> None:
     ]
     mem = proc["memory"]
     targets = [
-        Target("`serve` added p50 / forwarder added p50, one connection", ratio, LATENCY_RATIO, "x"),
+        Target(
+            f"`serve` added p50 / forwarder added p50, one connection, {CALL_TURNS}-turn calls",
+            ratio,
+            LATENCY_RATIO,
+            "x",
+        ),
         Target(
             "forwarded events per CPU-second (`serve` process; reads >=)",
             -proc["serve"]["per_cpu_s"],
@@ -439,9 +481,10 @@ def main() -> None:
             "## Relay against the floor (`tools/bench_relay.py`)",
             "",
             f"{machine_line()}. Plain text turns against the embedded emulator, permessage-deflate off on every",
-            f"hop. Latency: {args.turns} turns per path at one connection, the paths taking turns in 10 rounds;",
-            "`serve` as users run it (its default SQLite store; `--no-auth` on loopback), the forwarder and",
-            "`serve` each in a process of their own, the client and the emulator in the benchmark's.",
+            f"hop. Latency: {args.turns} turns per path at one connection, as calls of {CALL_TURNS} turns (a fresh",
+            "connection each, its first turn not measured), the paths taking turns call by call; `serve` as",
+            "users run it (its default SQLite store; `--no-auth` on loopback), the forwarder and `serve` each in",
+            "a process of their own, the client and the emulator in the benchmark's.",
             f"Throughput: {args.conversations} concurrent conversations for {args.seconds:g} s through each of",
             "those two processes; events counted both ways, CPU from `/proc/PID/stat`. Memory: "
             f"{args.sessions} idle sessions",
@@ -452,6 +495,14 @@ def main() -> None:
             "In one event loop with the client and the emulator, every CPU cycle of the proxy is on the",
             f"turn's critical path: there the relay adds {in_loop:.2f}x the forwarder's p50 (no target; the",
             "throughput table gives the same cost per event).",
+            "",
+            f"One long call per path instead ({args.turns + 3} turns on one connection): `serve` adds "
+            f"{long_ratio:.2f}x the forwarder's p50, with",
+            f"`--store memory:` {memory_ratio:.2f}x. The difference is SQLite rewriting the call's whole snapshot "
+            "once a turn (it grows",
+            "with the call: ~0.15 ms a turn at 300 turns).",
+            "",
+            table(["path, one long call", "p50 ms", "p99 ms", "added p50 ms", "added p99 ms"], long_rows),
             "",
             table(["proxy process", "events", "CPU s", "CPU busy", "events / CPU-s"], thr_rows),
             "",
@@ -465,6 +516,19 @@ def main() -> None:
     if args.write:
         write_section("relay", body)
     sys.exit(1 if failed(targets) else 0)
+
+
+def latency_rows(
+    samples: dict[str, list[float]], labels: dict[str, str]
+) -> tuple[dict[str, float], list[list[str]]]:
+    """Each path's added p50 over ``direct`` (seconds), and its table rows (p50, p99, added p50, added p99)."""
+    p = {name: percentiles(samples[name], 50, 99) for name in labels}
+    d50, d99 = p["direct"]
+    rows = [
+        [label, ms(p[name][0]), ms(p[name][1]), ms(p[name][0] - d50), ms(p[name][1] - d99)]
+        for name, label in labels.items()
+    ]
+    return {name: p50 - d50 for name, (p50, _) in p.items()}, rows
 
 
 def _targets_table(targets: list[Target]) -> str:

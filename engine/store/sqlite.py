@@ -1,26 +1,22 @@
 """SQLite: snapshots and audit records in one local file (WAL), ``serve``'s embedded default.
 
-With WAL and ``synchronous=NORMAL`` a commit is a write to the log with no fsync (tens to hundreds of
-microseconds, growing with the snapshot: ``tools/bench_snapshot.py``). The store's calls run on a thread
-of its own, one at a time (SQLite releases the GIL while it writes), so a long call's snapshot never
-holds up the event loop; processes sharing the file (``serve --workers N``) take turns through SQLite's
-own lock (``busy_timeout``). Rows older than the TTL are pruned when the store opens.
+Calls run on the event loop: with WAL and ``synchronous=NORMAL`` a commit is a write to the log with no
+fsync (tens of microseconds for a short call, growing with the snapshot: ~0.15 ms for a 300-turn call's
+~70 KiB; ``tools/bench_snapshot.py``). A thread of its own for the writes was measured slower in
+``tools/bench_relay.py``: handing each write over cost more than the write. Processes sharing the file
+(``serve --workers N``) take turns through SQLite's own lock (``busy_timeout``). Rows older than the TTL
+are pruned when the store opens.
 """
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
 from engine.session.audit import AuditRecord
 from engine.store.base import DEFAULT_TTL_S
-
-T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (id TEXT PRIMARY KEY, body TEXT NOT NULL, updated_at REAL NOT NULL);
@@ -44,10 +40,6 @@ class SqliteStore:
     def __init__(self, path: str, ttl_s: int = DEFAULT_TTL_S) -> None:
         self.path, self.ttl_s = path, ttl_s
         self._db: sqlite3.Connection | None = None
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-store")
-
-    async def _run(self, call: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._thread, call)
 
     def _open(self) -> sqlite3.Connection:
         if self._db is None:
@@ -56,9 +48,6 @@ class SqliteStore:
         return self._db
 
     async def load(self, conversation_id: str) -> str | None:
-        return await self._run(lambda: self._load(conversation_id))
-
-    def _load(self, conversation_id: str) -> str | None:
         row = (
             self._open()
             .execute(
@@ -70,25 +59,17 @@ class SqliteStore:
         return None if row is None else str(row[0])
 
     async def save(self, conversation_id: str, text: str) -> None:
-        await self._run(lambda: self._save(conversation_id, text))
-
-    def _save(self, conversation_id: str, text: str) -> None:
         self._open().execute(
             "INSERT OR REPLACE INTO conversations (id, body, updated_at) VALUES (?, ?, ?)",
             (conversation_id, text, time.time()),
         )
 
     async def delete(self, conversation_id: str) -> None:
-        await self._run(
-            lambda: self._open().execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
-        )
+        self._open().execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
 
     async def commit(self, conversation_id: str, text: str, records: list[AuditRecord]) -> None:
         """``records`` into the ``audit`` table and the snapshot, in one transaction (a ``sqlite:`` audit
         sink on the same file reads them)."""
-        await self._run(lambda: self._commit(conversation_id, text, records))
-
-    def _commit(self, conversation_id: str, text: str, records: list[AuditRecord]) -> None:
         db = self._open()
         with db:  # BEGIN … COMMIT (ROLLBACK on error)
             db.execute("BEGIN")
@@ -102,10 +83,6 @@ class SqliteStore:
             )
 
     async def close(self) -> None:
-        await self._run(self._close)
-        self._thread.shutdown()
-
-    def _close(self) -> None:
         if self._db is not None:
             self._db.close()
             self._db = None

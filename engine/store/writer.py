@@ -1,9 +1,9 @@
 """A conversation's snapshot writes, off the conversation's path: in order, in the background, the latest only.
 
 A relayed conversation saves its snapshot once a turn is over. :class:`SnapshotWriter` takes the text at
-once and writes it from a task of its own, so the write (a long call's snapshot is tens of KiB) overlaps
-what the relay does next, forwarding the turn's last frames and waiting for the client, instead of
-coming before it; the conversation waits for it only before its next step. Texts submitted while a write
+once and writes it from a task of its own, so a write that waits (Redis: a round trip) overlaps what the
+relay does next, waiting for the client, instead of coming before it; the conversation waits for it only
+before its next step. Texts submitted while a write
 is under way replace each other (only the latest is written next), so the store never goes back to an
 older state. :meth:`SnapshotWriter.idle` waits for the writes so far (before a step's records and snapshot
 commit together, and before the conversation's end deletes or keeps its snapshot).
