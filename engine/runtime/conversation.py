@@ -302,7 +302,8 @@ class Conversation:
         try:
             while True:
                 try:
-                    frame = await asyncio.wait_for(downstream.recv(), idle)
+                    async with asyncio.timeout(idle):  # no task per frame, as wait_for makes
+                        frame = await downstream.recv()
                 except TimeoutError:
                     self.ended_by = "idle"
                     break
