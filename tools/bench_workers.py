@@ -783,6 +783,7 @@ class Bench:
         shutil.rmtree(self.tmp / "state", ignore_errors=True)
         command = ["-m", "engine.cli", "serve", str(FLOW), "--port", "0", "--no-auth"]
         command += ["--workers", str(workers), "--max-conversations", "4096"]
+        command += ["--store", self.args.store] if self.args.store else []
         command += ["--upstream", upstream] if upstream else ["--script", str(self.tmp / "hello.toml")]
         server = self.spawn(command, log)
         return server, first_line(server, "clients connect to ", f"serve --workers {workers}").split()[3]
@@ -885,8 +886,13 @@ def report(args: argparse.Namespace, one: Run, two: Run, old: Run | None) -> tup
     lines = [
         "## Relay workers (`tools/bench_workers.py`)",
         "",
-        f"{machine_line()}. Plain text turns through `serve {FLOW.relative_to(ROOT)} --workers N --no-auth` "
-        "(its default SQLite store and audit) to a replay upstream: a process of its own answering from "
+        f"{machine_line()}. Plain text turns through `serve {FLOW.relative_to(ROOT)} --workers N --no-auth"
+        + (
+            f" --store {args.store}` (and its default audit)"
+            if args.store
+            else "` (its default SQLite store and audit)"
+        )
+        + " to a replay upstream: a process of its own answering from "
         f"frames recorded from the emulator. {args.connections} connections from {args.loaders} load "
         f"process(es) speaking websocket by hand, conversations of {args.turns} turns; {args.seconds:g} s "
         f"per row, the best of {args.rounds} rounds (1 and 2 workers taking turns). CPU seconds per 1,000 "
@@ -976,6 +982,7 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=20, help="turns per conversation (then a new one)")
     parser.add_argument("--rounds", type=int, default=2, help="rows of 1 and 2 workers, the best counts")
     parser.add_argument("--no-old-load", action="store_true", help="skip the row with the old load")
+    parser.add_argument("--store", metavar="URL", help="serve's --store (default: its own, SQLite)")
     parser.add_argument("--quiet-wait", type=float, default=60.0, help="wait at most S s for an idle machine")
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     parser.add_argument("--replay", action="store_true", help=argparse.SUPPRESS)

@@ -4,19 +4,24 @@ Calls run on the event loop: with WAL and ``synchronous=NORMAL`` a commit is a w
 fsync (tens of microseconds for a short call, growing with the snapshot: ~0.15 ms for a 300-turn call's
 ~70 KiB; ``tools/bench_snapshot.py``). A thread of its own for the writes was measured slower in
 ``tools/bench_relay.py``: handing each write over cost more than the write. Processes sharing the file
-(``serve --workers N``) take turns through SQLite's own lock (``busy_timeout``). Rows older than the TTL
-are pruned when the store opens.
+(``serve --workers N``) take turns through SQLite's write lock; a call that finds it taken yields to the
+event loop and retries (:meth:`SqliteStore._run`) rather than sleep in SQLite's busy handler. Rows older
+than the TTL are pruned when the store opens.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from engine.session.audit import AuditRecord
 from engine.store.base import DEFAULT_TTL_S
+
+T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (id TEXT PRIMARY KEY, body TEXT NOT NULL, updated_at REAL NOT NULL);
@@ -26,14 +31,26 @@ CREATE TABLE IF NOT EXISTS audit (
 """
 
 
+LOCK_WAIT_S = 5.0
+"""How long a store call waits for the file's write lock held by another process (``serve --workers N``)."""
+
+
 def connect(path: str) -> sqlite3.Connection:
     """The file opened (created with its parent folder) in WAL mode, autocommit, with the tables."""
     Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(Path(path).expanduser(), isolation_level=None, timeout=5.0, check_same_thread=False)
+    db = sqlite3.connect(
+        Path(path).expanduser(), isolation_level=None, timeout=LOCK_WAIT_S, check_same_thread=False
+    )
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     db.executescript(SCHEMA)
     return db
+
+
+def _locked(exc: sqlite3.OperationalError) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or (
+        "locked" in str(exc)
+    )
 
 
 class SqliteStore:
@@ -43,44 +60,65 @@ class SqliteStore:
 
     def _open(self) -> sqlite3.Connection:
         if self._db is None:
-            self._db = connect(self.path)
-            self._db.execute("DELETE FROM conversations WHERE updated_at < ?", (time.time() - self.ttl_s,))
+            db = connect(self.path)
+            db.execute("DELETE FROM conversations WHERE updated_at < ?", (time.time() - self.ttl_s,))
+            db.execute("PRAGMA busy_timeout = 0")  # from now on a lock held elsewhere is waited for in _run
+            self._db = db
         return self._db
 
+    async def _run(self, call: Callable[[sqlite3.Connection], T]) -> T:
+        """``call(db)``; while another process holds the file's write lock, retry after yielding to the
+        event loop (backing off up to 5 ms, for :data:`LOCK_WAIT_S`). SQLite's own busy handler would
+        sleep the whole loop, 1 ms and up a try, every conversation of the process with it."""
+        db = self._open()
+        loop = asyncio.get_running_loop()
+        deadline, pause = loop.time() + LOCK_WAIT_S, 0.001
+        while True:
+            try:
+                return call(db)
+            except sqlite3.OperationalError as exc:
+                if not _locked(exc) or loop.time() >= deadline:
+                    raise
+            await asyncio.sleep(pause)
+            pause = min(2 * pause, 0.01)
+
     async def load(self, conversation_id: str) -> str | None:
-        row = (
-            self._open()
-            .execute(
+        row = await self._run(
+            lambda db: db.execute(
                 "SELECT body FROM conversations WHERE id = ? AND updated_at >= ?",
                 (conversation_id, time.time() - self.ttl_s),
-            )
-            .fetchone()
+            ).fetchone()
         )
         return None if row is None else str(row[0])
 
     async def save(self, conversation_id: str, text: str) -> None:
-        self._open().execute(
-            "INSERT OR REPLACE INTO conversations (id, body, updated_at) VALUES (?, ?, ?)",
-            (conversation_id, text, time.time()),
+        await self._run(
+            lambda db: db.execute(
+                "INSERT OR REPLACE INTO conversations (id, body, updated_at) VALUES (?, ?, ?)",
+                (conversation_id, text, time.time()),
+            )
         )
 
     async def delete(self, conversation_id: str) -> None:
-        self._open().execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+        await self._run(lambda db: db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,)))
 
     async def commit(self, conversation_id: str, text: str, records: list[AuditRecord]) -> None:
         """``records`` into the ``audit`` table and the snapshot, in one transaction (a ``sqlite:`` audit
         sink on the same file reads them)."""
-        db = self._open()
-        with db:  # BEGIN … COMMIT (ROLLBACK on error)
-            db.execute("BEGIN")
-            db.executemany(
-                "INSERT OR IGNORE INTO audit (conversation_id, seq, body) VALUES (?, ?, ?)",
-                [(r.conversation_id, r.seq, r.to_json()) for r in records],
-            )
-            db.execute(
-                "INSERT OR REPLACE INTO conversations (id, body, updated_at) VALUES (?, ?, ?)",
-                (conversation_id, text, time.time()),
-            )
+        rows = [(r.conversation_id, r.seq, r.to_json()) for r in records]
+
+        def write(db: sqlite3.Connection) -> None:
+            with db:  # COMMIT, or ROLLBACK on error; IMMEDIATE: the lock is taken (or refused) first
+                db.execute("BEGIN IMMEDIATE")
+                db.executemany(
+                    "INSERT OR IGNORE INTO audit (conversation_id, seq, body) VALUES (?, ?, ?)", rows
+                )
+                db.execute(
+                    "INSERT OR REPLACE INTO conversations (id, body, updated_at) VALUES (?, ?, ?)",
+                    (conversation_id, text, time.time()),
+                )
+
+        await self._run(write)
 
     async def close(self) -> None:
         if self._db is not None:

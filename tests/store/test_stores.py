@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -165,3 +166,39 @@ def test_an_audit_sink_tells_the_last_sequence_of_a_conversation(
         return seqs
 
     assert run(main()) == [2, 7, 0]
+
+
+@pytest.mark.parametrize("write", ["save", "commit"])
+def test_sqlite_waits_for_another_process_lock_without_blocking_the_loop(tmp_path: Path, write: str) -> None:
+    """``serve --workers N`` share one file: a write that finds the lock taken must let the worker's other
+    conversations run (SQLite's busy handler would sleep the whole event loop) and land once it is free."""
+    import asyncio
+    import sqlite3
+
+    path = tmp_path / "conversations.db"
+
+    async def main() -> tuple[bool, str | None, list[int]]:
+        store: Any = open_store(f"sqlite:{path}")
+        await store.save("conv_a", '{"n": 1}')  # the file and its tables exist
+        other = sqlite3.connect(path, isolation_level=None)  # another worker, mid-write
+        other.execute("BEGIN IMMEDIATE")
+        if write == "save":
+            pending = asyncio.ensure_future(store.save("conv_a", '{"n": 2}'))
+        else:
+            record = AuditRecord("conv_a", 1, 0.0, "handoff", "done", "front", "billing", "why", (), 1)
+            pending = asyncio.ensure_future(store.commit("conv_a", '{"n": 2}', [record]))
+        for _ in range(3):  # the loop turns while the write waits: other conversations go on
+            await asyncio.sleep(0)
+        waited = not pending.done()
+        other.commit()  # the other worker is done
+        await pending
+        seqs = [row[0] for row in other.execute("SELECT seq FROM audit WHERE conversation_id = 'conv_a'")]
+        other.close()
+        try:
+            return waited, await store.load("conv_a"), seqs
+        finally:
+            await store.close()
+
+    waited, text, seqs = run(main())
+    assert waited and text == '{"n": 2}'
+    assert seqs == ([1] if write == "commit" else [])
