@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from engine.flow.model import Flow, History
@@ -128,12 +128,14 @@ class Items:
             self._at = None
 
     def before(self, item_id: str, call_id: str) -> list[Item]:
-        """The items before the transfer call (named by its item id or call id); all of them if it is unknown."""
+        """Copies of the items before the transfer call (named by its item id or call id); all of them if it
+        is unknown. Copies: a handoff's history job works on the items as they were when it began (a
+        transcript completing later changes the conversation's item, not the job's), as a restored job does."""
         found: list[Item] = []
         for item in self._items.values():
             if item.id == item_id or (item.type == "function_call" and item.call_id == call_id):
                 break
-            found.append(item)
+            found.append(replace(item))
         return found
 
 

@@ -227,3 +227,17 @@ def test_a_restored_session_keeps_pending_work() -> None:
         call("get_next_response_from_supervisor", {"relevantContextFromLastUserMessage": "x"}, call_id="c2")
     )
     assert any(isinstance(a, Escalate) for a in escalating)
+
+
+def test_a_transcript_completing_during_a_history_job_changes_the_original_as_the_restored() -> None:
+    """Found by the property above: the job held the conversation's own items, so a later transcript changed
+    the original's job and not a restored copy's (whose items came from the record)."""
+    steps = [("summary_created", "s1"), ("user", "hi"), ("item", "i3"), ("claim", "orders")]
+    original = Session(COMPILED, "conv-1", clock=lambda: 0.0, initial_context={})
+    original.start()
+    for n, step in enumerate(steps):
+        apply(original, step, n)
+    restored = Session.restore(COMPILED, json.loads(original.snapshot_json()), clock=lambda: 0.0)
+    assert original.snapshot()["job"] is not None  # the handoff's history job is under way
+    assert apply(restored, ("transcribed", "i3"), 4) == apply(original, ("transcribed", "i3"), 4)
+    assert restored.snapshot() == original.snapshot()
