@@ -245,7 +245,7 @@ class Session:
     def snapshot_json(self) -> str:
         """:meth:`snapshot` as compact JSON, at a fraction of ``json.dumps``'s cost in a long call: the
         history and the items (what grows with the call) are encoded once each (cached), the rest each time."""
-        head = json.dumps(self._snapshot_head(), separators=snap.COMPACT)
+        head = hist.compact_json(self._snapshot_head())
         history = self._history_json.encode(self._history)
         return f'{head[:-1]},"history":{history},"items":{self._items.encoded()}}}'
 

@@ -41,6 +41,11 @@ class Item:
     text: str
 
 
+def compact_json(value: Any) -> str:
+    """``value`` as the JSON a stored snapshot holds (no spaces; its parts are encoded one at a time)."""
+    return json.dumps(value, separators=(",", ":"))
+
+
 def item_record(item: Item) -> dict[str, Any]:
     """The item as a snapshot holds it."""
     return {"id": item.id, "type": item.type, "role": item.role, "call_id": item.call_id, "text": item.text}
@@ -62,7 +67,7 @@ class Items:
         parts = self._parts
         if len(parts) < len(self._items):
             fresh = itertools.islice(self._items.values(), len(parts), None)
-            parts.extend(json.dumps(item_record(item), separators=(",", ":")) for item in fresh)
+            parts.extend(compact_json(item_record(item)) for item in fresh)
         return "[" + ",".join(parts) + "]"
 
     def _changed(self, item_id: str) -> None:

@@ -10,7 +10,6 @@ flow it was taken on). Context values are whatever JSON the tools returned.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from typing import Any
 
@@ -20,7 +19,6 @@ from engine.session import history as hist
 from engine.session.actions import EscalationRequest
 
 __all__ = [
-    "COMPACT",
     "MALFORMED",
     "SNAPSHOT_VERSION",
     "AppendedJSON",
@@ -50,10 +48,6 @@ def check_version(record: dict[str, Any]) -> None:
         raise SnapshotError(f"snapshot version {record.get('version')!r} is not {SNAPSHOT_VERSION}")
 
 
-COMPACT = (",", ":")
-"""``json.dumps`` separators of a stored snapshot."""
-
-
 def items_of(items: list[hist.Item]) -> list[dict[str, Any]]:
     """The items as plain dicts (by hand: ``dataclasses.asdict`` deep-copies, ~10x slower, and a long call
     holds hundreds of items, in every snapshot)."""
@@ -72,7 +66,7 @@ class AppendedJSON:
         if entries is not self._of or len(entries) < len(self._parts):
             self._of, self._parts = entries, []
         parts = self._parts
-        parts.extend(json.dumps(list(e), separators=COMPACT) for e in entries[len(parts) :])
+        parts.extend(hist.compact_json(list(e)) for e in entries[len(parts) :])
         return "[" + ",".join(parts) + "]"
 
 
