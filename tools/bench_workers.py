@@ -75,7 +75,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import Target, failed, machine_line, table, write_section  # noqa: E402
+from benchlib import (  # noqa: E402
+    CLK_TCK,
+    Target,
+    failed,
+    machine_line,
+    proc_ticks,
+    table,
+    targets_table,
+    write_section,
+)
 
 FLOW = ROOT / "flows" / "simple_handoff.toml"
 SCRIPT = '[[rule]]\nsay = "Hello."\n'
@@ -621,15 +630,8 @@ async def old_load_main(url: str, start: float, seconds: float, connections: int
 
 # -- running and measuring -------------------------------------------------------------------------------------
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 QUIET = 0.15
 """Cores busy outside the benchmark below which the machine counts as quiet."""
-
-
-def _ticks(path: str, first: int, last: int) -> int:
-    """The sum of fields ``first..last`` (numbered from 1) of a ``/proc`` ``stat`` file."""
-    fields = Path(path).read_text().rsplit(")", 1)[1].split()  # fields[0] is field 3, the state
-    return sum(int(v) for v in fields[first - 3 : last - 2])
 
 
 def tree(pid: int) -> list[int]:
@@ -651,13 +653,14 @@ def tree(pid: int) -> list[int]:
 
 def cpu_split(pid: int) -> tuple[float, float]:
     """CPU seconds used so far by ``pid``'s process tree: its processes' main threads (the relay's event
-    loops; reaped children counted here too, as ``wait4`` would), and their other threads (the store's)."""
+    loops; reaped children counted here too, as ``wait4`` would), and their other threads (an OTLP
+    exporter, say: the SQLite store has none)."""
     loops = threads = 0
     for p in tree(pid):
         try:
-            process = _ticks(f"/proc/{p}/stat", 14, 15)  # utime, stime: every thread's
-            main = _ticks(f"/proc/{p}/task/{p}/stat", 14, 15)
-            loops += main + _ticks(f"/proc/{p}/stat", 16, 17)  # cutime, cstime
+            process = proc_ticks(f"/proc/{p}/stat", 14, 15)  # utime, stime: every thread's
+            main = proc_ticks(f"/proc/{p}/task/{p}/stat", 14, 15)
+            loops += main + proc_ticks(f"/proc/{p}/stat", 16, 17)  # cutime, cstime
             threads += process - main
         except OSError:  # it exited meanwhile
             pass
@@ -714,7 +717,7 @@ class Run:
     elapsed: float
     """From the window's start until the last loader exited (the CPU figures cover this)."""
     relay: tuple[float, float]
-    """The relay's CPU seconds: event loops (its workers', or its own), other threads (the store's)."""
+    """The relay's CPU seconds: event loops (its workers', or its own), other threads (see :func:`cpu_split`)."""
     loaders: float
     upstream: float | None
     """``None``: the emulator ran inside the relay (the old load)."""
@@ -878,11 +881,10 @@ def row(run: Run, baseline: Run | None) -> list[str]:
 def report(args: argparse.Namespace, one: Run, two: Run, old: Run | None) -> tuple[str, list[Target]]:
     ratio, cores = two.rate / one.rate, os.cpu_count() or 1
     ceiling = cores / one.cores(one.relay_cpu + one.load_cpu)
-    targets = [Target("`serve --workers 2` turns/s / `serve` turns/s (reads >=)", -ratio, -RATIO, "x")]
+    targets = [Target("`serve --workers 2` turns/s / `serve` turns/s", ratio, RATIO, "x", at_least=True)]
     header = ["relay", "turns/s", "vs 1 process", "relay CPU s", "loaders CPU s", "upstream CPU s"]
     header += ["relay cores busy (event loops + other threads)", f"machine cores busy (of {cores})"]
     rows = [row(one, one), row(two, one)] + ([row(old, None)] if old is not None else [])
-    verdicts = [[t.name, f"{-(t.value or 0):.2f}x", f">= {-t.limit:g}x", *t.row()[3:]] for t in targets]
     lines = [
         "## Relay workers (`tools/bench_workers.py`)",
         "",
@@ -906,7 +908,7 @@ def report(args: argparse.Namespace, one: Run, two: Run, old: Run | None) -> tup
         f"turn costs them what it costs 1: {cores} / {one.cores(one.relay_cpu + one.load_cpu):.2f} cores "
         f"busy with 1 worker = {ceiling:.2f}x.",
         "",
-        table(["target", "measured", "limit", "verdict"], verdicts),
+        targets_table(targets),
     ]
     if old is not None:
         lines[5:5] = [

@@ -53,7 +53,7 @@ def installed_python_env(root: Path, pycache: Path) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Target:
-    """A figure and the bound it must stay under (``None``: not measured in this run)."""
+    """A figure and the bound it must stay under (over, with ``at_least``; ``None``: not measured in this run)."""
 
     name: str
     value: float | None
@@ -61,17 +61,25 @@ class Target:
     unit: str = " s"
     strict: bool = False
     """``value < limit`` rather than ``<=``."""
+    at_least: bool = False
+    """The bound is a floor: ``value >= limit`` (a throughput, a speed-up)."""
+    number: str | None = None
+    """The format of value and limit (e.g. ``",.0f"``); default: the value ``.2f``, the limit ``g``."""
 
     @property
     def passed(self) -> bool | None:
         if self.value is None:
             return None
+        if self.at_least:
+            return self.value > self.limit if self.strict else self.value >= self.limit
         return self.value < self.limit if self.strict else self.value <= self.limit
 
     def row(self) -> list[str]:
-        shown = "not measured" if self.value is None else f"{self.value:.2f}{self.unit}"
+        value_format, limit_format = (self.number, self.number) if self.number else (".2f", "g")
+        shown = "not measured" if self.value is None else f"{self.value:{value_format}}{self.unit}"
         verdict = {True: "PASS", False: "FAIL", None: "-"}[self.passed]
-        return [self.name, shown, f"{'<' if self.strict else '<='} {self.limit:g}{self.unit}", verdict]
+        bound = (">" if self.at_least else "<") + ("" if self.strict else "=")
+        return [self.name, shown, f"{bound} {self.limit:{limit_format}}{self.unit}", verdict]
 
 
 def targets_table(targets: Sequence[Target]) -> str:
@@ -113,3 +121,18 @@ def machine_line() -> str:
     import platform
 
     return f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores, {platform.machine()}"
+
+
+def proc_ticks(path: str, first: int, last: int) -> int:
+    """The sum of fields ``first..last`` (numbered from 1, as in proc(5)) of a ``/proc`` ``stat`` file."""
+    fields = Path(path).read_text().rsplit(")", 1)[1].split()  # fields[0] is field 3, the state
+    return sum(int(v) for v in fields[first - 3 : last - 2])
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+"""Clock ticks a second: the unit of ``/proc`` CPU times."""
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds process ``pid`` has used, all its threads (``/proc/PID/stat``)."""
+    return proc_ticks(f"/proc/{pid}/stat", 14, 15) / CLK_TCK

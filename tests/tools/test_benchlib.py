@@ -22,6 +22,18 @@ def test_a_target_passes_under_its_limit(value: float, limit: float, strict: boo
     assert failed([target]) == ([] if target.passed else [target])
 
 
+@given(FIGURES, FIGURES, st.booleans())
+def test_a_floor_target_passes_over_its_limit(value: float, limit: float, strict: bool) -> None:
+    target = Target("t", value, limit, strict=strict, at_least=True)
+    assert target.passed is (value > limit if strict else value >= limit)
+    assert target.row()[-1] == ("PASS" if target.passed else "FAIL")
+
+
+def test_a_throughput_target_reads_as_a_floor_in_its_own_format() -> None:
+    target = Target("events per CPU-second", 10429.3, 9000, "", at_least=True, number=",.0f")
+    assert target.row() == ["events per CPU-second", "10,429", ">= 9,000", "PASS"]
+
+
 def test_an_unmeasured_target_neither_passes_nor_fails() -> None:
     target = Target("verify, 10,000 agents", None, 1.0)
     assert target.passed is None and failed([target]) == []
