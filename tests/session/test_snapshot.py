@@ -241,3 +241,21 @@ def test_a_transcript_completing_during_a_history_job_changes_the_original_as_th
     assert original.snapshot()["job"] is not None  # the handoff's history job is under way
     assert apply(restored, ("transcribed", "i3"), 4) == apply(original, ("transcribed", "i3"), 4)
     assert restored.snapshot() == original.snapshot()
+
+
+def test_an_upstream_item_with_a_lone_surrogate_still_snapshots_and_restores() -> None:
+    """Hostile upstream: ``"\\ud800"`` is valid JSON that decodes to a lone surrogate; the stored snapshot
+    (cached per item) must still be JSON that encodes, stores and restores."""
+    session = Session(COMPILED, "conv-1", clock=lambda: 0.0, initial_context={})
+    session.start()
+    session.receive(
+        json.loads(
+            '{"type": "conversation.item.added", "event_id": "e", "item": '
+            '{"id": "i1", "type": "message", "role": "user", '
+            '"content": [{"type": "input_text", "text": "a\\ud800b"}]}}'
+        )
+    )
+    text = session.snapshot_json()
+    text.encode("utf-8")  # storable as is (SQLite, Redis)
+    restored = Session.restore(COMPILED, json.loads(text), clock=lambda: 0.0)
+    assert restored.snapshot() == session.snapshot()
