@@ -26,6 +26,7 @@ import asyncio
 import gc
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -154,18 +155,18 @@ async def call_turns(url: str, count: int) -> list[float]:
     return samples
 
 
-async def bench_latency(turns_each: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
-    """Plain turns over every path, the paths taking turns in rounds (after warm-up turns on each):
+async def bench_latency(
+    turns_each: int, rounds: int
+) -> tuple[dict[str, list[float]], list[dict[str, list[float]]], dict[str, list[float]]]:
+    """Plain turns over every path, the paths taking turns call by call (after warm-up turns on each):
     direct, the forwarder and ``serve`` in processes of their own, and the forwarder and ``Relay`` in this
-    event loop; first as calls of :data:`CALL_TURNS` turns, then as one long call per path (``serve``
-    also with ``--store memory:``, to show what its SQLite store costs when a snapshot grows)."""
+    event loop; first as calls of :data:`CALL_TURNS` turns over ``rounds`` rounds, each with a fresh
+    forwarder and ``serve`` process (on this VM how fast a process turns out varies from one process to the
+    next, more than the relay's own cost: the target is the median round's), then as one long call per
+    path (``serve`` also with ``--store memory:``, to show what its SQLite store costs when a snapshot
+    grows). Returns every call turn by path, each round's, and the long calls'."""
+    calls_each = max(1, turns_each // rounds // CALL_TURNS)
     async with Emulator(Script.parse(SCRIPT, "bench")) as emulator, AsyncExitStack() as stack:
-        forwarder = await Child.start("forwarder", emulator.url)
-        stack.push_async_callback(forwarder.stop)
-        relay_process = await ServeProcess.start(emulator.url)
-        stack.push_async_callback(relay_process.stop)
-        in_memory = await ServeProcess.start(emulator.url, ["--store", "memory:"])
-        stack.push_async_callback(in_memory.stop)
         local_forwarder = await stack.enter_async_context(Forwarder(emulator.url))
         local_relay = Relay(
             compiled_flow(),
@@ -176,22 +177,44 @@ async def bench_latency(turns_each: int) -> tuple[dict[str, list[float]], dict[s
             gate=None,
         )
         await stack.enter_async_context(local_relay)
-        urls = {
+        steady = {
             "direct": emulator.url,
-            "forwarder": forwarder.url,
-            "serve": relay_process.url,
             "forwarder in-loop": local_forwarder.url,
             "relay in-loop": local_relay.url,
         }
-        for url in urls.values():
+        for url in steady.values():
             await call_turns(url, 3)  # warm-up: lazy imports, first-use caches
-        calls: dict[str, list[float]] = {name: [] for name in urls}
-        for _ in range(max(1, turns_each // CALL_TURNS)):
-            for name, url in urls.items():
-                gc.collect()
-                calls[name] += await call_turns(url, CALL_TURNS)
-        long_urls = {name: urls[name] for name in ("direct", "forwarder", "serve")}
-        long_urls["serve --store memory:"] = in_memory.url
+        per_round: list[dict[str, list[float]]] = []
+        for number in range(rounds):
+            print(f"… latency round {number + 1} of {rounds}", file=sys.stderr, flush=True)
+            async with AsyncExitStack() as processes:
+                forwarder = await Child.start("forwarder", emulator.url)
+                processes.push_async_callback(forwarder.stop)
+                relay_process = await ServeProcess.start(emulator.url)
+                processes.push_async_callback(relay_process.stop)
+                urls = {"direct": emulator.url, "forwarder": forwarder.url, "serve": relay_process.url}
+                urls |= {name: url for name, url in steady.items() if name != "direct"}
+                for name in ("forwarder", "serve"):
+                    await call_turns(urls[name], 3)
+                samples: dict[str, list[float]] = {name: [] for name in urls}
+                for _ in range(calls_each):
+                    for name, url in urls.items():
+                        gc.collect()
+                        samples[name] += await call_turns(url, CALL_TURNS)
+                per_round.append(samples)
+        calls = {name: [t for r in per_round for t in r[name]] for name in per_round[0]}
+        forwarder = await Child.start("forwarder", emulator.url)
+        stack.push_async_callback(forwarder.stop)
+        relay_process = await ServeProcess.start(emulator.url)
+        stack.push_async_callback(relay_process.stop)
+        in_memory = await ServeProcess.start(emulator.url, ["--store", "memory:"])
+        stack.push_async_callback(in_memory.stop)
+        long_urls = {
+            "direct": emulator.url,
+            "forwarder": forwarder.url,
+            "serve": relay_process.url,
+            "serve --store memory:": in_memory.url,
+        }
         sockets = {
             name: await stack.enter_async_context(connect(url, compression=None))
             for name, url in long_urls.items()
@@ -199,12 +222,12 @@ async def bench_latency(turns_each: int) -> tuple[dict[str, list[float]], dict[s
         long: dict[str, list[float]] = {name: [] for name in sockets}
         for ws in sockets.values():
             await turns(ws, 3)
-        per_round = max(1, turns_each // 10)
+        per_round_long = max(1, turns_each // 10)
         for _ in range(10):
             for name, ws in sockets.items():
                 gc.collect()
-                long[name] += (await turns(ws, per_round))[0]
-    return calls, long
+                long[name] += (await turns(ws, per_round_long))[0]
+    return calls, per_round, long
 
 
 # -- 2. and 3. the proxy in a subprocess of its own --------------------------------------------------------
@@ -411,7 +434,10 @@ def ms(seconds: float) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--turns", type=int, default=300, help="latency turns per path")
+    parser.add_argument("--turns", type=int, default=480, help="latency turns per path")
+    parser.add_argument(
+        "--rounds", type=int, default=8, help="latency rounds, each with fresh proxy processes"
+    )
     parser.add_argument("--conversations", type=int, default=10, help="concurrent conversations (throughput)")
     parser.add_argument("--seconds", type=float, default=5.0, help="throughput run per proxy")
     parser.add_argument("--sessions", type=int, default=200, help="idle sessions held open (memory)")
@@ -424,7 +450,7 @@ def main() -> None:
         return
     raise_open_files_limit()
     print("… latency", file=sys.stderr, flush=True)
-    calls, long = asyncio.run(bench_latency(args.turns))
+    calls, per_round, long = asyncio.run(bench_latency(args.turns, args.rounds))
     print("… throughput and memory", file=sys.stderr, flush=True)
     proc = asyncio.run(bench_processes(args.conversations, args.seconds, args.sessions))
     added, lat_rows = latency_rows(
@@ -437,7 +463,9 @@ def main() -> None:
             "relay in-loop": "raw client -> `Relay` in the client's event loop -> emulator",
         },
     )
-    ratio = added["serve"] / added["forwarder"]
+    round_ratios = [round_ratio(r) for r in per_round]
+    ratio = statistics.median(round_ratios)
+    pooled = added["serve"] / added["forwarder"]
     in_loop = added["relay in-loop"] / added["forwarder in-loop"]
     long_added, long_rows = latency_rows(
         long,
@@ -463,7 +491,8 @@ def main() -> None:
     mem = proc["memory"]
     targets = [
         Target(
-            f"`serve` added p50 / forwarder added p50, one connection, {CALL_TURNS}-turn calls",
+            f"`serve` added p50 / forwarder added p50, one connection, {CALL_TURNS}-turn calls "
+            f"(the median of {len(per_round)} rounds)",
             ratio,
             LATENCY_RATIO,
             "x",
@@ -485,16 +514,25 @@ def main() -> None:
             "## Relay against the floor (`tools/bench_relay.py`)",
             "",
             f"{machine_line()}. Plain text turns against the embedded emulator, permessage-deflate off on every",
-            f"hop. Latency: {args.turns} turns per path at one connection, as calls of {CALL_TURNS} turns (a fresh",
+            f"hop. Latency: {len(calls['direct'])} turns per path at one connection, as calls of {CALL_TURNS} turns "
+            "(a fresh",
             "connection each, its first turn not measured), the paths taking turns call by call; `serve` as",
             "users run it (its default SQLite store; `--no-auth` on loopback), the forwarder and `serve` each in",
-            "a process of their own, the client and the emulator in the benchmark's.",
+            f"a process of their own, the client and the emulator in the benchmark's; {len(per_round)} rounds, "
+            "each with a fresh",
+            "forwarder and `serve` process.",
             f"Throughput: {args.conversations} concurrent conversations for {args.seconds:g} s through each of",
             "those two processes; events counted both ways, CPU from `/proc/PID/stat`. Memory: "
             f"{args.sessions} idle sessions",
             "held open through a `Relay` subprocess (each configured: `session.updated` seen).",
             "",
             table(["path (plain text turn)", "p50 ms", "p99 ms", "added p50 ms", "added p99 ms"], lat_rows),
+            "",
+            "On this VM how fast a proxy process turns out varies from one process to the next more than the",
+            "relay's own cost (a process that sleeps between frames pays the hypervisor's wake-up each time):",
+            "the rounds' ratios of `serve`'s added p50 to the forwarder's were "
+            + ", ".join(f"{r:.2f}x" for r in round_ratios)
+            + f"; the target takes their median. Pooled over every round: {pooled:.2f}x.",
             "",
             "In one event loop with the client and the emulator, every CPU cycle of the proxy is on the",
             f"turn's critical path: there the relay adds {in_loop:.2f}x the forwarder's p50 (no target; the",
@@ -520,6 +558,12 @@ def main() -> None:
     if args.write:
         write_section("relay", body)
     sys.exit(1 if failed(targets) else 0)
+
+
+def round_ratio(samples: dict[str, list[float]]) -> float:
+    """One round's ``serve`` added p50 over the forwarder's."""
+    direct = statistics.median(samples["direct"])
+    return (statistics.median(samples["serve"]) - direct) / (statistics.median(samples["forwarder"]) - direct)
 
 
 def latency_rows(

@@ -3,16 +3,16 @@
 Does a second relay process on the same port (SO_REUSEPORT) nearly double the throughput of plain text
 turns? 1 worker (the baseline) and 2, in the same run, under the same load.
 
-    python tools/bench_workers.py [--seconds 8] [--connections 32] [--loaders 1] [--turns 20] [--rounds 2]
-                                  [--no-old-load] [--write]
+    python tools/bench_workers.py [--seconds 6] [--connections 128] [--loaders 1] [--turns 20] [--rounds 4]
+                                  [--engine c|python] [--store URL] [--no-old-load] [--write]
 
 What is measured is the relay as users run it: `serve FLOW --workers N --no-auth` with its default SQLite
-store (under a temporary ``$XDG_STATE_HOME``) and audit. On a 2-core machine everything else must cost next
-to nothing, or it takes the second core from the second worker: the old load (two `websockets` client
-processes parsing every frame, the emulator inside each worker) cost about as much CPU as the relay, and
-the ratio measured the machine, not the relay. So, as with `wrk`, the load is built cheap:
+store (under a temporary ``$XDG_STATE_HOME``; a file per worker) and audit. On a 2-core machine everything
+else must cost next to nothing, or it takes the second core from the second worker: the old load (two
+`websockets` client processes parsing every frame, the emulator inside each worker) cost about as much CPU
+as the relay, and the ratio measured the machine, not the relay. So, as with `wrk`, the load is built cheap:
 
-* the upstream is a **replay** server, a process of its own (asyncio): at its start it records one
+* the upstream is a **replay** server, a process of its own: at its start it records one
   conversation from the real emulator (``session.created``; the ``session.updated`` answering the flow's
   own first ``session.update``; the echo of a user message; one response up to ``response.done``) as
   websocket frames, then answers every relay connection from those bytes, the replies to one read in one
@@ -25,9 +25,12 @@ the ratio measured the machine, not the relay. So, as with `wrk`, the load is bu
   both rows however many each does (a conversation's history and snapshot grow with its turns), and
   conversations start and end as in real use.
 
-Both sides read into a buffer of their own (``BufferedProtocol``: a plain ``Protocol`` gets a fresh bytes
-object per read, which CPython allocates at 256 KiB, with ``mmap`` and page faults) and set ``SO_RCVLOWAT``
-to the bytes a reply brings (learnt from a first conversation, before the window): the relay writes each
+Both parts are written twice: in C (``tools/loadgen.c``, compiled with the machine's ``gcc`` at the start;
+the default, ``--engine c``) and in Python (asyncio, below; ``--engine python``, and the fallback without a
+C compiler). The Python load costs ~16% of the relay's CPU, which caps what 2 workers can show on 2 cores
+at ~1.73x; the C one ~8%. Both sides read into a buffer of their own (in Python ``BufferedProtocol``: a
+plain ``Protocol`` gets a fresh bytes object per read, which CPython allocates at 256 KiB, with ``mmap`` and
+page faults) and set ``SO_RCVLOWAT`` to the bytes a reply brings (learnt from a first conversation, before the window): the relay writes each
 frame on its own, and read frame by frame a turn would cost a dozen wake-ups (on this VM, a wake-up costs
 more than the frames it brings).
 
@@ -87,6 +90,8 @@ from benchlib import (  # noqa: E402
 )
 
 FLOW = ROOT / "flows" / "simple_handoff.toml"
+LOADGEN = Path(__file__).with_name("loadgen.c")
+"""The same replay upstream and loader in C (``--engine c``, the default): a fraction of the Python ones' CPU."""
 SCRIPT = '[[rule]]\nsay = "Hello."\n'
 RATIO = 1.8
 LEAD_S = 1.5
@@ -397,6 +402,36 @@ class ReplayConnection(Connection):
             return match.group(1).decode()
         self.replay.seen["(decoded in full)"] += 1  # not "type" first: counted, the relay puts it first
         return str(json.loads(payload_of(self.buf, f)).get("type"))
+
+
+def write_recording(recording: Recording, path: Path) -> None:
+    """The recording as ``loadgen replay`` reads it: each blob as its length line and its bytes; for the
+    echo and the turn, the count of their ids and, per id, where its 20 hex digits start and its index."""
+    with open(path, "wb") as out:
+        for blob, patched in (
+            (recording.created, False),
+            (recording.updated, False),
+            (recording.echo, True),
+            (recording.turn, True),
+        ):
+            out.write(b"%d\n" % len(blob) + blob)
+            if patched:
+                found = [
+                    (at + len(old) - 21, k)
+                    for k, old in enumerate(recording.ids)
+                    for at in (m.start() for m in re.finditer(re.escape(old), blob))
+                ]
+                out.write(b"%d\n" % len(found) + b"".join(b"%d %d\n" % spot for spot in found))
+
+
+def build_loadgen(tmp: Path) -> Path | None:
+    """``tools/loadgen.c`` compiled into ``tmp`` (``None``: no C compiler here)."""
+    compiler = shutil.which("gcc") or shutil.which("cc")
+    if compiler is None:
+        return None
+    binary = tmp / "loadgen"
+    subprocess.run([compiler, "-O2", "-o", str(binary), str(LOADGEN)], check=True)
+    return binary
 
 
 async def replay_main(flow: Path) -> None:
@@ -770,16 +805,30 @@ class Bench:
     args: argparse.Namespace
     tmp: Path
     env: dict[str, str] = field(default_factory=dict)
+    loadgen: Path | None = None
+    """The C load (``--engine c``), else ``None``: the Python one."""
 
     def __post_init__(self) -> None:
         self.env = {**os.environ, "PYTHONPATH": str(ROOT), "XDG_STATE_HOME": str(self.tmp / "state")}
         self.env.pop("OPENAI_API_KEY", None)  # nothing to send to a loopback replay
         (self.tmp / "hello.toml").write_text(SCRIPT, encoding="utf-8")
+        if self.args.engine == "c":
+            self.loadgen = build_loadgen(self.tmp)
+            if self.loadgen is None:
+                print("no C compiler: the load runs in Python (--engine python)", file=sys.stderr)
+                self.args.engine = "python"
+            else:
+                write_recording(asyncio.run(record(FLOW)), self.tmp / "recording")
 
     def spawn(self, argv: Sequence[str], stderr: IO[str] | None = None) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [sys.executable, *argv], env=self.env, stdout=subprocess.PIPE, stderr=stderr, text=True
-        )
+        """A process of this script (or, for a path to ``loadgen``, of the C load)."""
+        command = [*argv] if argv[0] == str(self.loadgen) else [sys.executable, *argv]
+        return subprocess.Popen(command, env=self.env, stdout=subprocess.PIPE, stderr=stderr, text=True)
+
+    def replay(self) -> subprocess.Popen[str]:
+        if self.loadgen is not None:
+            return self.spawn([str(self.loadgen), "replay", str(self.tmp / "recording")])
+        return self.spawn([__file__, "--replay"])
 
     def serve(self, workers: int, upstream: str | None, log: IO[str]) -> tuple[subprocess.Popen[str], str]:
         """``serve`` on a fresh default store, and the URL it prints once it (every worker) listens."""
@@ -794,6 +843,16 @@ class Bench:
     def loaders(self, url: str, start: float, old: bool) -> list[subprocess.Popen[str]]:
         a = self.args
         shares = [a.connections // a.loaders + (i < a.connections % a.loaders) for i in range(a.loaders)]
+        if self.loadgen is not None and not old:
+            match = re.fullmatch(r"ws://([^:/]+):(\d+)(/.*)", url)
+            if match is None:
+                raise SystemExit(f"not a ws:// URL: {url}")
+            window = [repr(start), repr(start + a.seconds)]
+            return [
+                self.spawn([str(self.loadgen), "load", *match.groups(), *window, str(n), str(a.turns)])
+                for n in shares
+                if n
+            ]
         common = ["--load", url, "--start", repr(start), "--seconds", str(a.seconds), "--turns", str(a.turns)]
         common += ["--old-load"] if old else []
         return [self.spawn([__file__, *common, "--connections", str(n)]) for n in shares if n]
@@ -801,7 +860,7 @@ class Bench:
     def measure(self, workers: int, label: str, old: bool = False) -> Run:
         """One row: the replay upstream (unless ``old``), ``serve --workers``, the loaders."""
         wait_for_quiet(self.args.quiet_wait)
-        upstream = None if old else self.spawn([__file__, "--replay"])
+        upstream = None if old else self.replay()
         upstream_url = None if upstream is None else first_line(upstream, "ready ", "the replay").split()[1]
         with open(self.tmp / "serve.log", "w+", encoding="utf-8") as log:
             server, url = self.serve(workers, upstream_url, log)
@@ -895,8 +954,9 @@ def report(args: argparse.Namespace, one: Run, two: Run, old: Run | None) -> tup
             else "` (its default SQLite store and audit)"
         )
         + " to a replay upstream: a process of its own answering from "
-        f"frames recorded from the emulator. {args.connections} connections from {args.loaders} load "
-        f"process(es) speaking websocket by hand, conversations of {args.turns} turns; {args.seconds:g} s "
+        f"frames recorded from the emulator ({'C' if args.engine == 'c' else 'Python'}). {args.connections} connections from {args.loaders} load "
+        f"process(es) speaking websocket by hand ({'in C, `tools/loadgen.c`' if args.engine == 'c' else 'in Python'}), "
+        f"conversations of {args.turns} turns; {args.seconds:g} s "
         f"per row, the best of {args.rounds} rounds (1 and 2 workers taking turns). CPU seconds per 1,000 "
         "turns, over the window only (start-up and exit left out); the relay's includes its workers.",
         "",
@@ -978,13 +1038,16 @@ def measure_all(args: argparse.Namespace) -> tuple[Run, Run, Run | None]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=8.0, help="the window of each row")
-    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=6.0, help="the window of each row")
+    parser.add_argument("--connections", type=int, default=128, help="clients (64 a worker keep 2 busy)")
     parser.add_argument("--loaders", type=int, default=1, help="load processes sharing the connections")
     parser.add_argument("--turns", type=int, default=20, help="turns per conversation (then a new one)")
-    parser.add_argument("--rounds", type=int, default=2, help="rows of 1 and 2 workers, the best counts")
+    parser.add_argument("--rounds", type=int, default=4, help="rows of 1 and 2 workers, the best counts")
     parser.add_argument("--no-old-load", action="store_true", help="skip the row with the old load")
     parser.add_argument("--store", metavar="URL", help="serve's --store (default: its own, SQLite)")
+    parser.add_argument(
+        "--engine", choices=["c", "python"], default="c", help="the load's: tools/loadgen.c, or this script's"
+    )
     parser.add_argument("--quiet-wait", type=float, default=60.0, help="wait at most S s for an idle machine")
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     parser.add_argument("--replay", action="store_true", help=argparse.SUPPRESS)

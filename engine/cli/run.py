@@ -252,8 +252,8 @@ def _serve_process(
         idle_timeout_s=args.idle_timeout_s or None,
     )
     try:
-        sink: AuditSink = open_audit(args.audit) if args.audit else CountingSink()
-        store = open_store(args.store or default_store())
+        sink: AuditSink = open_audit(args.audit, worker) if args.audit else CountingSink()
+        store = open_store(args.store or default_store(), worker)
     except (StoreError, OSError, ValueError) as exc:
         err.print(f"{who}: {exc}", markup=False)
         return EXIT_USAGE

@@ -2,6 +2,13 @@
 
 Everything the core consumes (server events, tool results, user turns) goes through one queue and is handled
 by one pump, so the client events of one step are sent in order and never interleave with another step's.
+
+A relay forwards first and thinks after: a server event that its client sees exactly as it came (most of a
+turn's: the deltas, the message items, ``response.done`` without function calls) is sent down by the
+upstream reader itself, as soon as it is read, and only then queued for the core. What the client sees of
+such an event never depends on what the core makes of it, so the core's work leaves the turn's critical
+path. Order is kept: the reader sends an event itself only while no event it queued earlier is still
+waiting to be forwarded by the pump (:attr:`Conversation._unforwarded`), and only when the send cannot block.
 """
 
 from __future__ import annotations
@@ -139,6 +146,13 @@ class _ClientEvent:
     event: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class _Passed:
+    """A server event the reader has already sent down to the client as it came: for the core only."""
+
+    event: dict[str, Any]
+
+
 class Downstream(Protocol):
     """A Realtime client connected to the relay (a ``websockets`` server connection)."""
 
@@ -157,6 +171,7 @@ Input = (
     | _SupervisorDone
     | UserTurn
     | _ClientEvent
+    | _Passed
     | _Closed
 )
 
@@ -188,8 +203,9 @@ class Conversation:
         self._step = asyncio.Event()
         """Set after each input the pump has handled."""
         self._step.set()
-        self._pump_waiting = False
-        """The pump is waiting for its next input (so nothing it handles can be ahead of a new one)."""
+        self._unforwarded = 0
+        """Server events queued for the pump to forward (or keep from the client) and not done yet: while
+        there are any, the reader queues every later one too, so that none overtakes them."""
         self._closed: _Closed | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._escalations: dict[str, asyncio.Task[None]] = {}
@@ -373,28 +389,49 @@ class Conversation:
     async def _read(self) -> None:
         try:
             async for event in self.connection:
-                if isinstance(event, Unread) and await self._forward_now(event):
+                if isinstance(event, Unread):
+                    if self.session.reads_nothing_of(event.kind) and await self._pass(event.frame):
+                        continue  # sent down, and the core reads nothing of it
+                    self._unforwarded += 1
+                elif (
+                    isinstance(event, Received)
+                    and self._passes_as_is(event)
+                    and await self._pass(event.frame)
+                ):
+                    self._inputs.put_nowait(_Passed(event))
                     continue
+                elif isinstance(event, dict):
+                    self._unforwarded += 1
                 self._inputs.put_nowait(event)
             self._inputs.put_nowait(_Closed(None))
         except Exception as exc:  # the transport's own errors (dropped, refused) end the conversation
             self._inputs.put_nowait(_Closed(exc))
 
-    async def _forward_now(self, item: Unread) -> bool:
-        """Send a streaming delta down from the reader itself, skipping the queue, when nothing can be
-        ahead of it or overtake it: the pump waits on an empty queue, the core reads nothing of it, and the
-        send completes without waiting (so the pump cannot interleave). ``False``: it goes through the pump."""
+    def _passes_as_is(self, event: dict[str, Any]) -> bool:
+        """Whether the client sees ``event`` exactly as it came (see :meth:`_forward`), whatever the core
+        makes of it and of the events before it still in the queue."""
+        kind = event.get("type")
+        return (
+            kind not in ("session.created", "session.updated", "error")
+            and not self.session.is_internal(event)
+            and self._calls.shows_as_is(event)
+        )
+
+    async def _pass(self, frame: str) -> bool:
+        """Send ``frame`` down from the reader itself, ahead of the core, when nothing can be ahead of it or
+        overtake it: no earlier event waits to be forwarded, the send completes without waiting, and the
+        pump sends nothing else down (no narration). ``False``: it goes through the pump."""
         downstream = self._downstream
         if (
             downstream is None
-            or not self._pump_waiting
-            or not self._inputs.empty()
-            or not self.session.reads_nothing_of(item.kind)
-            or not _cannot_block(downstream, item.frame)
+            or self._unforwarded
+            or self._options.narrate
+            or self._closed is not None
+            or not _cannot_block(downstream, frame)
         ):
             return False
         try:
-            await downstream.send(item.frame)
+            await downstream.send(frame)
         except Exception:  # the client is gone: the pump finds out with its next send, and ends
             return False
         return True
@@ -402,15 +439,12 @@ class Conversation:
     async def _next_input(self) -> Input:
         """The next input, or :data:`_TICK` once the session's deadline (if any) passes first."""
         left = self.session.time_left()
-        self._pump_waiting = True
         try:
             if left is None:
                 return await self._inputs.get()
             return await asyncio.wait_for(self._inputs.get(), left)
         except TimeoutError:
             return _TICK
-        finally:
-            self._pump_waiting = False
 
     async def _pump(self) -> None:
         """Handle inputs until closed; an exception ends the conversation (never a hung, leaked task)."""
@@ -434,9 +468,14 @@ class Conversation:
                 self._closed = item
                 self._step.set()
                 return
+            passed = isinstance(item, _Passed)
+            if isinstance(item, _Passed):  # the client has it already
+                item = item.event
             if isinstance(item, Unread):  # a streaming delta: the client's, as it came
                 if self.session.reads_nothing_of(item.kind) and self._downstream is not None:
-                    if not await self._send_down(self._downstream, item.frame):
+                    sent = await self._send_down(self._downstream, item.frame)
+                    self._unforwarded -= 1
+                    if not sent:
                         self._closed = _Closed(None)
                         self._step.set()
                         return
@@ -445,6 +484,7 @@ class Conversation:
                 try:  # the core reads it after all (a history job is in flight)
                     item = item.decoded()
                 except ProtocolError as exc:
+                    self._unforwarded -= 1  # nothing to forward
                     item = exc
             if isinstance(item, _Start):
                 actions: list[Action] = self.opening if self.opening is not None else self.session.start()
@@ -473,6 +513,8 @@ class Conversation:
                 self._client_slots.release()
                 self.client_backlog -= 1
                 actions = self.session.client_event(item.event)
+            elif passed:
+                actions = self.session.receive(item)
             else:
                 received = await self._receive(item)
                 if received is None:
@@ -493,10 +535,14 @@ class Conversation:
         gone (the conversation is closed). What the client sees of an event never depends on what the
         core makes of it, so the client gets it first: the core's work is not on its path."""
         if self._downstream is not None and not self.session.is_internal(event):  # not the history work's
-            if not await self._forward(self._downstream, event):
+            forwarded = await self._forward(self._downstream, event)
+            self._unforwarded -= 1
+            if not forwarded:
                 self._closed = _Closed(None)
                 self._step.set()
                 return None
+        else:
+            self._unforwarded -= 1
         return self.session.receive(event)
 
     async def _execute(self, actions: list[Action]) -> None:

@@ -87,6 +87,20 @@ class CallView:
             return _without_calls(event)
         return event
 
+    def shows_as_is(self, event: dict[str, Any]) -> bool:
+        """Whether :meth:`view` would return ``event`` itself (what it remembers unchanged)."""
+        kind = event.get("type")
+        if kind in ARGUMENT_EVENTS:
+            return False
+        if kind in ITEM_EVENTS:
+            return not is_call_item(event.get("item"))
+        if kind == "conversation.item.deleted":
+            item_id = event.get("item_id")
+            return not (isinstance(item_id, str) and item_id in self._hidden)
+        if kind == "response.done":
+            return _without_calls(event) is event
+        return True
+
 
 def _without_calls(event: dict[str, Any]) -> dict[str, Any]:
     response = event.get("response")

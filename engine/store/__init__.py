@@ -5,7 +5,8 @@ URL                    snapshots (``--store``)     audit records (``--audit``)
 =====================  ==========================  =====================================================
 ``memory:``            this process only           -- (``run`` keeps its records in memory)
 ``sqlite:PATH``        one file, WAL (``serve``'s  a table in the same kind of file
-                       default)
+                       default; a file per worker
+                       of ``serve --workers N``)
 ``redis://HOST:PORT/N``  one key per conversation  one Redis Stream per deployment
 ``PATH`` (no scheme)   --                          JSON Lines (:mod:`engine.runtime.audit_file`)
 =====================  ==========================  =====================================================
@@ -44,15 +45,16 @@ def is_store_url(value: str) -> bool:
     return urlsplit(value).scheme in SCHEMES
 
 
-def open_store(url: str) -> SnapshotStore:
-    """The snapshot store ``url`` names (nothing is connected until first use)."""
+def open_store(url: str, worker: int | None = None) -> SnapshotStore:
+    """The snapshot store ``url`` names (nothing is connected until first use); ``worker`` K of
+    ``serve --workers N`` writes a ``sqlite:`` store's file of its own (:mod:`engine.store.sqlite`)."""
     scheme = urlsplit(url).scheme
     if scheme == "memory":
         return MemoryStore()
     if scheme == "sqlite":
         from engine.store.sqlite import SqliteStore
 
-        return SqliteStore(sqlite_path(url), ttl_of(urlsplit(url).query))
+        return SqliteStore(sqlite_path(url), ttl_of(urlsplit(url).query), worker)
     if scheme in ("redis", "rediss"):
         from engine.store.redis import RedisStore
 
@@ -60,13 +62,14 @@ def open_store(url: str) -> SnapshotStore:
     raise StoreError(f"unknown store {url!r}: use memory:, sqlite:PATH or redis://HOST:PORT/DB")
 
 
-def open_audit(target: str) -> AuditSink:
-    """The audit sink ``target`` names: a ``sqlite:`` or ``redis://`` URL, else a JSON Lines path."""
+def open_audit(target: str, worker: int | None = None) -> AuditSink:
+    """The audit sink ``target`` names: a ``sqlite:`` or ``redis://`` URL, else a JSON Lines path (shared
+    by the workers of ``serve --workers N``; a ``sqlite:`` file is one per ``worker``, like the store's)."""
     scheme = urlsplit(target).scheme
     if scheme == "sqlite":
         from engine.store.sqlite import SqliteAuditSink
 
-        return SqliteAuditSink(sqlite_path(target))
+        return SqliteAuditSink(sqlite_path(target), worker)
     if scheme in ("redis", "rediss"):
         from engine.store.redis import RedisAuditSink
 
@@ -103,7 +106,8 @@ def read_audit(source: str) -> Iterator[tuple[str, AuditRecord | str]]:
 
 def default_store() -> str:
     """``serve``'s store when ``--store`` is not given: SQLite in ``$XDG_STATE_HOME/switchboard`` (by default
-    ``~/.local/state/switchboard/conversations.db``), shared by the workers of one machine."""
+    ``~/.local/state/switchboard/conversations.db``; with ``--workers N``, a file per worker beside it, read
+    as one store)."""
     import os
 
     state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")

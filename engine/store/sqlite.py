@@ -7,11 +7,20 @@ fsync (tens of microseconds for a short call, growing with the snapshot: ~0.15 m
 (``serve --workers N``) take turns through SQLite's write lock; a call that finds it taken yields to the
 event loop and retries (:meth:`SqliteStore._run`) rather than sleep in SQLite's busy handler. Rows older
 than the TTL are pruned when the store opens.
+
+Workers (``serve --workers N``) write a file each: worker 0 the named file, worker K ``NAME.wK.SUFFIX``
+beside it (:func:`worker_path`), so that no worker waits for another's lock or re-reads pages another
+changed (measured: two workers on one file cost 6–20% more CPU a turn than one, ``tools/bench_workers.py``).
+The files are one store: a load looks in every one of them (:func:`worker_files`) and takes the newest
+copy, since a client that reconnects may land on any worker, and the copies it found are deleted with the
+conversation; the audit records of ``sqlite:`` are read from every file too. Whatever the worker count of
+the next start, a conversation saved by any worker is found.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -35,6 +44,27 @@ LOCK_WAIT_S = 5.0
 """How long a store call waits for the file's write lock held by another process (``serve --workers N``)."""
 
 
+def worker_path(path: str, worker: int | None) -> str:
+    """The file worker ``worker`` of ``serve --workers N`` writes: ``path`` itself for worker 0 and for a
+    single process (``None``), else ``NAME.wK.SUFFIX`` beside it (``conversations.w1.db``)."""
+    if not worker:
+        return path
+    named = Path(path)
+    return str(named.with_name(f"{named.stem}.w{worker}{named.suffix}"))
+
+
+def worker_files(path: str) -> list[Path]:
+    """``path`` and the workers' files beside it that exist (:func:`worker_path`), ``path`` first. Cost:
+    one directory listing."""
+    named = Path(path).expanduser()
+    pattern = re.compile(rf"{re.escape(named.stem)}\.w[1-9][0-9]*{re.escape(named.suffix)}")
+    try:
+        others = sorted(p for p in named.parent.iterdir() if pattern.fullmatch(p.name))
+    except OSError:  # no folder yet
+        others = []
+    return [named, *others]
+
+
 def connect(path: str) -> sqlite3.Connection:
     """The file opened (created with its parent folder) in WAL mode, autocommit, with the tables."""
     Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -53,10 +83,25 @@ def _locked(exc: sqlite3.OperationalError) -> bool:
     )
 
 
+def _open_existing(path: str) -> sqlite3.Connection:
+    """Another worker's file, read and written where it is (never created)."""
+    db = sqlite3.connect(f"file:{path}?mode=rw", uri=True, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA busy_timeout = 0")
+    return db
+
+
 class SqliteStore:
-    def __init__(self, path: str, ttl_s: int = DEFAULT_TTL_S) -> None:
-        self.path, self.ttl_s = path, ttl_s
+    """``path``'s store; ``worker`` K of ``serve --workers N`` writes its own file (:func:`worker_path`)."""
+
+    def __init__(self, path: str, ttl_s: int = DEFAULT_TTL_S, worker: int | None = None) -> None:
+        self.family, self.ttl_s = path, ttl_s
+        self.path = worker_path(path, worker)
+        """The file this store writes."""
         self._db: sqlite3.Connection | None = None
+        self._others: dict[str, sqlite3.Connection] = {}
+        """Other workers' files, opened by a load that looked in them."""
+        self._copies: dict[str, list[str]] = {}
+        """Per conversation, the other workers' files in which a load found a copy (deleted with it)."""
 
     def _open(self) -> sqlite3.Connection:
         if self._db is None:
@@ -66,11 +111,17 @@ class SqliteStore:
             self._db = db
         return self._db
 
-    async def _run(self, call: Callable[[sqlite3.Connection], T]) -> T:
-        """``call(db)``; while another process holds the file's write lock, retry after yielding to the
-        event loop (backing off up to 5 ms, for :data:`LOCK_WAIT_S`). SQLite's own busy handler would
-        sleep the whole loop, 1 ms and up a try, every conversation of the process with it."""
-        db = self._open()
+    def _other(self, path: str) -> sqlite3.Connection:
+        if path not in self._others:
+            self._others[path] = _open_existing(path)
+        return self._others[path]
+
+    async def _run(self, call: Callable[[sqlite3.Connection], T], path: str | None = None) -> T:
+        """``call(db)`` on this store's file (or another worker's, ``path``); while another process holds
+        the file's write lock, retry after yielding to the event loop (backing off up to 10 ms, for
+        :data:`LOCK_WAIT_S`). SQLite's own busy handler would sleep the whole loop, 1 ms and up a try,
+        every conversation of the process with it."""
+        db = self._open() if path is None else self._other(path)
         loop = asyncio.get_running_loop()
         deadline, pause = loop.time() + LOCK_WAIT_S, 0.001
         while True:
@@ -83,13 +134,27 @@ class SqliteStore:
             pause = min(2 * pause, 0.01)
 
     async def load(self, conversation_id: str) -> str | None:
-        row = await self._run(
-            lambda db: db.execute(
-                "SELECT body FROM conversations WHERE id = ? AND updated_at >= ?",
+        """The newest copy in any worker's file (a resumed conversation was saved where it ran last)."""
+
+        def select(db: sqlite3.Connection) -> tuple[str, float] | None:
+            return db.execute(  # type: ignore[no-any-return]
+                "SELECT body, updated_at FROM conversations WHERE id = ? AND updated_at >= ?",
                 (conversation_id, time.time() - self.ttl_s),
             ).fetchone()
-        )
-        return None if row is None else str(row[0])
+
+        own = str(Path(self.path).expanduser())
+        newest, copies = await self._run(select), []
+        for path in map(str, worker_files(self.family)):
+            if path == own:
+                continue
+            row = await self._run(select, path)
+            if row is not None:
+                copies.append(path)
+                if newest is None or row[1] > newest[1]:
+                    newest = row
+        if copies:
+            self._copies[conversation_id] = copies
+        return None if newest is None else str(newest[0])
 
     async def save(self, conversation_id: str, text: str) -> None:
         await self._run(
@@ -100,7 +165,14 @@ class SqliteStore:
         )
 
     async def delete(self, conversation_id: str) -> None:
-        await self._run(lambda db: db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,)))
+        """The conversation's row here, and the copies a load found in other workers' files."""
+
+        def delete(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+
+        await self._run(delete)
+        for path in self._copies.pop(conversation_id, []):
+            await self._run(delete, path)
 
     async def commit(self, conversation_id: str, text: str, records: list[AuditRecord]) -> None:
         """``records`` into the ``audit`` table and the snapshot, in one transaction (a ``sqlite:`` audit
@@ -121,17 +193,19 @@ class SqliteStore:
         await self._run(write)
 
     async def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        for db in [self._db, *self._others.values()]:
+            if db is not None:
+                db.close()
+        self._db, self._others = None, {}
 
 
 class SqliteAuditSink:
-    """One row per record; a record already there (the same conversation and sequence) is kept, not doubled."""
+    """One row per record; a record already there (the same conversation and sequence) is kept, not doubled.
+    Worker K of ``serve --workers N`` writes its own file (:func:`worker_path`)."""
 
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._db: sqlite3.Connection | None = connect(path)
+    def __init__(self, path: str, worker: int | None = None) -> None:
+        self.family, self.path = path, worker_path(path, worker)
+        self._db: sqlite3.Connection | None = connect(self.path)
 
     def write(self, record: AuditRecord) -> None:
         if self._db is None:
@@ -142,12 +216,22 @@ class SqliteAuditSink:
         )
 
     async def last_seq(self, conversation_id: str) -> int:
-        """The highest sequence number written for the conversation (0: none)."""
+        """The highest sequence number written for the conversation, by any worker (0: none)."""
         if self._db is None:
             return 0
-        row = self._db.execute("SELECT max(seq) FROM audit WHERE conversation_id = ?", (conversation_id,))
-        value = row.fetchone()[0]
-        return int(value) if value is not None else 0
+        own, highest = str(Path(self.path).expanduser()), 0
+        for path in map(str, worker_files(self.family)):
+            try:
+                db = self._db if path == own else _open_existing(path)
+            except sqlite3.OperationalError:  # gone since the listing
+                continue
+            try:
+                row = db.execute("SELECT max(seq) FROM audit WHERE conversation_id = ?", (conversation_id,))
+                highest = max(highest, int(row.fetchone()[0] or 0))
+            finally:
+                if db is not self._db:
+                    db.close()
+        return highest
 
     def close(self) -> None:
         if self._db is not None:
@@ -156,16 +240,27 @@ class SqliteAuditSink:
 
 
 def read_sqlite_audit(path: str) -> Iterator[tuple[str, AuditRecord | str]]:
-    db = sqlite3.connect(f"file:{Path(path).expanduser()}?mode=ro", uri=True)
+    """The records of ``path`` and of the workers' files beside it, in the order they were written (by
+    their time, when there are several files)."""
+    files = worker_files(path)
+    found = [entry for file in files for entry in _read_one(file)]
+    if len(files) > 1:
+        found.sort(key=lambda entry: entry[1].time if isinstance(entry[1], AuditRecord) else 0.0)
+    yield from found
+
+
+def _read_one(path: Path) -> list[tuple[str, AuditRecord | str]]:
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    found: list[tuple[str, AuditRecord | str]] = []
     try:
         rows = db.execute("SELECT rowid, body FROM audit ORDER BY rowid").fetchall()
     except sqlite3.Error as exc:
-        rows = []
-        yield f"{path}", f"not a Switchboard database: {exc}"
+        return [(f"{path}", f"not a Switchboard database: {exc}")]
     finally:
         db.close()
     for rowid, body in rows:
         try:
-            yield f"{path}#{rowid}", AuditRecord.from_json(body)
+            found.append((f"{path}#{rowid}", AuditRecord.from_json(body)))
         except (ValueError, TypeError) as exc:
-            yield f"{path}#{rowid}", f"not an audit record: {exc}"
+            found.append((f"{path}#{rowid}", f"not an audit record: {exc}"))
+    return found

@@ -13,6 +13,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from engine.compile.pipeline import CompiledFlow, compile_document
 from engine.flow.loader import parse_flow
+from engine.runtime.relay import CONVERSATION_HEADER
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,6 +53,13 @@ say = "Billing here."
 [[rule]]
 say = "Hello."
 """
+
+
+RESUME_SCRIPT = SCRIPT.replace(
+    '[[rule]]\nsay = "Hello."',
+    '[[rule]]\nagent = "billing"\nuser = "again"\nsay = "Still billing."\n[[rule]]\nsay = "Hello."',
+)
+"""``SCRIPT`` and billing's answer to "again" (a resumed conversation's)."""
 
 
 def lookup(q: str) -> dict[str, str]:
@@ -123,3 +131,12 @@ def start_serve(
     raise AssertionError(
         f"serve exited before listening: {proc.wait()} {proc.stderr and proc.stderr.read()!r}"
     )
+
+
+async def to_billing(ws: ClientConnection) -> str:
+    """Talk until billing answers; the conversation id the relay gave (its header, and the session's id)."""
+    conversation_id = ws.response.headers[CONVERSATION_HEADER] if ws.response is not None else ""
+    created = await next_event(ws, "session.created")
+    assert created["session"]["id"] == conversation_id
+    assert await ask(ws, "bill please") == "Billing here."
+    return conversation_id

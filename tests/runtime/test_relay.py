@@ -258,8 +258,9 @@ def test_an_event_the_relay_does_not_change_goes_down_as_the_frame_it_came_in() 
 
 
 def test_a_burst_of_decoded_and_undecoded_events_reaches_the_client_in_upstream_order() -> None:
-    """Deltas may skip the relay's queue (sent straight from its upstream reader when the pump is idle):
-    mixed with events the core reads, in a burst, the client still sees the upstream's order."""
+    """Deltas skip the relay's queue and events the client sees unchanged go down ahead of the core (both
+    sent by its upstream reader): mixed with events the core reads, in a burst, the client still sees the
+    upstream's order."""
     import random
 
     from websockets.asyncio.server import serve
@@ -294,3 +295,56 @@ def test_a_burst_of_decoded_and_undecoded_events_reaches_the_client_in_upstream_
                     return seen
 
     assert run(main()) == [f"ev_{i}" for i in range(300)]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_events_the_reader_sends_ahead_of_the_core_never_overtake_those_the_core_edits(seed: int) -> None:
+    """The upstream reader sends an event the client sees unchanged straight down, ahead of the core; an
+    event the relay edits or hides (a redacted session, a function-call item, a ``response.done`` listing a
+    call) waits for the pump. In a random burst of both, the client sees the upstream's order, minus the
+    hidden ones, and never a function call."""
+    import random
+
+    from websockets.asyncio.server import serve
+
+    rng = random.Random(seed)
+    message = {"type": "message", "id": "msg_1", "role": "assistant", "content": []}
+    call = {"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "lookup", "arguments": "{}"}
+    makers = [
+        lambda: {"type": "response.output_text.delta", "response_id": "r", "delta": "x"},
+        lambda: {"type": "rate_limits.updated", "rate_limits": []},
+        lambda: {"type": "response.output_text.done", "response_id": "r", "text": "x"},
+        lambda: {"type": "conversation.item.added", "item": message},
+        lambda: {"type": "conversation.item.added", "item": call},  # hidden
+        lambda: {"type": "response.done", "response": {"id": "r", "output": [message]}},
+        lambda: {"type": "response.done", "response": {"id": "r", "output": [message, call]}},  # edited
+        lambda: {"type": "session.updated", "session": {"type": "realtime", "instructions": "secret"}},
+    ]
+    burst = [{**rng.choice(makers)(), "event_id": f"ev_{i}"} for i in range(300)]
+    expected = [e["event_id"] for e in burst if e.get("item", {}).get("type") != "function_call"]
+
+    async def upstream(ws: Any) -> None:
+        for event in burst:
+            await ws.send(json.dumps(event))
+        async for _ in ws:
+            pass
+
+    async def main() -> list[dict[str, Any]]:
+        async with serve(upstream, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            async with Relay(
+                compile_document(parse_flow(FLOW, "desk.toml")),
+                f"ws://127.0.0.1:{port}/v1/realtime",
+                audit=MemorySink(),
+            ) as relay:
+                async with connect(relay.url) as ws:
+                    seen: list[dict[str, Any]] = []
+                    while len(seen) < len(expected):
+                        event = json.loads(await ws.recv())
+                        if str(event.get("event_id", "")).startswith("ev_"):
+                            seen.append(event)
+                    return seen
+
+    seen = run(main())
+    assert [e["event_id"] for e in seen] == expected
+    assert not any("function_call" in json.dumps(e) or "secret" in json.dumps(e) for e in seen)

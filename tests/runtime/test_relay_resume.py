@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from engine.emulator.script import Script
@@ -20,26 +20,13 @@ from engine.session import MemorySink
 from engine.store import open_store
 from engine.store.base import SnapshotStore
 from tests.realtime_schema import run
-from tests.runtime.relay_helpers import SCRIPT, ask, desk, next_event
+from tests.runtime.relay_helpers import RESUME_SCRIPT, ask, desk, next_event, to_billing
 
-RESUME_SCRIPT = SCRIPT.replace(
-    '[[rule]]\nsay = "Hello."',
-    '[[rule]]\nagent = "billing"\nuser = "again"\nsay = "Still billing."\n[[rule]]\nsay = "Hello."',
-)
 TOKEN = "t" * 32
 
 
 def relay(emulator: Emulator, store: SnapshotStore, sink: MemorySink, gate: Gate | None = None) -> Relay:
     return Relay(desk(), emulator.url, audit=sink, store=store, gate=gate)
-
-
-async def to_billing(ws: ClientConnection) -> str:
-    """Talk until billing answers; the conversation id the relay gave (its header, and the session's id)."""
-    conversation_id = ws.response.headers[CONVERSATION_HEADER] if ws.response is not None else ""
-    created = await next_event(ws, "session.created")
-    assert created["session"]["id"] == conversation_id
-    assert await ask(ws, "bill please") == "Billing here."
-    return conversation_id
 
 
 def resume_url(url: str, conversation_id: str) -> str:

@@ -202,3 +202,72 @@ def test_sqlite_waits_for_another_process_lock_without_blocking_the_loop(tmp_pat
     waited, text, seqs = run(main())
     assert waited and text == '{"n": 2}'
     assert seqs == ([1] if write == "commit" else [])
+
+
+def test_each_worker_writes_a_file_of_its_own_and_they_are_one_store(tmp_path: Path) -> None:
+    """``serve --workers 2``: a client that reconnects may land on the other worker. It finds the newest
+    copy in either file, and the conversation's end deletes the copies it found."""
+    url = f"sqlite:{tmp_path / 'state' / 'c.db'}"
+
+    async def main() -> list[str | None]:
+        zero: Any = open_store(url, 0)
+        one: Any = open_store(url, 1)
+        try:
+            await one.save("conv_a", "on worker 1")  # the call starts on worker 1
+            await one.save("conv_b", "b, older")
+            found = [await zero.load("conv_a")]  # it resumes on worker 0: found in worker 1's file
+            await zero.save("conv_a", "on worker 0")
+            await zero.save("conv_b", "b, newer")
+            found.append(await one.load("conv_b"))  # the newest copy, whichever file holds it
+            await zero.delete("conv_a")  # the client hangs up on worker 0: gone from both files
+            found += [await zero.load("conv_a"), await one.load("conv_a"), await zero.load("conv_b")]
+            return found
+        finally:
+            await zero.close()
+            await one.close()
+
+    assert run(main()) == ["on worker 1", "b, newer", None, None, "b, newer"]
+    assert sorted(p.name for p in (tmp_path / "state").glob("*.db")) == ["c.db", "c.w1.db"]
+
+
+def test_worker_files_are_named_beside_the_store() -> None:
+    from engine.store.sqlite import worker_path
+
+    assert worker_path("/s/conversations.db", None) == "/s/conversations.db"
+    assert worker_path("/s/conversations.db", 0) == "/s/conversations.db"
+    assert worker_path("/s/conversations.db", 3) == "/s/conversations.w3.db"
+    assert worker_path("/s/plain", 1) == "/s/plain.w1"
+
+
+def test_worker_files_leave_out_sqlite_s_own_files_and_other_names(tmp_path: Path) -> None:
+    from engine.store.sqlite import worker_files
+
+    for name in ("c.db", "c.w1.db", "c.w12.db", "c.db-wal", "c.w1.db-shm", "c.w0.db", "c.wx.db", "cc.w1.db"):
+        (tmp_path / name).write_bytes(b"")
+    assert [p.name for p in worker_files(str(tmp_path / "c.db"))] == ["c.db", "c.w1.db", "c.w12.db"]
+
+
+def test_the_workers_audit_files_are_read_as_one_log(tmp_path: Path) -> None:
+    """Each worker's ``sqlite:`` audit sink writes its own file; the readers and ``last_seq`` see them all
+    (a conversation resumed on the other worker numbers on from the highest sequence in either)."""
+    url = f"sqlite:{tmp_path / 'audit.db'}"
+    from dataclasses import replace
+
+    zero, one = open_audit(url, 0), open_audit(url, 1)
+    zero.write(replace(record("conv_1", 1), time=10.0))
+    one.write(replace(record("conv_1", 2), time=11.0))  # resumed on worker 1
+    one.write(replace(record("conv_2", 1), time=12.0))
+    zero.write(replace(record("conv_1", 3), time=13.0))  # and back on worker 0
+
+    async def seqs() -> list[int]:
+        return [await sink.last_seq(c) for sink in (zero, one) for c in ("conv_1", "conv_2")]  # type: ignore[attr-defined]
+
+    assert run(seqs()) == [3, 1, 3, 1]
+    read = list(read_audit(url))
+    assert [(r.conversation_id, r.seq) for _, r in read] == [  # type: ignore[union-attr]
+        ("conv_1", 1),
+        ("conv_1", 2),
+        ("conv_2", 1),
+        ("conv_1", 3),
+    ]
+    assert {where.split("#")[0].rsplit("/", 1)[1] for where, _ in read} == {"audit.db", "audit.w1.db"}
