@@ -237,7 +237,14 @@ def _serve_process(
     from engine.runtime.relay import Relay, run_relay
     from engine.runtime.runner import script_or_empty
     from engine.session.audit import AuditSink, CountingSink
-    from engine.store import StoreError, default_store, is_store_url, open_audit, open_store
+    from engine.store import (
+        StoreError,
+        default_store,
+        is_store_url,
+        open_audit,
+        open_store,
+        same_sqlite_file,
+    )
     from engine.store.redis import RedisAuditSink
     from engine.store.sqlite import SqliteAuditSink
     from engine.tracing import configure_from_env
@@ -252,8 +259,10 @@ def _serve_process(
         idle_timeout_s=args.idle_timeout_s or None,
     )
     try:
+        journal = bool(args.audit) and args.audit == args.store and is_store_url(args.audit)
+        store_url = args.store or default_store()
         sink: AuditSink = open_audit(args.audit, worker) if args.audit else CountingSink()
-        store = open_store(args.store or default_store(), worker)
+        store = open_store(store_url, worker, records=journal or same_sqlite_file(args.audit, store_url))
     except (StoreError, OSError, ValueError) as exc:
         err.print(f"{who}: {exc}", markup=False)
         return EXIT_USAGE
@@ -283,7 +292,7 @@ def _serve_process(
                 gate=gate,
                 reuse_port=worker is not None,
                 store=store,
-                journal=bool(args.audit) and args.audit == args.store and is_store_url(args.audit),
+                journal=journal,
             )
             stack.push_async_callback(store.close)
             if isinstance(sink, RedisAuditSink):

@@ -265,7 +265,8 @@ class Conversation:
 
         Client events are checked (:func:`check_client_event`, then :func:`owned_field`: a bad one gets an
         ``error`` and the connection stays) and go upstream through :meth:`Session.client_event`; server
-        events go to the core, then down to the client (sessions redacted). Whatever happens, the
+        events go down to the client (sessions redacted, function calls hidden; an event shown unchanged
+        is sent as soon as it is read, ahead of the core) and to the core. Whatever happens, the
         conversation's ``end`` record is written. Returns the error it ended with (upstream or internal).
         """
         self._downstream = downstream

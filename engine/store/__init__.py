@@ -34,6 +34,7 @@ __all__ = [
     "open_audit",
     "open_store",
     "read_audit",
+    "same_sqlite_file",
 ]
 
 
@@ -45,16 +46,18 @@ def is_store_url(value: str) -> bool:
     return urlsplit(value).scheme in SCHEMES
 
 
-def open_store(url: str, worker: int | None = None) -> SnapshotStore:
+def open_store(url: str, worker: int | None = None, *, records: bool = False) -> SnapshotStore:
     """The snapshot store ``url`` names (nothing is connected until first use); ``worker`` K of
-    ``serve --workers N`` writes a ``sqlite:`` store's file of its own (:mod:`engine.store.sqlite`)."""
+    ``serve --workers N`` writes a ``sqlite:`` store's file of its own, and ``records`` says it holds the
+    audit records too (``--audit`` the same URL: a ``sqlite:`` file then keeps its fsyncs;
+    :mod:`engine.store.sqlite`)."""
     scheme = urlsplit(url).scheme
     if scheme == "memory":
         return MemoryStore()
     if scheme == "sqlite":
         from engine.store.sqlite import SqliteStore
 
-        return SqliteStore(sqlite_path(url), ttl_of(urlsplit(url).query), worker)
+        return SqliteStore(sqlite_path(url), ttl_of(urlsplit(url).query), worker, records=records)
     if scheme in ("redis", "rediss"):
         from engine.store.redis import RedisStore
 
@@ -120,3 +123,10 @@ def sqlite_path(url: str) -> str:
     if not path:
         raise StoreError(f"{url!r} names no file: use sqlite:PATH or sqlite:///ABSOLUTE/PATH")
     return path
+
+
+def same_sqlite_file(one: str | None, other: str) -> bool:
+    """Whether two URLs name the same ``sqlite:`` file (an audit sink and a store sharing it)."""
+    if not one or urlsplit(one).scheme != "sqlite" or urlsplit(other).scheme != "sqlite":
+        return False
+    return Path(sqlite_path(one)).expanduser().resolve() == Path(sqlite_path(other)).expanduser().resolve()

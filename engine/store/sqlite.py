@@ -1,8 +1,13 @@
 """SQLite: snapshots and audit records in one local file (WAL), ``serve``'s embedded default.
 
-Calls run on the event loop: with WAL and ``synchronous=NORMAL`` a commit is a write to the log with no
-fsync (tens of microseconds for a short call, growing with the snapshot: ~0.15 ms for a 300-turn call's
-~70 KiB; ``tools/bench_snapshot.py``). A thread of its own for the writes was measured slower in
+Calls run on the event loop: with WAL a commit is a write to the log with no fsync (tens of microseconds
+for a short call, growing with the snapshot: ~0.15 ms for a 300-turn call's ~70 KiB;
+``tools/bench_snapshot.py``). A file of snapshots alone is never fsynced (``synchronous=OFF``): the
+snapshots are there for a relay *process* that dies (its writes are in the OS's page cache, safe), and a
+power loss, the one thing an fsync guards against, ends every call the machine held, while only relays on
+this machine read the file. The fsync at each checkpoint cost two workers 5–15% more CPU a turn
+(``tools/bench_workers.py``). A file that also holds audit records (``--store`` and ``--audit`` the same
+``sqlite:`` URL, or an audit sink) keeps ``synchronous=NORMAL``: no record is ever lost to a torn file. A thread of its own for the writes was measured slower in
 ``tools/bench_relay.py``: handing each write over cost more than the write. Processes sharing the file
 (``serve --workers N``) take turns through SQLite's write lock; a call that finds it taken yields to the
 event loop and retries (:meth:`SqliteStore._run`) rather than sleep in SQLite's busy handler. Rows older
@@ -65,14 +70,15 @@ def worker_files(path: str) -> list[Path]:
     return [named, *others]
 
 
-def connect(path: str) -> sqlite3.Connection:
-    """The file opened (created with its parent folder) in WAL mode, autocommit, with the tables."""
+def connect(path: str, synchronous: str = "NORMAL") -> sqlite3.Connection:
+    """The file opened (created with its parent folder) in WAL mode, autocommit, with the tables;
+    ``synchronous="OFF"`` for a file of snapshots alone (see the module's docstring)."""
     Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(
         Path(path).expanduser(), isolation_level=None, timeout=LOCK_WAIT_S, check_same_thread=False
     )
     db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute(f"PRAGMA synchronous={'OFF' if synchronous == 'OFF' else 'NORMAL'}")
     db.executescript(SCHEMA)
     return db
 
@@ -91,10 +97,13 @@ def _open_existing(path: str) -> sqlite3.Connection:
 
 
 class SqliteStore:
-    """``path``'s store; ``worker`` K of ``serve --workers N`` writes its own file (:func:`worker_path`)."""
+    """``path``'s store; ``worker`` K of ``serve --workers N`` writes its own file (:func:`worker_path`);
+    ``records=True`` when it also holds audit records (:meth:`commit`), which keeps its fsyncs."""
 
-    def __init__(self, path: str, ttl_s: int = DEFAULT_TTL_S, worker: int | None = None) -> None:
-        self.family, self.ttl_s = path, ttl_s
+    def __init__(
+        self, path: str, ttl_s: int = DEFAULT_TTL_S, worker: int | None = None, *, records: bool = False
+    ) -> None:
+        self.family, self.ttl_s, self.records = path, ttl_s, records
         self.path = worker_path(path, worker)
         """The file this store writes."""
         self._db: sqlite3.Connection | None = None
@@ -105,7 +114,7 @@ class SqliteStore:
 
     def _open(self) -> sqlite3.Connection:
         if self._db is None:
-            db = connect(self.path)
+            db = connect(self.path, "NORMAL" if self.records else "OFF")
             db.execute("DELETE FROM conversations WHERE updated_at < ?", (time.time() - self.ttl_s,))
             db.execute("PRAGMA busy_timeout = 0")  # from now on a lock held elsewhere is waited for in _run
             self._db = db

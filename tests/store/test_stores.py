@@ -271,3 +271,27 @@ def test_the_workers_audit_files_are_read_as_one_log(tmp_path: Path) -> None:
         ("conv_1", 3),
     ]
     assert {where.split("#")[0].rsplit("/", 1)[1] for where, _ in read} == {"audit.db", "audit.w1.db"}
+
+
+def test_a_file_of_snapshots_alone_is_not_fsynced_and_one_with_records_is(tmp_path: Path) -> None:
+    """Snapshots serve a relay process that dies (page cache: safe) and only this machine's relays read
+    them, so their file skips the checkpoints' fsync; a file that holds audit records keeps it."""
+    from engine.store import same_sqlite_file
+
+    async def synchronous(store: Any) -> int:
+        await store.save("conv_a", "x")
+        try:
+            return int(store._db.execute("PRAGMA synchronous").fetchone()[0])
+        finally:
+            await store.close()
+
+    url = f"sqlite:{tmp_path / 'c.db'}"
+    assert run(synchronous(open_store(url))) == 0  # OFF
+    assert run(synchronous(open_store(url, records=True))) == 1  # NORMAL
+    sink: Any = open_audit(url)
+    assert sink._db.execute("PRAGMA synchronous").fetchone()[0] == 1
+    sink.close()
+    assert same_sqlite_file(url, f"sqlite:{tmp_path / 'c.db'}?ttl_s=60")
+    assert not same_sqlite_file(url, f"sqlite:{tmp_path / 'd.db'}")
+    assert not same_sqlite_file(str(tmp_path / "audit.jsonl"), url)
+    assert not same_sqlite_file(None, url)
