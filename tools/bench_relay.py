@@ -27,11 +27,13 @@ import gc
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import tracemalloc
-from contextlib import AsyncExitStack
+from collections.abc import Iterator
+from contextlib import AsyncExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -162,7 +164,7 @@ async def bench_latency(
     direct, the forwarder and ``serve`` in processes of their own, and the forwarder and ``Relay`` in this
     event loop; first as calls of :data:`CALL_TURNS` turns over ``rounds`` rounds, each with a fresh
     forwarder and ``serve`` process (on this VM how fast a process turns out varies from one process to the
-    next, more than the relay's own cost: the target is the median round's), then as one long call per
+    next, more than the relay's own cost: pooled, the rounds sample that), then as one long call per
     path (``serve`` also with ``--store memory:``, to show what its SQLite store costs when a snapshot
     grows). Returns every call turn by path, each round's, and the long calls'."""
     calls_each = max(1, turns_each // rounds // CALL_TURNS)
@@ -441,6 +443,11 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, default=10, help="concurrent conversations (throughput)")
     parser.add_argument("--seconds", type=float, default=5.0, help="throughput run per proxy")
     parser.add_argument("--sessions", type=int, default=200, help="idle sessions held open (memory)")
+    parser.add_argument(
+        "--awake",
+        action="store_true",
+        help="keep every core busy with an idle-priority spinner (no vCPU halts: a diagnostic, not the target)",
+    )
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     parser.add_argument("--serve", choices=["relay", "forwarder"], help=argparse.SUPPRESS)
     parser.add_argument("--upstream", help=argparse.SUPPRESS)
@@ -450,7 +457,8 @@ def main() -> None:
         return
     raise_open_files_limit()
     print("… latency", file=sys.stderr, flush=True)
-    calls, per_round, long = asyncio.run(bench_latency(args.turns, args.rounds))
+    with spinners(args.awake):
+        calls, per_round, long = asyncio.run(bench_latency(args.turns, args.rounds))
     print("… throughput and memory", file=sys.stderr, flush=True)
     proc = asyncio.run(bench_processes(args.conversations, args.seconds, args.sessions))
     added, lat_rows = latency_rows(
@@ -464,8 +472,7 @@ def main() -> None:
         },
     )
     round_ratios = [round_ratio(r) for r in per_round]
-    ratio = statistics.median(round_ratios)
-    pooled = added["serve"] / added["forwarder"]
+    ratio = added["serve"] / added["forwarder"]
     in_loop = added["relay in-loop"] / added["forwarder in-loop"]
     long_added, long_rows = latency_rows(
         long,
@@ -492,7 +499,7 @@ def main() -> None:
     targets = [
         Target(
             f"`serve` added p50 / forwarder added p50, one connection, {CALL_TURNS}-turn calls "
-            f"(the median of {len(per_round)} rounds)",
+            f"({len(per_round)} rounds pooled)",
             ratio,
             LATENCY_RATIO,
             "x",
@@ -520,7 +527,8 @@ def main() -> None:
             "users run it (its default SQLite store; `--no-auth` on loopback), the forwarder and `serve` each in",
             f"a process of their own, the client and the emulator in the benchmark's; {len(per_round)} rounds, "
             "each with a fresh",
-            "forwarder and `serve` process.",
+            "forwarder and `serve` process"
+            + (" (`--awake`: an idle-priority spinner on every core, so no vCPU halts)." if args.awake else "."),
             f"Throughput: {args.conversations} concurrent conversations for {args.seconds:g} s through each of",
             "those two processes; events counted both ways, CPU from `/proc/PID/stat`. Memory: "
             f"{args.sessions} idle sessions",
@@ -532,7 +540,8 @@ def main() -> None:
             "relay's own cost (a process that sleeps between frames pays the hypervisor's wake-up each time):",
             "the rounds' ratios of `serve`'s added p50 to the forwarder's were "
             + ", ".join(f"{r:.2f}x" for r in round_ratios)
-            + f"; the target takes their median. Pooled over every round: {pooled:.2f}x.",
+            + f" (their median: {statistics.median(round_ratios):.2f}x); the target pools every round's turns: "
+            f"{ratio:.2f}x.",
             "",
             "In one event loop with the client and the emulator, every CPU cycle of the proxy is on the",
             f"turn's critical path: there the relay adds {in_loop:.2f}x the forwarder's p50 (no target; the",
@@ -558,6 +567,25 @@ def main() -> None:
     if args.write:
         write_section("relay", body)
     sys.exit(1 if failed(targets) else 0)
+
+
+@contextmanager
+def spinners(on: bool) -> Iterator[None]:
+    """With ``on``, one busy loop per core at ``SCHED_IDLE`` (it runs only when nothing else would): the
+    cores never halt, so a process woken by a frame skips the hypervisor's wake-up of its vCPU."""
+    children: list[subprocess.Popen[bytes]] = []
+    if on:
+        for cpu in sorted(os.sched_getaffinity(0)):
+            child = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            os.sched_setaffinity(child.pid, {cpu})
+            os.sched_setscheduler(child.pid, os.SCHED_IDLE, os.sched_param(0))
+            children.append(child)
+    try:
+        yield
+    finally:
+        for child in children:
+            child.kill()
+            child.wait()
 
 
 def round_ratio(samples: dict[str, list[float]]) -> float:
