@@ -528,7 +528,11 @@ def main() -> None:
             f"a process of their own, the client and the emulator in the benchmark's; {len(per_round)} rounds, "
             "each with a fresh",
             "forwarder and `serve` process"
-            + (" (`--awake`: an idle-priority spinner on every core, so no vCPU halts)." if args.awake else "."),
+            + (
+                " (`--awake`: an idle-priority spinner on every core, so no vCPU halts)."
+                if args.awake
+                else "."
+            ),
             f"Throughput: {args.conversations} concurrent conversations for {args.seconds:g} s through each of",
             "those two processes; events counted both ways, CPU from `/proc/PID/stat`. Memory: "
             f"{args.sessions} idle sessions",

@@ -156,7 +156,8 @@ def talked(session: Session, turns: int) -> Session:
 
 
 async def store_costs(stores: dict[str, str], text: str, n: int) -> dict[str, tuple[float, float | None]]:
-    """Mean seconds of ``save`` and (where the store has it) of ``commit`` with one handoff record."""
+    """Mean seconds of ``save`` and (where the store has it) of ``commit`` with one handoff record, each
+    as ``serve`` opens the store for it (a store that commits records holds them: SQLite keeps its fsyncs)."""
     record = AuditRecord("conv_bench", 1, 0.0, "handoff", "done", "front", "billing", "why", ("user_id",), 1)
     costs: dict[str, tuple[float, float | None]] = {}
     for name, url in stores.items():
@@ -167,6 +168,10 @@ async def store_costs(stores: dict[str, str], text: str, n: int) -> dict[str, tu
             for i in range(n):
                 await store.save(f"conv_{i % 50}", text)
             save = (time.perf_counter() - start) / n
+        finally:
+            await store.close()
+        store = open_store(url, records=True)
+        try:
             commit = None
             if hasattr(store, "commit"):
                 start = time.perf_counter()
