@@ -2,24 +2,26 @@
 
 Calls run on the event loop: with WAL a commit is a write to the log with no fsync (tens of microseconds
 for a short call, growing with the snapshot: ~0.15 ms for a 300-turn call's ~70 KiB;
-``tools/bench_snapshot.py``). A file of snapshots alone is never fsynced (``synchronous=OFF``): the
-snapshots are there for a relay *process* that dies (its writes are in the OS's page cache, safe), and a
-power loss, the one thing an fsync guards against, ends every call the machine held, while only relays on
-this machine read the file. The fsync at each checkpoint cost two workers 5–15% more CPU a turn
-(``tools/bench_workers.py``). A file that also holds audit records (``--store`` and ``--audit`` the same
-``sqlite:`` URL, or an audit sink) keeps ``synchronous=NORMAL``: no record is ever lost to a torn file. A thread of its own for the writes was measured slower in
-``tools/bench_relay.py``: handing each write over cost more than the write. Processes sharing the file
-(``serve --workers N``) take turns through SQLite's write lock; a call that finds it taken yields to the
-event loop and retries (:meth:`SqliteStore._run`) rather than sleep in SQLite's busy handler. Rows older
-than the TTL are pruned when the store opens.
+``tools/bench_snapshot.py``). A thread of its own for the writes was measured slower in
+``tools/bench_relay.py``: handing each write over cost more than the write.
+
+A file of snapshots alone is never fsynced (``synchronous=OFF``): the snapshots are there for a relay
+*process* that dies (its writes are safe in the OS's page cache), while a power loss, the one thing an
+fsync guards against, ends every call the machine held, and only relays on this machine read the file.
+The fsync at each checkpoint cost two workers ~10% more CPU a turn (``tools/bench_workers.py``). A file
+that also holds audit records (``--audit`` naming the same file) keeps ``synchronous=NORMAL``: a power
+loss may cost its last commits, never the file.
 
 Workers (``serve --workers N``) write a file each: worker 0 the named file, worker K ``NAME.wK.SUFFIX``
 beside it (:func:`worker_path`), so that no worker waits for another's lock or re-reads pages another
-changed (measured: two workers on one file cost 6–20% more CPU a turn than one, ``tools/bench_workers.py``).
-The files are one store: a load looks in every one of them (:func:`worker_files`) and takes the newest
-copy, since a client that reconnects may land on any worker, and the copies it found are deleted with the
+changed (two workers on one file cost 6–20% more CPU a turn than one, ``tools/bench_workers.py``). The
+files are one store: a load looks in every one of them (:func:`worker_files`) and takes the newest copy,
+since a client that reconnects may land on any worker, and the copies it found are deleted with the
 conversation; the audit records of ``sqlite:`` are read from every file too. Whatever the worker count of
-the next start, a conversation saved by any worker is found.
+the next start, a conversation saved by any worker is found. A call that finds a file's write lock taken
+by another process (a delete in another worker's file, two ``serve`` processes given one path) yields to
+the event loop and retries (:meth:`SqliteStore._run`) rather than sleep in SQLite's busy handler. Rows
+older than the TTL are pruned when the store opens.
 """
 
 from __future__ import annotations
