@@ -821,13 +821,15 @@ class Bench:
                 write_recording(asyncio.run(record(FLOW)), self.tmp / "recording")
 
     def spawn(self, argv: Sequence[str], stderr: IO[str] | None = None) -> subprocess.Popen[str]:
-        """A process of this script (or, for a path to ``loadgen``, of the C load)."""
-        command = [*argv] if argv[0] == str(self.loadgen) else [sys.executable, *argv]
+        """A Python process (``argv`` after the interpreter)."""
+        return self.run([sys.executable, *argv], stderr)
+
+    def run(self, command: Sequence[str], stderr: IO[str] | None = None) -> subprocess.Popen[str]:
         return subprocess.Popen(command, env=self.env, stdout=subprocess.PIPE, stderr=stderr, text=True)
 
     def replay(self) -> subprocess.Popen[str]:
         if self.loadgen is not None:
-            return self.spawn([str(self.loadgen), "replay", str(self.tmp / "recording")])
+            return self.run([str(self.loadgen), "replay", str(self.tmp / "recording")])
         return self.spawn([__file__, "--replay"])
 
     def serve(self, workers: int, upstream: str | None, log: IO[str]) -> tuple[subprocess.Popen[str], str]:
@@ -849,7 +851,7 @@ class Bench:
                 raise SystemExit(f"not a ws:// URL: {url}")
             window = [repr(start), repr(start + a.seconds)]
             return [
-                self.spawn([str(self.loadgen), "load", *match.groups(), *window, str(n), str(a.turns)])
+                self.run([str(self.loadgen), "load", *match.groups(), *window, str(n), str(a.turns)])
                 for n in shares
                 if n
             ]
