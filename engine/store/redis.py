@@ -3,7 +3,7 @@
 The official ``redis`` client, asyncio for the relay (``redis.asyncio``) and blocking for the readers
 (``switchboard log``). Keys: ``PREFIX conv:ID`` (a string, ``SET … EX ttl``: atomic) and ``PREFIX audit``
 (a Stream, one ``XADD`` per record, awaited before the conversation goes on, so an acknowledged record is
-in Redis). ``PREFIX`` is ``switchboard:`` (``?prefix=`` in the URL); several deployments can share a
+in Redis). An ended conversation leaves ``PREFIX ended:ID`` for the TTL, and a save of it is then ignored. ``PREFIX`` is ``switchboard:`` (``?prefix=`` in the URL); several deployments can share a
 server under different prefixes.
 """
 
@@ -70,23 +70,39 @@ class _Redis:
             self._client = None
 
 
+SAVE_UNLESS_ENDED = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
+"""``SET conv:ID`` unless ``ended:ID`` exists (a script: atomic, and queueable in a ``MULTI``)."""
+
+
 class RedisStore(_Redis):
+    def _keys(self, conversation_id: str) -> tuple[str, str]:
+        return f"{self.prefix}conv:{conversation_id}", f"{self.prefix}ended:{conversation_id}"
+
     async def load(self, conversation_id: str) -> str | None:
-        value = await self._redis().get(f"{self.prefix}conv:{conversation_id}")
+        value = await self._redis().get(self._keys(conversation_id)[0])
         return None if value is None else bytes(value).decode("utf-8")
 
     async def save(self, conversation_id: str, text: str) -> None:
-        await self._redis().set(f"{self.prefix}conv:{conversation_id}", text, ex=self.ttl_s)
+        await self._redis().eval(SAVE_UNLESS_ENDED, 2, *self._keys(conversation_id), text, self.ttl_s)
 
     async def delete(self, conversation_id: str) -> None:
-        await self._redis().delete(f"{self.prefix}conv:{conversation_id}")
+        """The snapshot deleted and ``ended:ID`` set (for the TTL), in one ``MULTI``."""
+        conv, ended = self._keys(conversation_id)
+        async with self._redis().pipeline(transaction=True) as tx:
+            tx.delete(conv)
+            tx.set(ended, 1, ex=self.ttl_s)
+            await tx.execute()
 
     async def commit(self, conversation_id: str, text: str, records: list[AuditRecord]) -> None:
-        """``records`` onto the audit stream (with the sequence counter) and the snapshot, in one ``MULTI``:
-        a process killed at any instant leaves both or neither."""
+        """``records`` onto the audit stream (with the sequence counter) and the snapshot (unless the
+        conversation has ended), in one ``MULTI``: a process killed at any instant leaves both or neither."""
         async with self._redis().pipeline(transaction=True) as tx:
             self._append(tx, records)
-            tx.set(f"{self.prefix}conv:{conversation_id}", text, ex=self.ttl_s)
+            tx.eval(SAVE_UNLESS_ENDED, 2, *self._keys(conversation_id), text, self.ttl_s)
             await tx.execute()
 
     async def close(self) -> None:

@@ -16,8 +16,9 @@ Workers (``serve --workers N``) write a file each: worker 0 the named file, work
 beside it (:func:`worker_path`), so that no worker waits for another's lock or re-reads pages another
 changed (two workers on one file cost 6–20% more CPU a turn than one, ``tools/bench_workers.py``). The
 files are one store: a load looks in every one of them (:func:`worker_files`) and takes the newest copy,
-since a client that reconnects may land on any worker, and the copies it found are deleted with the
-conversation; the audit records of ``sqlite:`` are read from every file too. Whatever the worker count of
+since a client that reconnects may land on any worker, and the conversation's end replaces the copies
+it found, and its own row, with a tombstone (an empty body: a late save of an ended conversation, by a
+relay that held its old half-open connection, is ignored, and a load finds nothing); the audit records of ``sqlite:`` are read from every file too. Whatever the worker count of
 the next start, a conversation saved by any worker is found. A call that finds a file's write lock taken
 by another process (a delete in another worker's file, two ``serve`` processes given one path) yields to
 the event loop and retries (:meth:`SqliteStore._run`) rather than sleep in SQLite's busy handler. Rows
@@ -46,6 +47,13 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 """
 
+
+UPSERT = (
+    "INSERT INTO conversations (id, body, updated_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+    "body = excluded.body, updated_at = excluded.updated_at WHERE conversations.body != ''"
+)
+"""A snapshot written, unless the conversation has ended (its row is a tombstone: an empty body)."""
+TOMBSTONE = "INSERT OR REPLACE INTO conversations (id, body, updated_at) VALUES (?, '', ?)"
 
 LOCK_WAIT_S = 5.0
 """How long a store call waits for the file's write lock held by another process (``serve --workers N``)."""
@@ -145,7 +153,8 @@ class SqliteStore:
             pause = min(2 * pause, 0.01)
 
     async def load(self, conversation_id: str) -> str | None:
-        """The newest copy in any worker's file (a resumed conversation was saved where it ran last)."""
+        """The newest copy in any worker's file (a resumed conversation was saved where it ran last);
+        ``None`` when any file holds its tombstone (it has ended)."""
 
         def select(db: sqlite3.Connection) -> tuple[str, float] | None:
             return db.execute(  # type: ignore[no-any-return]
@@ -155,31 +164,31 @@ class SqliteStore:
 
         own = str(Path(self.path).expanduser())
         newest, copies = await self._run(select), []
+        found = [] if newest is None else [newest]
         for path in map(str, worker_files(self.family)):
             if path == own:
                 continue
             row = await self._run(select, path)
             if row is not None:
                 copies.append(path)
+                found.append(row)
                 if newest is None or row[1] > newest[1]:
                     newest = row
         if copies:
             self._copies[conversation_id] = copies
-        return None if newest is None else str(newest[0])
+        if newest is None or not newest[0] or any(not row[0] for row in found):
+            return None
+        return str(newest[0])
 
     async def save(self, conversation_id: str, text: str) -> None:
-        await self._run(
-            lambda db: db.execute(
-                "INSERT OR REPLACE INTO conversations (id, body, updated_at) VALUES (?, ?, ?)",
-                (conversation_id, text, time.time()),
-            )
-        )
+        await self._run(lambda db: db.execute(UPSERT, (conversation_id, text, time.time())))
 
     async def delete(self, conversation_id: str) -> None:
-        """The conversation's row here, and the copies a load found in other workers' files."""
+        """The conversation's row here, and the copies a load found in other workers' files, replaced by
+        its tombstone (so that a late save there, by a relay that held its old connection, is ignored)."""
 
         def delete(db: sqlite3.Connection) -> None:
-            db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+            db.execute(TOMBSTONE, (conversation_id, time.time()))
 
         await self._run(delete)
         for path in self._copies.pop(conversation_id, []):
@@ -196,10 +205,7 @@ class SqliteStore:
                 db.executemany(
                     "INSERT OR IGNORE INTO audit (conversation_id, seq, body) VALUES (?, ?, ?)", rows
                 )
-                db.execute(
-                    "INSERT OR REPLACE INTO conversations (id, body, updated_at) VALUES (?, ?, ?)",
-                    (conversation_id, text, time.time()),
-                )
+                db.execute(UPSERT, (conversation_id, text, time.time()))
 
         await self._run(write)
 

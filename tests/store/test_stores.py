@@ -295,3 +295,41 @@ def test_a_file_of_snapshots_alone_is_not_fsynced_and_one_with_records_is(tmp_pa
     assert not same_sqlite_file(url, f"sqlite:{tmp_path / 'd.db'}")
     assert not same_sqlite_file(str(tmp_path / "audit.jsonl"), url)
     assert not same_sqlite_file(None, url)
+
+
+def test_a_save_after_the_end_does_not_bring_the_conversation_back(store_url: str) -> None:
+    """A relay that held a conversation's old, half-open connection notices the drop only after the
+    resumed call ended elsewhere; its last save must not make the ended call resumable again."""
+
+    async def main() -> list[str | None]:
+        store: SnapshotStore = open_store(store_url)
+        try:
+            await store.save("conv_a", "turn 3")
+            await store.save("conv_b", "b")
+            await store.delete("conv_a")  # the client hung up (close 1000) on the relay it resumed on
+            await store.save("conv_a", "turn 2, late")  # the old relay's save as it winds up
+            return [await store.load("conv_a"), await store.load("conv_b")]
+        finally:
+            await store.close()
+
+    assert run(main()) == [None, "b"]
+
+
+def test_a_late_save_in_another_worker_s_file_stays_ended(tmp_path: Path) -> None:
+    url = f"sqlite:{tmp_path / 'c.db'}"
+
+    async def main() -> list[str | None]:
+        zero: Any = open_store(url, 0)
+        one: Any = open_store(url, 1)
+        try:
+            await one.save("conv_a", "on worker 1")
+            assert await zero.load("conv_a") == "on worker 1"  # resumed on worker 0
+            await zero.delete("conv_a")  # and ended there
+            await one.save("conv_a", "worker 1 winds up late")
+            await one.commit("conv_a", "and commits its end", [record("conv_a", 9, "end")])
+            return [await zero.load("conv_a"), await one.load("conv_a")]
+        finally:
+            await zero.close()
+            await one.close()
+
+    assert run(main()) == [None, None]
