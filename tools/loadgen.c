@@ -315,6 +315,17 @@ static int flush(Conn *c) {
     return 1;
 }
 
+/* One epoll event of a connection: its pending output written, then what came read (`on_read`). 0 when the
+ * connection is over. */
+static int serve_ready(Conn *c, uint32_t events, int (*on_read)(Conn *)) {
+    int ok = 1;
+    if (events & EPOLLOUT)
+        ok = flush(c);
+    if (ok && events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+        ok = on_read(c);
+    return ok;
+}
+
 /* Read what is there into c->in: bytes read, 0 at EOF, -1 on EAGAIN (nothing), -2 on error. */
 static long fill(Conn *c) {
     long total = 0;
@@ -334,6 +345,42 @@ static long fill(Conn *c) {
             return total ? total : -1;
         return -2;
     }
+}
+
+/* -- tallies: a count per name, printed as a JSON object ----------------------------------------------- */
+
+typedef struct {
+    struct {
+        char name[200];
+        long n;
+    } rows[MAX_KINDS];
+    int size;
+} Tally;
+
+static void tally(Tally *t, const char *name) {
+    for (int i = 0; i < t->size; i++)
+        if (!strcmp(t->rows[i].name, name)) {
+            t->rows[i].n++;
+            return;
+        }
+    if (t->size < MAX_KINDS) {
+        snprintf(t->rows[t->size].name, sizeof t->rows[t->size].name, "%s", name);
+        t->rows[t->size++].n = 1;
+    }
+}
+
+static void print_tally(const Tally *t) {
+    putchar('{');
+    for (int i = 0; i < t->size; i++) {
+        printf("%s\"", i ? ", " : "");
+        for (const char *p = t->rows[i].name; *p; p++)
+            if (*p == '"' || *p == '\\')
+                printf("\\%c", *p);
+            else if ((unsigned char)*p >= 0x20)
+                putchar(*p);
+        printf("\": %ld", t->rows[i].n);
+    }
+    putchar('}');
 }
 
 static void conn_free(Conn *c) {
@@ -357,23 +404,9 @@ typedef struct {
 static Blob created, updated, echo_, turn_;
 static long replay_turns;
 static size_t turn_size;
-static struct {
-    char name[72];
-    long n;
-} seen[MAX_KINDS];
-static int kinds;
+static Tally seen;
 
-static void count(const char *kind) {
-    for (int i = 0; i < kinds; i++)
-        if (!strcmp(seen[i].name, kind)) {
-            seen[i].n++;
-            return;
-        }
-    if (kinds < MAX_KINDS) {
-        snprintf(seen[kinds].name, sizeof seen[kinds].name, "%s", kind);
-        seen[kinds++].n = 1;
-    }
-}
+static void count(const char *kind) { tally(&seen, kind); }
 
 static void read_blob(FILE *f, Blob *b, int patched) {
     size_t n;
@@ -564,21 +597,15 @@ static int replay(const char *path) {
                 }
                 continue;
             }
-            int ok = 1;
-            if (events[i].events & EPOLLOUT)
-                ok = flush(c);
-            if (ok && events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-                ok = replay_read(c);
-            if (!ok)
+            if (!serve_ready(c, events[i].events, replay_read))
                 conn_free(c);
         }
         if (now() - watched > STALL_S / 2)
             watch(), watched = now();
     }
-    printf("{\"turns\": %ld, \"seen\": {", replay_turns);
-    for (int i = 0; i < kinds; i++)
-        printf("%s\"%s\": %ld", i ? ", " : "", seen[i].name, seen[i].n);
-    printf("}}\n");
+    printf("{\"turns\": %ld, \"seen\": ", replay_turns);
+    print_tally(&seen);
+    printf("}\n");
     fflush(stdout);
     return 0;
 }
@@ -595,23 +622,9 @@ static long sizes[3], load_turns, reads;
 static unsigned char turn_frames[512], close_frame[16];
 static size_t turn_len, close_len;
 static const unsigned char MASK[4] = {0x37, 0xfa, 0x21, 0x3d};
-static struct {
-    char what[200];
-    long n;
-} errors[MAX_KINDS];
-static int error_kinds;
+static Tally errors;
 
-static void error_seen(const char *what) {
-    for (int i = 0; i < error_kinds; i++)
-        if (!strcmp(errors[i].what, what)) {
-            errors[i].n++;
-            return;
-        }
-    if (error_kinds < MAX_KINDS) {
-        snprintf(errors[error_kinds].what, sizeof errors[error_kinds].what, "%s", what);
-        errors[error_kinds++].n = 1;
-    }
-}
+static void error_seen(const char *what) { tally(&errors, what); }
 
 static long size_of(int phase) { return sizes[phase] ? sizes[phase] : 1; }
 
@@ -742,15 +755,15 @@ static int load(int argc, char **argv) {
     const char *say = "{\"type\":\"conversation.item.create\",\"item\":{\"type\":\"message\",\"role\":\"user\","
                       "\"content\":[{\"type\":\"input_text\",\"text\":\"hi\"}]}}";
     const char *create = "{\"type\":\"response.create\"}";
-    Buf t = {0};
-    add_frame(&t, OP_TEXT, (const unsigned char *)say, strlen(say), MASK);
-    add_frame(&t, OP_TEXT, (const unsigned char *)create, strlen(create), MASK);
-    memcpy(turn_frames, t.data, t.size), turn_len = t.size;
-    t.size = 0;
+    Buf built = {0};
+    add_frame(&built, OP_TEXT, (const unsigned char *)say, strlen(say), MASK);
+    add_frame(&built, OP_TEXT, (const unsigned char *)create, strlen(create), MASK);
+    memcpy(turn_frames, built.data, built.size), turn_len = built.size;
+    built.size = 0;
     unsigned char code[2] = {0x03, 0xE8};
-    add_frame(&t, OP_CLOSE, code, 2, MASK);
-    memcpy(close_frame, t.data, t.size), close_len = t.size;
-    free(t.data);
+    add_frame(&built, OP_CLOSE, code, 2, MASK);
+    memcpy(close_frame, built.data, built.size), close_len = built.size;
+    free(built.data);
     epfd = epoll_create1(0);
     struct epoll_event events[MAX_EVENTS];
     /* the probe: one conversation of two turns, before the others, so every phase's size is learnt */
@@ -764,12 +777,7 @@ static int load(int argc, char **argv) {
         }
         for (int i = 0; i < n; i++) {
             Conn *c = events[i].data.ptr;
-            int ok = 1;
-            if (events[i].events & EPOLLOUT)
-                ok = flush(c);
-            if (ok && events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-                ok = load_read(c);
-            if (!ok)
+            if (!serve_ready(c, events[i].events, load_read))
                 conn_free(c), probing = 0;
         }
     }
@@ -793,12 +801,7 @@ static int load(int argc, char **argv) {
                 }
         for (int i = 0; i < n; i++) {
             Conn *c = events[i].data.ptr;
-            int ok = 1;
-            if (events[i].events & EPOLLOUT)
-                ok = flush(c);
-            if (ok && events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-                ok = load_read(c);
-            if (!ok) {
+            if (!serve_ready(c, events[i].events, load_read)) {
                 int was_open = c->open;
                 conn_free(c);
                 if (now() < end_at) { /* the client's next conversation */
@@ -819,17 +822,9 @@ static int load(int argc, char **argv) {
             }
         }
     }
-    printf("{\"turns\": %ld, \"reads\": %ld, \"errors\": {", load_turns, reads);
-    for (int i = 0; i < error_kinds; i++) {
-        printf("%s\"", i ? ", " : "");
-        for (const char *p = errors[i].what; *p; p++)
-            if (*p == '"' || *p == '\\')
-                printf("\\%c", *p);
-            else if ((unsigned char)*p >= 0x20)
-                putchar(*p);
-        printf("\": %ld", errors[i].n);
-    }
-    printf("}}\n");
+    printf("{\"turns\": %ld, \"reads\": %ld, \"errors\": ", load_turns, reads);
+    print_tally(&errors);
+    printf("}\n");
     fflush(stdout);
     return 0;
 }
