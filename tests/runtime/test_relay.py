@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import openai
 import pytest
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 
 from engine.compile.pipeline import CompiledFlow, compile_document
 from engine.emulator.script import Script
@@ -228,30 +230,49 @@ def test_a_fixed_context_with_an_undeclared_key_is_refused_at_start_up(desk: Com
         Relay(desk, "ws://127.0.0.1:9/v1/realtime", audit=MemorySink(), context={"user_id": "u-1"})
 
 
+@asynccontextmanager
+async def relayed(frames: list[str]) -> AsyncIterator[ClientConnection]:
+    """A client connected through a relay of ``FLOW`` to an upstream that sends ``frames`` at once, then
+    keeps the connection until the relay closes it."""
+    from websockets.asyncio.server import serve
+
+    async def upstream(ws: Any) -> None:
+        for frame in frames:
+            await ws.send(frame)
+        async for _ in ws:
+            pass
+
+    async with serve(upstream, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        async with Relay(
+            compile_document(parse_flow(FLOW, "desk.toml")),
+            f"ws://127.0.0.1:{port}/v1/realtime",
+            audit=MemorySink(),
+        ) as relay:
+            async with connect(relay.url) as ws:
+                yield ws
+
+
+async def upstream_events(ws: ClientConnection, count: int) -> list[dict[str, Any]]:
+    """The next ``count`` events the client gets that came from the upstream (``event_id`` ``ev_…``)."""
+    seen: list[dict[str, Any]] = []
+    while len(seen) < count:
+        event = json.loads(await ws.recv())
+        if str(event.get("event_id", "")).startswith("ev_"):
+            seen.append(event)
+    return seen
+
+
 def test_an_event_the_relay_does_not_change_goes_down_as_the_frame_it_came_in() -> None:
     """Pass-through is not re-encoded: the client gets the upstream's frame byte for byte (spacing, key
     order), while an event the relay edits (a redacted session) is encoded anew."""
-    from websockets.asyncio.server import serve
-
     odd = '{"type" : "rate_limits.updated",  "event_id":"ev_1", "rate_limits" : []}'
 
-    async def upstream(ws: Any) -> None:
-        await ws.send(odd)
-        async for _ in ws:  # keep the connection until the relay closes it
-            pass
-
     async def main() -> str:
-        async with serve(upstream, "127.0.0.1", 0) as server:
-            port = server.sockets[0].getsockname()[1]
-            async with Relay(
-                compile_document(parse_flow(FLOW, "desk.toml")),
-                f"ws://127.0.0.1:{port}/v1/realtime",
-                audit=MemorySink(),
-            ) as relay:
-                async with connect(relay.url) as ws:
-                    async for frame in ws:
-                        if "rate_limits" in str(frame):
-                            return str(frame)
+        async with relayed([odd]) as ws:
+            async for frame in ws:
+                if "rate_limits" in str(frame):
+                    return str(frame)
         raise AssertionError("no rate_limits.updated")
 
     assert run(main()) == odd
@@ -263,8 +284,6 @@ def test_a_burst_of_decoded_and_undecoded_events_reaches_the_client_in_upstream_
     upstream's order."""
     import random
 
-    from websockets.asyncio.server import serve
-
     rng = random.Random(7)
     kinds = ["response.output_text.delta", "rate_limits.updated", "response.output_text.done"]
     burst = [
@@ -272,27 +291,9 @@ def test_a_burst_of_decoded_and_undecoded_events_reaches_the_client_in_upstream_
         for i in range(300)
     ]
 
-    async def upstream(ws: Any) -> None:
-        for frame in burst:
-            await ws.send(frame)
-        async for _ in ws:
-            pass
-
     async def main() -> list[str]:
-        async with serve(upstream, "127.0.0.1", 0) as server:
-            port = server.sockets[0].getsockname()[1]
-            async with Relay(
-                compile_document(parse_flow(FLOW, "desk.toml")),
-                f"ws://127.0.0.1:{port}/v1/realtime",
-                audit=MemorySink(),
-            ) as relay:
-                async with connect(relay.url) as ws:
-                    seen: list[str] = []
-                    while len(seen) < len(burst):
-                        event = json.loads(await ws.recv())
-                        if event["event_id"].startswith("ev_"):
-                            seen.append(event["event_id"])
-                    return seen
+        async with relayed(burst) as ws:
+            return [event["event_id"] for event in await upstream_events(ws, len(burst))]
 
     assert run(main()) == [f"ev_{i}" for i in range(300)]
 
@@ -304,8 +305,6 @@ def test_events_the_reader_sends_ahead_of_the_core_never_overtake_those_the_core
     call) waits for the pump. In a random burst of both, the client sees the upstream's order, minus the
     hidden ones, and never a function call."""
     import random
-
-    from websockets.asyncio.server import serve
 
     rng = random.Random(seed)
     message = {"type": "message", "id": "msg_1", "role": "assistant", "content": []}
@@ -323,27 +322,9 @@ def test_events_the_reader_sends_ahead_of_the_core_never_overtake_those_the_core
     burst = [{**rng.choice(makers)(), "event_id": f"ev_{i}"} for i in range(300)]
     expected = [e["event_id"] for e in burst if e.get("item", {}).get("type") != "function_call"]
 
-    async def upstream(ws: Any) -> None:
-        for event in burst:
-            await ws.send(json.dumps(event))
-        async for _ in ws:
-            pass
-
     async def main() -> list[dict[str, Any]]:
-        async with serve(upstream, "127.0.0.1", 0) as server:
-            port = server.sockets[0].getsockname()[1]
-            async with Relay(
-                compile_document(parse_flow(FLOW, "desk.toml")),
-                f"ws://127.0.0.1:{port}/v1/realtime",
-                audit=MemorySink(),
-            ) as relay:
-                async with connect(relay.url) as ws:
-                    seen: list[dict[str, Any]] = []
-                    while len(seen) < len(expected):
-                        event = json.loads(await ws.recv())
-                        if str(event.get("event_id", "")).startswith("ev_"):
-                            seen.append(event)
-                    return seen
+        async with relayed([json.dumps(event) for event in burst]) as ws:
+            return await upstream_events(ws, len(expected))
 
     seen = run(main())
     assert [e["event_id"] for e in seen] == expected
