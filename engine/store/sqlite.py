@@ -163,22 +163,15 @@ class SqliteStore:
             ).fetchone()
 
         own = str(Path(self.path).expanduser())
-        newest, copies = await self._run(select), []
-        found = [] if newest is None else [newest]
-        for path in map(str, worker_files(self.family)):
-            if path == own:
-                continue
-            row = await self._run(select, path)
-            if row is not None:
-                copies.append(path)
-                found.append(row)
-                if newest is None or row[1] > newest[1]:
-                    newest = row
+        others = [path for path in map(str, worker_files(self.family)) if path != own]
+        rows = [(None, await self._run(select))] + [(path, await self._run(select, path)) for path in others]
+        found = [(path, row) for path, row in rows if row is not None]
+        copies = [path for path, _ in found if path is not None]
         if copies:
             self._copies[conversation_id] = copies
-        if newest is None or not newest[0] or any(not row[0] for row in found):
+        if not found or any(not body for _, (body, _) in found):
             return None
-        return str(newest[0])
+        return str(max((row for _, row in found), key=lambda row: row[1])[0])
 
     async def save(self, conversation_id: str, text: str) -> None:
         await self._run(lambda db: db.execute(UPSERT, (conversation_id, text, time.time())))
