@@ -54,8 +54,9 @@ a relay may forward their frames without decoding them (the streaming deltas, mo
 
 
 def is_call_item(item: Any) -> bool:
-    """Whether ``item`` is a function call or a function call's output."""
-    return isinstance(item, dict) and item.get("type") in CALL_ITEM_TYPES
+    """Whether ``item`` is a function call or a function call's output (an odd ``type``, say a list from
+    a hostile upstream, is neither)."""
+    return isinstance(item, dict) and isinstance(item.get("type"), str) and item["type"] in CALL_ITEM_TYPES
 
 
 class CallView:

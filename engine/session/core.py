@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -496,8 +496,8 @@ class Session:
             metadata = response.get("metadata")
             if isinstance(metadata, dict) and metadata.get("switchboard") == hist.SUMMARY_PURPOSE:
                 return True
-            return response.get("id") in self._summaries
-        return event.get("response_id") in self._summaries
+            return _is_str_in(response.get("id"), self._summaries)
+        return _is_str_in(event.get("response_id"), self._summaries)
 
     def item_ids(self) -> list[str]:
         """The ids of the conversation's items, as the server reported them (oldest first)."""
@@ -1411,3 +1411,8 @@ def _arguments(raw: str) -> Any:
 def _short(value: Any, limit: int = 80) -> str:
     text = json.dumps(value, default=str)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _is_str_in(value: Any, ids: Container[str]) -> bool:
+    """``value in ids`` for a server's claimed id, which may be anything (a list would not hash)."""
+    return isinstance(value, str) and value in ids

@@ -329,3 +329,23 @@ def test_events_the_reader_sends_ahead_of_the_core_never_overtake_those_the_core
     seen = run(main())
     assert [e["event_id"] for e in seen] == expected
     assert not any("function_call" in json.dumps(e) or "secret" in json.dumps(e) for e in seen)
+
+
+def test_a_hostile_upstream_s_odd_events_do_not_stop_the_reader_that_forwards_first() -> None:
+    """The reader asks of every decoded event whether the client sees it unchanged: an ``item_id`` that is
+    a list (unhashable), an ``item`` that is a number or a ``response`` that is a string must not raise
+    there (the conversation would end); each goes down as it came, and so does what follows."""
+    odd = [
+        {"type": "conversation.item.deleted", "item_id": ["fc_1"]},
+        {"type": "conversation.item.added", "item": 5},
+        {"type": "response.done", "response": "nope"},
+        {"type": "response.output_item.done", "item": {"type": ["function_call"]}},
+        {"type": "rate_limits.updated", "rate_limits": []},
+    ]
+    burst = [json.dumps({**event, "event_id": f"ev_{i}"}) for i, event in enumerate(odd)]
+
+    async def main() -> list[str]:
+        async with relayed(burst) as ws:
+            return [event["event_id"] for event in await upstream_events(ws, len(burst))]
+
+    assert run(main()) == [f"ev_{i}" for i in range(len(odd))]

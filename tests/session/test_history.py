@@ -311,3 +311,16 @@ def test_every_sent_event_is_a_send() -> None:
     s = session("reset")
     logged_in_with_items(s, 1)
     assert all(isinstance(a, Send | Transcript) for a in transfer(s))
+
+
+def test_a_summary_in_flight_is_not_confused_by_an_event_with_an_odd_response_id() -> None:
+    """With the summary's response in flight, a relay asks of every server event whether it is the core's
+    own: a hostile upstream's ``response_id`` or ``response.id`` that is a list must not raise there."""
+    s = session("summary", Clock())
+    logged_in_with_items(s)
+    transfer(s)
+    s.receive(done("r1"))
+    s.receive(oob_created())
+    assert s._summaries  # the summary's response is in flight
+    assert not s.is_internal({"type": "response.output_text.delta", "response_id": ["x"], "delta": "x"})
+    assert not s.is_internal({"type": "response.done", "response": {"id": ["x"]}})
