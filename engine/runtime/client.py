@@ -31,6 +31,7 @@ from websockets.exceptions import (
 )
 
 from engine.errors import SwitchboardError
+from engine.wire.batching import BatchedClientConnection
 from engine.wire.protocol import MAX_FRAME, Event, ProtocolError, decode, encode, peek_type
 
 __all__ = [
@@ -153,6 +154,7 @@ class RealtimeClient:
                 open_timeout=open_timeout,
                 max_size=MAX_FRAME,
                 compression=compression,
+                create_connection=BatchedClientConnection,
             )
         except InvalidStatus as exc:
             response = exc.response

@@ -42,6 +42,7 @@ from engine.session.call_view import CallView
 from engine.session.client_view import owned_field, redact_session
 from engine.session.core import Session
 from engine.session.events import HANDLED
+from engine.wire.batching import BatchedWrites
 from engine.wire.protocol import ProtocolError, check_client_event, decode, encode
 
 if TYPE_CHECKING:
@@ -653,12 +654,15 @@ def _cannot_block(downstream: Downstream, frame: str) -> bool:
     """Whether sending ``frame`` on a ``websockets`` connection returns without waiting: no fragmented
     message in progress, writing not paused, and the frame (UTF-8: at most 4 bytes a character, plus its
     header) cannot take the transport's buffer past its high-water mark (which would pause it and make
-    ``send`` wait for the reader). Anything else, or another kind of downstream, may block."""
+    ``send`` wait for the reader), counting what this loop pass sent and has not yet written. Anything else, or another kind of downstream, may block."""
     transport = getattr(downstream, "transport", None)
     if transport is None or getattr(downstream, "paused", True) or getattr(downstream, "send_in_progress", 1):
         return False
     _, high = transport.get_write_buffer_limits()
-    return bool(transport.get_write_buffer_size() + 4 * len(frame) + 14 <= high)
+    queued = transport.get_write_buffer_size() + (
+        downstream.pending_bytes if isinstance(downstream, BatchedWrites) else 0
+    )
+    return bool(queued + 4 * len(frame) + 14 <= high)
 
 
 def _refuse_owned(event: dict[str, Any]) -> None:

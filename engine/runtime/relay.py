@@ -57,6 +57,7 @@ from engine.store.base import SnapshotStore
 from engine.store.writer import SnapshotWriter
 from engine.supervisor.backend import SupervisorBackend
 from engine.supervisor.factory import make_supervisor
+from engine.wire.batching import BatchedServerConnection
 from engine.wire.protocol import ProtocolError, encode, error_event, new_id
 from engine.wire.server import OneLineLog, RealtimeServer
 
@@ -86,6 +87,8 @@ def new_conversation_id() -> str:
 
 class Relay(RealtimeServer):
     """The relay server; an async context manager exposing ``url``."""
+
+    connection_class = BatchedServerConnection
 
     def __init__(
         self,

@@ -66,6 +66,9 @@ class RealtimeServer:
         self.logger = logger or OneLineLog(logging.getLogger("switchboard.server"))
         self._server: Server | None = None
 
+    connection_class: type[ServerConnection] = ServerConnection
+    """What each accepted connection is (the relay's write once per loop pass: :mod:`engine.wire.batching`)."""
+
     async def handle(self, connection: ServerConnection) -> None:
         raise NotImplementedError
 
@@ -101,6 +104,7 @@ class RealtimeServer:
             logger=self.logger,
             reuse_port=self.reuse_port or None,
             select_subprotocol=self._select_subprotocol,
+            create_connection=self.connection_class,
         )
         return self
 
