@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from engine.flow.diagnostics import DocumentError
@@ -127,13 +127,15 @@ def test_a_leading_bom_is_stripped(flow_dir: Path) -> None:
     assert read_confined("bom.md", flow_dir) == "Prompt\ufeff"  # only the leading one
 
 
+@example(n=13056)
 @given(n=st.integers(0, 1 << 40))
 def test_format_size_is_short_and_never_below_the_true_unit(n: int) -> None:
     text = format_size(n)
     number, unit = text.split(" ")
     assert unit in ("byte", "bytes", "KiB", "MiB", "GiB", "TiB") and len(number) <= 8
     scale = {"KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "TiB": 1024**4}.get(unit, 1)
-    assert abs(float(number) * scale - n) <= 0.05 * scale
+    # at most half the last digit off; a tie (13056 = 12.75 KiB -> 12.8) is exactly half, give or take a float's ulp
+    assert abs(float(number) * scale - n) <= 0.05 * scale * (1 + 1e-9)
 
 
 @given(data=st.one_of(st.binary(max_size=64), st.text(max_size=64).map(str.encode)), bom=st.booleans())
